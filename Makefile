@@ -1,0 +1,57 @@
+# fieldsync: `make run` and `make test` are all a fresh machine needs (Python 3.11 and make).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The PostgreSQL the test suite uses in CI; override to point elsewhere.
+FIELDSYNC_TEST_POSTGRES_URL ?= postgresql+asyncpg://root@127.0.0.1:5432/test
+export FIELDSYNC_TEST_POSTGRES_URL
+
+.PHONY: run test test-sqlite test-postgres lint openapi migration bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/fieldsync migrate
+	$(BIN)/fieldsync seed-demo
+	$(BIN)/fieldsync serve
+
+# SQLite always; PostgreSQL when CI is set (then it is required) or when a server answers.
+test: $(STAMP)
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$CI" ] || $(BIN)/python -m tests.pg_available; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else \
+		echo "PostgreSQL is not reachable at $$FIELDSYNC_TEST_POSTGRES_URL: PostgreSQL run skipped (CI=1 makes it required)"; \
+	fi
+
+test-sqlite: $(STAMP)
+	@echo "== test suite on SQLite =="
+	FIELDSYNC_TEST_BACKEND=sqlite $(BIN)/python -m pytest
+
+test-postgres: $(STAMP)
+	@echo "== test suite on PostgreSQL =="
+	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/mypy app
+
+openapi: $(STAMP)
+	$(BIN)/fieldsync openapi --output openapi/openapi.json
+
+migration: $(STAMP)
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 1; }
+	$(BIN)/alembic revision --autogenerate -m "$(m)"
+
+bench: $(STAMP)
+	$(BIN)/python bench/list_households.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

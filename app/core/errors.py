@@ -1,0 +1,232 @@
+"""RFC 9457 problem documents: one error hierarchy and the handlers that render it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("fieldsync.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://fieldsync.example/problems/"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending input, e.g. body.members.0.id_number")
+    message: str
+    type: str = Field(description="Machine-readable kind of error, e.g. missing, invalid_id_number")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, with fieldsync's `code` and `retryable` extensions."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": f"{PROBLEM_BASE}not-found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "household 6f1c… does not exist or is not visible to you",
+                    "code": "not_found",
+                    "retryable": False,
+                }
+            ]
+        },
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str = Field(description="Stable machine-readable error code.")
+    retryable: bool = Field(description="Whether sending the same request again may succeed.")
+    errors: list[FieldError] | None = None
+
+
+class AppError(Exception):
+    """Base of every error the API reports; subclasses set status, code and title."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.code.replace("_", "-"),
+            "title": self.title,
+            "status": self.status,
+            "code": self.code,
+            "retryable": self.retryable,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [e.model_dump() for e in self.errors]
+        body.update(self.extensions)
+        return body
+
+
+class InvalidInput(AppError):
+    status = 422
+    code = "validation_failed"
+    title = "Invalid input"
+
+    @classmethod
+    def field(cls, field: str, message: str, *, type: str = "invalid") -> InvalidInput:
+        return cls(message, errors=[FieldError(field=field, message=message, type=type)])
+
+
+class NotAuthenticated(AppError):
+    status = 401
+    code = "not_authenticated"
+    title = "Not authenticated"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
+class PreconditionRequired(AppError):
+    status = 428
+    code = "precondition_required"
+    title = "Precondition required"
+
+
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem, status_code=problem["status"], media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+_STATUS_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("not_authenticated", "Not authenticated"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return problem_response(exc.problem(instance=request.url.path), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = err.get("loc", ())
+            kind = err.get("type", "invalid")
+            message = err.get("msg", "invalid value")
+            if kind == "json_invalid":
+                message = f"request body is not valid JSON: {err.get('ctx', {}).get('error', '')}"
+            errors.append(FieldError(field=_field_path(loc), message=message, type=kind))
+        fields = ", ".join(e.field for e in errors)
+        exc_app = InvalidInput(f"invalid input in: {fields}", errors=errors)
+        return problem_response(exc_app.problem(instance=request.url.path))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        body = {
+            "type": PROBLEM_BASE + code.replace("_", "-"),
+            "title": title,
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+            "instance": request.url.path,
+            "code": code,
+            "retryable": exc.status_code >= 500,
+        }
+        return problem_response(body, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error (request %s)", request_id)
+        body = {
+            "type": PROBLEM_BASE + "internal-error",
+            "title": "Internal server error",
+            "status": 500,
+            "detail": "an unexpected error occurred; it has been logged",
+            "instance": request.url.path,
+            "code": "internal_error",
+            "retryable": True,
+            "request_id": request_id,
+        }
+        return problem_response(body)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem documents for the given statuses."""
+    descriptions = {
+        400: "Malformed request",
+        401: "Missing, expired or invalid access token",
+        403: "The caller's role does not allow this",
+        404: "Not found, or not visible to the caller",
+        409: "Conflicts with the current state",
+        412: "If-Match does not match the current ETag",
+        422: "Invalid input; `errors` names each offending field",
+        428: "If-Match header required",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": descriptions.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

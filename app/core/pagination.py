@@ -1,0 +1,97 @@
+"""Keyset pagination: opaque cursors over a unique, immutable ordering."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.core.config import get_settings
+from app.core.errors import InvalidInput
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: str | None
+
+
+def _page_params(
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="Page size (default 100, at most 500)."),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(description="`next_cursor` of the previous page.", max_length=512)
+    ] = None,
+) -> PageParams:
+    settings = get_settings()
+    if limit is not None and limit > settings.page_limit_max:
+        raise InvalidInput.field(
+            "query.limit", f"limit must be at most {settings.page_limit_max}", type="less_than_equal"
+        )
+    return PageParams(limit=limit or settings.page_limit_default, cursor=cursor)
+
+
+PageDep = Annotated[PageParams, Depends(_page_params)]
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([str(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, size: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != size or not all(
+        isinstance(v, str) for v in values
+    ):
+        raise InvalidInput.field("query.cursor", "cursor is not one this API issued")
+    return values
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    keys: Sequence[InstrumentedAttribute[Any]],
+    page: PageParams,
+) -> tuple[list[Any], str | None]:
+    """Run `stmt` ordered by `keys` (unique together, never edited) from the cursor on.
+
+    Returns the rows of one page and the cursor of the next page (None on the last page).
+    """
+    if page.cursor:
+        values = decode_cursor(page.cursor, size=len(keys))
+        typed = [key.type.python_type(v) for key, v in zip(keys, values, strict=True)]
+        if len(keys) == 1:
+            stmt = stmt.where(keys[0] > typed[0])
+        else:
+            stmt = stmt.where(tuple_(*keys) > tuple_(*typed))
+    stmt = stmt.order_by(*keys).limit(page.limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, key.key) for key in keys])
+    return rows, next_cursor

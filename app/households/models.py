@@ -1,0 +1,57 @@
+"""The registered household (建档立卡户) and its members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+from app.core.base import UTCDateTime, created_at_field, updated_at_field, uuid_pk
+
+
+class Household(SQLModel, table=True):
+    __tablename__ = "household"
+
+    id: uuid.UUID = uuid_pk()
+    number: str = Field(max_length=32, unique=True)  # 户编号, national id of the household
+    village_code: str = Field(foreign_key="region.code", max_length=21, index=True)
+    group_name: str | None = Field(default=None, max_length=100)  # 自然村/组
+    head_name: str = Field(max_length=100, index=True)
+    phone: str | None = Field(default=None, max_length=32)
+    attribute: str = Field(max_length=32, index=True)
+    status: str = Field(max_length=32, index=True)
+    main_cause: str = Field(max_length=32)
+    other_causes: list[str] = Field(default_factory=list, sa_type=JSON)
+    identification_standard: str = Field(default="national", max_length=32)
+    identified_year: int
+    planned_exit_year: int | None = None
+    exit_year: int | None = None
+    pairing_cadres: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    version: int = Field(default=1)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "household_member"
+
+    id: uuid.UUID = uuid_pk()
+    household_id: uuid.UUID = Field(foreign_key="household.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    id_number: str | None = Field(default=None, max_length=18)
+    # HMAC of the ID number: exact search without a plain-text index on personal data.
+    id_number_hash: str | None = Field(default=None, max_length=64, index=True)
+    birth_date: date | None = None
+    relation: str = Field(max_length=32)
+    health: str = Field(default="healthy", max_length=32)
+    labour: str = Field(default="normal", max_length=32)
+    in_school: bool = False
+    medical_insurance: bool = False
+    added_reason: str = Field(default="initial", max_length=32)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    removed_reason: str | None = Field(default=None, max_length=32)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()

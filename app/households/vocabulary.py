@@ -1,0 +1,103 @@
+"""The household record's vocabulary: English codes of the public contract, Chinese labels beside.
+
+The national codes (status 0/1/3/4, cause 1…99) are kept for exports to the national system.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Attribute(StrEnum):
+    general = "general"  # 一般贫困户
+    dibao = "dibao"  # 低保贫困户
+    tekun = "tekun"  # 特困供养贫困户 (原五保)
+    dibao_tekun = "dibao_tekun"  # 低保+特困
+
+
+class Status(StrEnum):
+    new = "new"  # 新识别
+    in_poverty = "in_poverty"  # 未脱贫 (0)
+    lifted = "lifted"  # 已脱贫(享受政策) (1)
+    lifted_no_support = "lifted_no_support"  # 已脱贫(不享受政策) (4)
+    returned = "returned"  # 返贫 (3)
+    removed = "removed"  # 注销/清退
+
+
+STATUS_NATIONAL_CODE = {
+    Status.in_poverty: "0",
+    Status.lifted: "1",
+    Status.returned: "3",
+    Status.lifted_no_support: "4",
+}
+# Statuses whose members count as poor population (poverty incidence).
+POOR_STATUSES = frozenset({Status.new, Status.in_poverty, Status.returned})
+
+
+class Cause(StrEnum):
+    illness = "illness"  # 1 因病
+    disability = "disability"  # 2 因残
+    schooling = "schooling"  # 3 因学
+    disaster = "disaster"  # 4 因灾
+    lack_land = "lack_land"  # 5 缺土地
+    lack_water = "lack_water"  # 6 缺水
+    lack_skills = "lack_skills"  # 7 缺技术
+    lack_labour = "lack_labour"  # 8 缺劳力
+    lack_capital = "lack_capital"  # 9 缺资金
+    poor_transport = "poor_transport"  # 10 交通条件落后
+    low_motivation = "low_motivation"  # 11 自身发展动力不足
+    marriage = "marriage"  # 12 因婚
+    funeral = "funeral"  # 13 因丧
+    other = "other"  # 99 其他
+
+
+class IdentificationStandard(StrEnum):
+    national = "national"  # 国家标准
+    provincial = "provincial"  # 省定标准
+    municipal = "municipal"  # 市定标准
+
+
+class Relation(StrEnum):
+    head = "head"  # 01 户主
+    spouse = "spouse"  # 02 配偶
+    child = "child"  # 03 子/女
+    parent = "parent"  # 父母
+    grandchild = "grandchild"  # 孙子女
+    other = "other"  # 99 其他
+
+
+class Health(StrEnum):
+    healthy = "healthy"  # 健康
+    chronic = "chronic"  # 长期慢性病
+    serious = "serious"  # 患大病
+    disabled = "disabled"  # 残疾
+
+
+class Labour(StrEnum):
+    normal = "normal"  # 普通劳动力
+    skilled = "skilled"  # 技能劳动力
+    weak = "weak"  # 弱劳动力或半劳动力
+    lost = "lost"  # 丧失劳动力
+    none = "none"  # 无劳动力
+
+
+class CadreLevel(StrEnum):
+    city = "city"  # 市级干部 (~10 households)
+    county = "county"  # 县级干部 (~5)
+    section = "section"  # 科级干部 (1)
+    other = "other"
+
+
+class MemberRemovalReason(StrEnum):
+    death = "death"  # 死亡
+    married_out = "married_out"  # 嫁出
+    moved_out = "moved_out"  # 迁出
+    other = "other"
+
+
+class MemberAdditionReason(StrEnum):
+    newborn = "newborn"  # 新生儿
+    married_in = "married_in"  # 嫁入
+    moved_in = "moved_in"  # 迁入
+    initial = "initial"  # 建档时录入
+    other = "other"

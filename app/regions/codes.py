@@ -1,0 +1,85 @@
+"""Statistical division codes (统计用区划代码): levels, parents and prefixes, derived from the code.
+
+A code is 12 digits: province 2 + city 2 + county 2 + town 3 + village 3. A natural village or
+group (自然村/组) has no national code; fieldsync gives it the village's code, a hyphen and a local
+id of up to 8 letters or digits (``371522101201-03``), so prefix matching still finds it.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import IntEnum
+
+_CODE_RE = re.compile(r"^\d{12}(-[0-9A-Za-z]{1,8})?$")
+
+
+class Level(IntEnum):
+    province = 1
+    city = 2
+    county = 3
+    town = 4
+    village = 5
+    natural_village = 6
+
+
+# Digits that carry meaning at each level of a 12-digit code.
+_SIGNIFICANT = {Level.province: 2, Level.city: 4, Level.county: 6, Level.town: 9, Level.village: 12}
+
+
+class InvalidCode(ValueError):
+    pass
+
+
+def level_of(code: str) -> Level:
+    """The level a code stands for, from its trailing zeros (or its local suffix)."""
+    if not _CODE_RE.match(code):
+        raise InvalidCode(
+            f"{code!r} is not a 12-digit division code (or a village code with a '-local id')"
+        )
+    if "-" in code:
+        return Level.natural_village
+    if code[:2] == "00":
+        raise InvalidCode(f"{code!r} has no province")
+    start = 0
+    for level in (Level.province, Level.city, Level.county, Level.town):
+        n = _SIGNIFICANT[level]
+        if set(code[n:]) == {"0"}:
+            if set(code[start:n]) == {"0"}:
+                raise InvalidCode(f"{code!r}: the digits of its own level are all zero")
+            return level
+        start = n
+    if code[6:9] == "000":
+        raise InvalidCode(f"{code!r}: a village code needs its town's digits")
+    return Level.village
+
+
+def prefix_of(code: str) -> str:
+    """The prefix shared by a division and everything under it."""
+    level = level_of(code)
+    if level is Level.natural_village:
+        return code
+    return code[: _SIGNIFICANT[level]]
+
+
+def ancestors_of(code: str) -> list[str]:
+    """Codes of every division above this one, nearest last (a natural village: its village)."""
+    level = level_of(code)
+    base = code.split("-")[0]
+    out = []
+    for above in (Level.province, Level.city, Level.county, Level.town, Level.village):
+        if above >= level:
+            break
+        n = _SIGNIFICANT[above]
+        candidate = base[:n] + "0" * (12 - n)
+        if candidate != base or level is Level.natural_village:
+            out.append(candidate)
+    return out
+
+
+def is_within(code: str, ancestor: str) -> bool:
+    """Whether `code` is `ancestor` itself or lies under it."""
+    if code == ancestor:
+        return True
+    if level_of(ancestor) is Level.natural_village:
+        return False
+    return code.startswith(prefix_of(ancestor)) and level_of(code) > level_of(ancestor)

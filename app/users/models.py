@@ -1,0 +1,46 @@
+"""People who log in: village officers, first secretaries and county administrators."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from app.core.base import created_at_field, updated_at_field, uuid_pk
+
+
+class Role(StrEnum):
+    officer = "officer"  # 信息员
+    first_secretary = "first_secretary"  # 驻村第一书记
+    county_admin = "county_admin"  # 县扶贫信息中心
+
+
+ROLE_LABELS = {
+    Role.officer: "信息员",
+    Role.first_secretary: "驻村第一书记",
+    Role.county_admin: "县扶贫信息中心",
+}
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: uuid.UUID = uuid_pk()
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=32)
+    display_name: str = Field(default="", max_length=100)
+    is_active: bool = Field(default=True)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class UserRegion(SQLModel, table=True):
+    """The villages an officer or first secretary works in; the county of an admin."""
+
+    __tablename__ = "user_region"
+
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    region_code: str = Field(foreign_key="region.code", primary_key=True, max_length=21, index=True)
