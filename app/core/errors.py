@@ -18,7 +18,9 @@ PROBLEM_BASE = "https://fieldsync.example/problems/"
 
 
 class FieldError(BaseModel):
-    field: str = Field(description="Dotted path of the offending input, e.g. body.members.0.id_number")
+    field: str = Field(
+        description="Dotted path of the offending input, e.g. body.members.0.id_number"
+    )
     message: str
     type: str = Field(description="Machine-readable kind of error, e.g. missing, invalid_id_number")
 
@@ -138,7 +140,9 @@ class PreconditionRequired(AppError):
     title = "Precondition required"
 
 
-def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    problem: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         problem, status_code=problem["status"], media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )

@@ -43,7 +43,9 @@ def _page_params(
     settings = get_settings()
     if limit is not None and limit > settings.page_limit_max:
         raise InvalidInput.field(
-            "query.limit", f"limit must be at most {settings.page_limit_max}", type="less_than_equal"
+            "query.limit",
+            f"limit must be at most {settings.page_limit_max}",
+            type="less_than_equal",
         )
     return PageParams(limit=limit or settings.page_limit_default, cursor=cursor)
 
@@ -62,8 +64,10 @@ def decode_cursor(cursor: str, *, size: int) -> list[str]:
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
         values = None
-    if not isinstance(values, list) or len(values) != size or not all(
-        isinstance(v, str) for v in values
+    if (
+        not isinstance(values, list)
+        or len(values) != size
+        or not all(isinstance(v, str) for v in values)
     ):
         raise InvalidInput.field("query.cursor", "cursor is not one this API issued")
     return values

@@ -1,0 +1,12 @@
+"""The /api/v1 router: every domain's routes."""
+
+from fastapi import APIRouter
+
+from app.auth.router import router as auth_router
+from app.households.router import router as households_router
+from app.regions.router import router as regions_router
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth_router)
+api_router.include_router(regions_router)
+api_router.include_router(households_router)

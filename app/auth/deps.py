@@ -1,0 +1,86 @@
+"""Authentication dependencies: the bearer token → a Principal, or 401 with WWW-Authenticate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+
+from app.auth.models import TokenFamily
+from app.auth.principal import Principal
+from app.core.config import get_settings
+from app.core.db import SessionDep
+from app.core.errors import Forbidden, NotAuthenticated
+from app.core.security import InvalidToken, decode_access_token
+from app.users.models import Role, User, UserRegion
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    auto_error=False,
+    scheme_name="OAuth2Password",
+    description="Officers, first secretaries and county admins log in with username and password.",
+)
+
+
+def _unauthorized(detail: str, *, error: str | None = "invalid_token") -> NotAuthenticated:
+    challenge = 'Bearer realm="fieldsync"'
+    if error:
+        challenge += f', error="{error}", error_description="{detail}"'
+    return NotAuthenticated(detail, headers={"WWW-Authenticate": challenge})
+
+
+async def get_principal(
+    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
+    """The caller behind a valid, unrevoked access token."""
+    if not token:
+        raise _unauthorized("an access token is required", error=None)
+    try:
+        claims = decode_access_token(get_settings(), token)
+    except InvalidToken:
+        raise _unauthorized("the access token is invalid or expired") from None
+    row = (
+        await session.execute(
+            select(User, TokenFamily)
+            .join(TokenFamily, TokenFamily.user_id == User.id)
+            .where(User.id == claims.user_id, TokenFamily.id == claims.family_id)
+        )
+    ).first()
+    if row is None:
+        raise _unauthorized("the access token is invalid or expired")
+    user, family = row
+    if not user.is_active or family.revoked_at is not None:
+        raise _unauthorized("the access token has been revoked")
+    region_codes = (
+        await session.scalars(
+            select(UserRegion.region_code)
+            .where(UserRegion.user_id == user.id)
+            .order_by(UserRegion.region_code)
+        )
+    ).all()
+    return Principal(
+        user=user,
+        role=Role(user.role),
+        region_codes=tuple(region_codes),
+        family_id=family.id,
+        scopes=frozenset(claims.scope.split()),
+    )
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: Role):  # type: ignore[no-untyped-def]
+    """Dependency factory: the caller must hold one of `roles`."""
+
+    async def _check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
+        return principal
+
+    return _check
+
+
+CountyAdmin = Annotated[Principal, Depends(require_role(Role.county_admin))]

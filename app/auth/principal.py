@@ -1,0 +1,72 @@
+"""Who is calling, and which part of the county they may see."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_
+
+from app.regions import codes
+from app.users.models import Role, User
+
+# What each role's tokens are granted; authorization checks roles and regions, scopes say what a
+# token may be used for (and, for third-party clients later, narrow it further).
+ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
+    Role.officer: ("households:read", "households:write", "pii:read"),
+    Role.first_secretary: ("households:read", "households:write"),
+    Role.county_admin: (
+        "households:read",
+        "households:write",
+        "regions:write",
+        "users:write",
+        "pii:read",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    role: Role
+    region_codes: tuple[str, ...]
+    family_id: uuid.UUID | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def is_county_admin(self) -> bool:
+        return self.role is Role.county_admin
+
+    def covers(self, code: str) -> bool:
+        """Whether `code` lies in (or is) one of the caller's regions."""
+        return any(codes.is_within(code, own) for own in self.region_codes)
+
+    def may_see_region(self, code: str) -> bool:
+        """Own regions, what lies under them, and the divisions above them (for context)."""
+        return self.covers(code) or any(
+            code in codes.ancestors_of(own) for own in self.region_codes
+        )
+
+    def may_see_pii(self, village_code: str) -> bool:
+        return "pii:read" in self.scopes and self.covers(village_code)
+
+    def within(self, column: Any) -> ColumnElement[bool]:
+        """SQL condition: `column` (a region code) lies in one of the caller's regions."""
+        conditions: list[ColumnElement[bool]] = []
+        for own in self.region_codes:
+            if codes.level_of(own) in (codes.Level.village, codes.Level.natural_village):
+                conditions.append(column == own)
+                conditions.append(column.startswith(own + "-"))
+            else:
+                conditions.append(column.startswith(codes.prefix_of(own)))
+        return or_(*conditions) if conditions else false()
+
+    def visible_regions(self, column: Any) -> ColumnElement[bool]:
+        """SQL condition for regions the caller may read: `within` plus their ancestors."""
+        above = {code for own in self.region_codes for code in codes.ancestors_of(own)}
+        return or_(self.within(column), column.in_(sorted(above))) if above else self.within(column)

@@ -1,0 +1,135 @@
+"""/auth/token, /auth/revoke and /me."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from app.auth import service
+from app.auth.deps import CurrentPrincipal
+from app.auth.errors import OAuthError, OAuthErrorBody, invalid_request
+from app.auth.schemas import MePublic, RegionRef, TokenResponse
+from app.core.config import get_settings
+from app.core.db import SessionDep
+from app.core.errors import problem_responses
+from app.regions.models import Region
+from app.users.models import ROLE_LABELS
+
+router = APIRouter(tags=["auth"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_OAUTH_ERRORS = {
+    400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
+    401: {"model": OAuthErrorBody, "description": "Client authentication failed"},
+}
+FormStr = Annotated[str | None, Form()]
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenResponse,
+    responses=_OAUTH_ERRORS,  # type: ignore[arg-type]
+    summary="Get tokens (OAuth 2.0 password or refresh_token grant)",
+)
+async def create_token(
+    session: SessionDep,
+    grant_type: Annotated[
+        str | None, Form(description="`password` or `refresh_token`", examples=["password"])
+    ] = None,
+    username: FormStr = None,
+    password: FormStr = None,
+    refresh_token: FormStr = None,
+    device_id: Annotated[
+        str | None,
+        Form(description="The phone's stable id; refresh tokens are bound to it."),
+    ] = None,
+    scope: FormStr = None,
+) -> JSONResponse:
+    """Exchange credentials or a refresh token for an access token and a new refresh token.
+
+    Refresh tokens rotate on every use; presenting one that was already used revokes the whole
+    login (every token issued from it). Errors follow RFC 6749 §5.2, not problem+json.
+    """
+    settings = get_settings()
+    try:
+        if grant_type == "password":
+            if not username or password is None:
+                raise invalid_request("username and password are required")
+            if len(username) > 64 or len(password) > 1024:
+                raise invalid_request("username or password too long")
+            issued = await service.login_with_password(
+                session,
+                settings,
+                username=username,
+                password=password,
+                device_id=device_id,
+                scope=scope,
+            )
+        elif grant_type == "refresh_token":
+            if not refresh_token or len(refresh_token) > 256:
+                raise invalid_request("refresh_token is required")
+            issued = await service.rotate_refresh_token(
+                session, settings, refresh_token=refresh_token, device_id=device_id, scope=scope
+            )
+        elif not grant_type:
+            raise invalid_request("grant_type is required (form-encoded body)")
+        else:
+            raise OAuthError(
+                "unsupported_grant_type", f"grant_type {grant_type!r} is not supported"
+            )
+    except OAuthError as exc:
+        # Returned, not raised: a detected reuse has revoked the login, and that must be committed.
+        return exc.response()
+    body = TokenResponse(
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+        scope=issued.scope,
+    )
+    return JSONResponse(body.model_dump(), headers=_NO_STORE)
+
+
+@router.post(
+    "/auth/revoke",
+    status_code=200,
+    responses={400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"}},
+    summary="Revoke a token (RFC 7009)",
+)
+async def revoke_token(
+    session: SessionDep,
+    token: FormStr = None,
+    token_type_hint: Annotated[
+        str | None, Form(description="`refresh_token` or `access_token`")
+    ] = None,
+) -> Response:
+    """Revoke the login a refresh or access token belongs to: every token of it stops working.
+
+    Answers 200 for unknown or already revoked tokens too, as RFC 7009 requires.
+    """
+    if not token:
+        return invalid_request("token is required").response()
+    await service.revoke_token(session, get_settings(), token=token[:4096])
+    return Response(status_code=200, headers=_NO_STORE)
+
+
+@router.get("/me", response_model=MePublic, responses=problem_responses(401))
+async def get_me(session: SessionDep, principal: CurrentPrincipal) -> MePublic:
+    """The caller: role, assigned regions, granted scope and device."""
+    regions = (
+        await session.scalars(
+            select(Region).where(Region.code.in_(principal.region_codes)).order_by(Region.code)  # type: ignore[attr-defined]
+        )
+    ).all()
+    return MePublic(
+        id=principal.user.id,
+        username=principal.user.username,
+        display_name=principal.user.display_name,
+        role=principal.role.value,
+        role_label=ROLE_LABELS[principal.role],
+        regions=[RegionRef(code=r.code, name=r.name, level=r.level) for r in regions],
+        scope=" ".join(sorted(principal.scopes)),
+        device_id=await service.get_device_id(session, family_id=principal.family_id),
+    )

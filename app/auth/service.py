@@ -1,0 +1,174 @@
+"""Logins, refresh-token rotation with reuse detection, and revocation."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.errors import OAuthError, invalid_grant, invalid_request
+from app.auth.models import RefreshToken, TokenFamily
+from app.auth.principal import ROLE_SCOPES
+from app.core.config import Settings
+from app.core.security import (
+    InvalidToken,
+    create_access_token,
+    decode_access_token,
+    hash_refresh_token,
+    new_refresh_token,
+    verify_password,
+)
+from app.users.models import Role, User
+
+_DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    scope: str
+
+
+def _granted_scope(role: Role, requested: str | None) -> str:
+    allowed = ROLE_SCOPES[role]
+    if not requested:
+        return " ".join(allowed)
+    wanted = requested.split()
+    unknown = [s for s in wanted if s not in allowed]
+    if unknown:
+        raise OAuthError(
+            "invalid_scope", f"scope not available to this account: {' '.join(unknown)}"
+        )
+    return " ".join(s for s in allowed if s in wanted)
+
+
+def validate_device_id(device_id: str | None) -> str | None:
+    if device_id is None or device_id == "":
+        return None
+    if not _DEVICE_ID_RE.match(device_id):
+        raise invalid_request("device_id: 1-128 letters, digits and . _ : -")
+    return device_id
+
+
+async def _issue(
+    session: AsyncSession, settings: Settings, *, user: User, family: TokenFamily
+) -> IssuedTokens:
+    token, token_hash = new_refresh_token()
+    session.add(
+        RefreshToken(
+            family_id=family.id,
+            token_hash=token_hash,
+            expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    access, expires_in = create_access_token(
+        settings, user_id=user.id, family_id=family.id, role=user.role, scope=family.scope
+    )
+    return IssuedTokens(access, expires_in, token, family.scope)
+
+
+async def login_with_password(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    device_id: str | None,
+    scope: str | None,
+) -> IssuedTokens:
+    """Password grant: a new token family bound to the device."""
+    device_id = validate_device_id(device_id)
+    user = await session.scalar(select(User).where(User.username == username))
+    password_ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not password_ok or not user.is_active:
+        raise invalid_grant("wrong username or password, or the account is disabled")
+    family = TokenFamily(
+        user_id=user.id, device_id=device_id, scope=_granted_scope(Role(user.role), scope)
+    )
+    session.add(family)
+    await session.flush()
+    return await _issue(session, settings, user=user, family=family)
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID, *, reason: str) -> None:
+    await session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+    )
+
+
+async def rotate_refresh_token(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    refresh_token: str,
+    device_id: str | None,
+    scope: str | None,
+) -> IssuedTokens:
+    """Refresh grant: spend the token, issue its successor; a reused token kills its family.
+
+    Raises OAuthError after recording a revocation: the caller must still commit the session.
+    """
+    device_id = validate_device_id(device_id)
+    row = (
+        await session.execute(
+            select(RefreshToken, TokenFamily, User)
+            .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+            .join(User, User.id == TokenFamily.user_id)
+            .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+        )
+    ).first()
+    if row is None:
+        raise invalid_grant("unknown refresh token")
+    token, family, user = row
+    now = datetime.now(UTC)
+    if family.revoked_at is not None:
+        raise invalid_grant("this login has been revoked; sign in again")
+    if token.used_at is not None:
+        await revoke_family(session, family.id, reason="refresh_token_reuse")
+        raise invalid_grant("refresh token already used; this login is revoked, sign in again")
+    if family.device_id is not None and device_id != family.device_id:
+        await revoke_family(session, family.id, reason="device_mismatch")
+        raise invalid_grant("refresh token presented by another device; this login is revoked")
+    if token.expires_at <= now:
+        raise invalid_grant("refresh token expired; sign in again")
+    if not user.is_active:
+        raise invalid_grant("the account is disabled")
+    if scope and not set(scope.split()) <= set(family.scope.split()):
+        raise OAuthError("invalid_scope", "a refresh cannot widen the scope of the login")
+    # Spend the token atomically: of two concurrent refreshes only one wins, the other is a reuse.
+    spent = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .values(used_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_family(session, family.id, reason="refresh_token_reuse")
+        raise invalid_grant("refresh token already used; this login is revoked, sign in again")
+    return await _issue(session, settings, user=user, family=family)
+
+
+async def revoke_token(session: AsyncSession, settings: Settings, *, token: str) -> None:
+    """RFC 7009: revoke the login a refresh or access token belongs to; unknown tokens are ignored."""
+    family_id = await session.scalar(
+        select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_refresh_token(token))
+    )
+    if family_id is None:
+        try:
+            family_id = decode_access_token(settings, token).family_id
+        except InvalidToken:
+            return
+    await revoke_family(session, family_id, reason="revoked_by_client")
+
+
+async def get_device_id(session: AsyncSession, *, family_id: uuid.UUID | None) -> str | None:
+    if family_id is None:
+        return None
+    return await session.scalar(select(TokenFamily.device_id).where(TokenFamily.id == family_id))

@@ -1,0 +1,196 @@
+"""The `fieldsync` admin command: migrate, serve, import regions, create users, seed the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import ConfigurationError, get_settings
+from app.core.db import make_engine, make_sessionmaker
+
+cli = typer.Typer(help="fieldsync administration", no_args_is_help=True, add_completion=False)
+T = TypeVar("T")
+
+
+def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one transaction: committed if it returns, rolled back if it raises."""
+
+    async def _main() -> T:
+        settings = get_settings()
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_main())
+
+
+class _Abort(Exception):
+    """Roll the transaction back and exit with an error."""
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Upgrade the database schema (run at every deploy)."""
+    from app.core import migrations
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(revision=revision)
+    typer.echo(f"database at {revision}: {_redacted_url(settings.effective_database_url)}")
+
+
+def _redacted_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command()
+def serve(
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Serve the API (host and port from FIELDSYNC_HOST / FIELDSYNC_PORT)."""
+    import uvicorn
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        settings.signing_key  # noqa: B018
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    typer.echo(f"fieldsync on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=reload,
+        workers=workers,
+        access_log=False,  # our own access log leaves query strings out (they may hold names)
+        log_level=settings.log_level.lower(),
+    )
+
+
+@cli.command("import-regions")
+def import_regions(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file")
+    ],
+) -> None:
+    """Load divisions from CSV (code,name,parent_code,rural_population); safe to run again."""
+    from app.regions import service
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"  {done}/{total} rows", err=True)
+
+    async def work(session: AsyncSession) -> service.ImportReport:
+        report = await service.import_regions(
+            session, text=file.read_text(encoding="utf-8-sig"), progress=progress
+        )
+        if report.errors:
+            raise _Abort(report)
+        return report
+
+    try:
+        report = _run_in_session(work)
+    except _Abort as abort:
+        failed: service.ImportReport = abort.args[0]
+        for error in failed.errors[:50]:
+            typer.echo(f"error: {error}", err=True)
+        if len(failed.errors) > 50:
+            typer.echo(f"… and {len(failed.errors) - 50} more errors", err=True)
+        typer.echo("nothing was imported", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"regions: {report.created} created, {report.updated} updated, {report.unchanged} unchanged"
+    )
+
+
+@cli.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Option(help="Login name")],
+    password: Annotated[str, typer.Option(help="Password (at least 8 characters)")],
+    role: Annotated[str, typer.Option(help="officer | first_secretary | county_admin")],
+    region: Annotated[
+        list[str], typer.Option(help="Village (officer) or county (admin); repeatable")
+    ],
+    display_name: Annotated[str, typer.Option(help="Name shown in the app")] = "",
+) -> None:
+    """Create a user, or update an existing one's password, role and regions."""
+    from app.users import service
+    from app.users.schemas import UserCreate
+
+    try:
+        data = UserCreate(
+            username=username,
+            password=password,
+            role=role,
+            regions=region,
+            display_name=display_name,
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(session: AsyncSession) -> str:
+        try:
+            _, created = await service.upsert_user(session, data=data)
+        except service.UserRegionError as exc:
+            raise _Abort(str(exc)) from None
+        return "created" if created else "updated"
+
+    try:
+        outcome = _run_in_session(work)
+    except _Abort as abort:
+        typer.echo(f"error: {abort}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {username} {outcome} ({role}: {', '.join(region)})")
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Build the demo county (莘县): towns, villages, ~600 households, users. Safe to run twice."""
+    from app.demo import seed
+
+    summary = _run_in_session(
+        lambda session: seed.seed_demo(session, echo=lambda m: typer.echo(m, err=True))
+    )
+    typer.echo(summary)
+
+
+@cli.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of stdout")
+    ] = None,
+) -> None:
+    """Print (or write) the OpenAPI document the app serves."""
+    from app.openapi import openapi_json
+
+    text = openapi_json()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output} ({len(json.loads(text)['paths'])} paths)")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,47 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.core.migrations import head_revision
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    database: str | None = None
+    revision: str | None = None
+    expected_revision: str | None = None
+
+
+@router.get("/healthz", response_model=Health)
+async def get_health() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def get_readiness(request: Request) -> JSONResponse:
+    """The database answers and its schema is at the latest migration."""
+    expected = head_revision()
+    try:
+        async with request.app.state.engine.connect() as conn:
+            revision = (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar()
+    except Exception:  # any database failure means "not ready"
+        body = Health(status="unavailable", database="unreachable", expected_revision=expected)
+        return JSONResponse(body.model_dump(), status_code=503)
+    ready = revision == expected
+    body = Health(
+        status="ok" if ready else "migrations_pending",
+        database="ok",
+        revision=revision,
+        expected_revision=expected,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -1,0 +1,280 @@
+"""/households and /households/{id}/members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from app.auth.deps import CountyAdmin, CurrentPrincipal
+from app.auth.principal import Principal
+from app.core.conditional import etag
+from app.core.db import SessionDep
+from app.core.errors import InvalidInput, problem_responses
+from app.core.pagination import Page, PageDep
+from app.households import service
+from app.households.schemas import (
+    HouseholdCreate,
+    HouseholdPublic,
+    HouseholdSearch,
+    HouseholdUpdate,
+    MemberCreate,
+    MemberPublic,
+    MemberRemoval,
+    MemberUpdate,
+    household_public,
+    member_public,
+)
+from app.households.service import HouseholdFilters, HouseholdRecord
+from app.households.vocabulary import Attribute, Status
+
+router = APIRouter(prefix="/households", tags=["households"])
+
+IfMatch = Annotated[
+    str | None,
+    Header(description='ETag of the household as you last read it, e.g. "v3".'),
+]
+_ETAG_HEADER = {
+    "ETag": {"description": "Strong ETag of the household's version", "schema": {"type": "string"}}
+}
+
+
+def _public(record: HouseholdRecord, principal: Principal) -> HouseholdPublic:
+    return household_public(
+        record.household,
+        record.members,
+        reveal_pii=principal.may_see_pii(record.household.village_code),
+    )
+
+
+def _page(
+    rows: list[HouseholdRecord], cursor: str | None, principal: Principal
+) -> Page[HouseholdPublic]:
+    return Page(items=[_public(r, principal) for r in rows], next_cursor=cursor)
+
+
+@router.get("", response_model=Page[HouseholdPublic], responses=problem_responses(401, 422))
+async def list_households(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    region: Annotated[
+        str | None,
+        Query(
+            max_length=21,
+            description="Any division code: households under it.",
+            examples=["371522101000"],
+        ),
+    ] = None,
+    status: Status | None = None,
+    attribute: Attribute | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=50, description="Part of a name, or a household number prefix."
+        ),
+    ] = None,
+    updated_since: Annotated[
+        datetime | None,
+        Query(description="Only households changed at or after this time (with offset)."),
+    ] = None,
+) -> Page[HouseholdPublic]:
+    """List the households of the caller's villages, by household number."""
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise InvalidInput.field(
+            "query.updated_since", "give a timezone offset, e.g. 2026-11-01T00:00:00+08:00"
+        )
+    filters = HouseholdFilters(
+        region=region,
+        status=status.value if status else None,
+        attribute=attribute.value if attribute else None,
+        q=q,
+        updated_since=updated_since,
+    )
+    rows, cursor = await service.list_households(
+        session, principal=principal, filters=filters, page=page
+    )
+    return _page(rows, cursor, principal)
+
+
+@router.post("/search", response_model=Page[HouseholdPublic], responses=problem_responses(401, 422))
+async def search_households(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep, data: HouseholdSearch
+) -> Page[HouseholdPublic]:
+    """Find households by a member's exact ID number (kept out of URLs and logs)."""
+    rows, cursor = await service.search_by_id_number(
+        session, principal=principal, id_number=data.id_number, page=page
+    )
+    return _page(rows, cursor, principal)
+
+
+@router.post(
+    "",
+    response_model=HouseholdPublic,
+    status_code=201,
+    responses={**problem_responses(401, 403, 409, 422), 201: {"headers": _ETAG_HEADER}},
+)
+async def create_household(
+    session: SessionDep, principal: CountyAdmin, data: HouseholdCreate, response: Response
+) -> HouseholdPublic:
+    """Register a household and its members (county admin)."""
+    record = await service.create_household(session, principal=principal, data=data)
+    response.headers["ETag"] = etag(record.household.version)
+    response.headers["Location"] = f"/api/v1/households/{record.household.id}"
+    return _public(record, principal)
+
+
+@router.get(
+    "/{household_id}",
+    response_model=HouseholdPublic,
+    responses={**problem_responses(401, 404), 200: {"headers": _ETAG_HEADER}},
+)
+async def get_household(
+    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, response: Response
+) -> HouseholdPublic:
+    """Get one household with its current members."""
+    record = await service.get_household_record(
+        session, principal=principal, household_id=household_id
+    )
+    response.headers["ETag"] = etag(record.household.version)
+    return _public(record, principal)
+
+
+@router.patch(
+    "/{household_id}",
+    response_model=HouseholdPublic,
+    responses={**problem_responses(401, 403, 404, 412, 422, 428), 200: {"headers": _ETAG_HEADER}},
+)
+async def update_household(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    household_id: uuid.UUID,
+    data: HouseholdUpdate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> HouseholdPublic:
+    """Change some fields of a household; needs If-Match, bumps the version."""
+    record = await service.update_household(
+        session, principal=principal, household_id=household_id, data=data, if_match=if_match
+    )
+    response.headers["ETag"] = etag(record.household.version)
+    return _public(record, principal)
+
+
+@router.get(
+    "/{household_id}/members",
+    response_model=list[MemberPublic],
+    responses={**problem_responses(401, 404), 200: {"headers": _ETAG_HEADER}},
+)
+async def list_members(
+    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, response: Response
+) -> list[MemberPublic]:
+    """The household's current members (at most 30: not paginated)."""
+    record = await service.get_household_record(
+        session, principal=principal, household_id=household_id
+    )
+    response.headers["ETag"] = etag(record.household.version)
+    reveal = principal.may_see_pii(record.household.village_code)
+    return [member_public(m, reveal_pii=reveal) for m in record.members]
+
+
+@router.get(
+    "/{household_id}/members/{member_id}",
+    response_model=MemberPublic,
+    responses={**problem_responses(401, 404), 200: {"headers": _ETAG_HEADER}},
+)
+async def get_member(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    household_id: uuid.UUID,
+    member_id: uuid.UUID,
+    response: Response,
+) -> MemberPublic:
+    """One current member; the ETag is the household's."""
+    household = await service.get_household(session, principal=principal, household_id=household_id)
+    member = await service.get_member(session, household=household, member_id=member_id)
+    response.headers["ETag"] = etag(household.version)
+    return member_public(member, reveal_pii=principal.may_see_pii(household.village_code))
+
+
+@router.post(
+    "/{household_id}/members",
+    response_model=MemberPublic,
+    status_code=201,
+    responses={
+        **problem_responses(401, 403, 404, 409, 412, 422, 428),
+        201: {"headers": _ETAG_HEADER},
+    },
+)
+async def create_member(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    household_id: uuid.UUID,
+    data: MemberCreate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> MemberPublic:
+    """Add a member; If-Match carries the household's ETag, the response the new one."""
+    household, member = await service.create_member(
+        session, principal=principal, household_id=household_id, data=data, if_match=if_match
+    )
+    response.headers["ETag"] = etag(household.version)
+    response.headers["Location"] = f"/api/v1/households/{household.id}/members/{member.id}"
+    return member_public(member, reveal_pii=principal.may_see_pii(household.village_code))
+
+
+@router.patch(
+    "/{household_id}/members/{member_id}",
+    response_model=MemberPublic,
+    responses={
+        **problem_responses(401, 403, 404, 409, 412, 422, 428),
+        200: {"headers": _ETAG_HEADER},
+    },
+)
+async def update_member(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    household_id: uuid.UUID,
+    member_id: uuid.UUID,
+    data: MemberUpdate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> MemberPublic:
+    """Change a member; If-Match carries the household's ETag."""
+    household, member = await service.update_member(
+        session,
+        principal=principal,
+        household_id=household_id,
+        member_id=member_id,
+        data=data,
+        if_match=if_match,
+    )
+    response.headers["ETag"] = etag(household.version)
+    return member_public(member, reveal_pii=principal.may_see_pii(household.village_code))
+
+
+@router.post(
+    "/{household_id}/members/{member_id}/removal",
+    status_code=204,
+    responses={**problem_responses(401, 403, 404, 412, 422, 428), 204: {"headers": _ETAG_HEADER}},
+)
+async def remove_member(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    household_id: uuid.UUID,
+    member_id: uuid.UUID,
+    data: MemberRemoval,
+    if_match: IfMatch = None,
+) -> Response:
+    """Record that a member left the household (death, married out, moved out); kept as history."""
+    household = await service.remove_member(
+        session,
+        principal=principal,
+        household_id=household_id,
+        member_id=member_id,
+        data=data,
+        if_match=if_match,
+    )
+    return Response(status_code=204, headers={"ETag": etag(household.version)})

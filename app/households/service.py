@@ -1,0 +1,484 @@
+"""Households and members: queries within the caller's villages and the rules of the record."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.core.base import utcnow
+from app.core.conditional import require_if_match
+from app.core.config import get_settings
+from app.core.errors import FieldError, Forbidden, InvalidInput
+from app.core.pagination import PageParams, paginate
+from app.households import id_numbers
+from app.households.errors import (
+    HouseholdNotFound,
+    HouseholdNumberTaken,
+    IdNumberRegistered,
+    MemberNotFound,
+)
+from app.households.models import Household, Member
+from app.households.schemas import (
+    HouseholdCreate,
+    HouseholdUpdate,
+    MemberCreate,
+    MemberRemoval,
+    MemberUpdate,
+)
+from app.regions import codes
+from app.regions.models import Region
+
+
+@dataclass(frozen=True)
+class HouseholdRecord:
+    """A household with its current members, as the API shows it."""
+
+    household: Household
+    members: list[Member]
+
+
+@dataclass(frozen=True)
+class HouseholdFilters:
+    region: str | None = None
+    status: str | None = None
+    attribute: str | None = None
+    q: str | None = None
+    updated_since: datetime | None = None
+
+
+def _visible(principal: Principal) -> Select[tuple[Household]]:
+    return select(Household).where(principal.within(Household.village_code))
+
+
+async def _members_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Member]]:
+    out: dict[uuid.UUID, list[Member]] = defaultdict(list)
+    if not ids:
+        return out
+    rows = await session.scalars(
+        select(Member)
+        .where(Member.household_id.in_(ids), Member.removed_at.is_(None))  # type: ignore[attr-defined, union-attr]
+        .order_by(Member.household_id, Member.created_at, Member.id)
+    )
+    for member in rows:
+        out[member.household_id].append(member)
+    return out
+
+
+async def _with_members(
+    session: AsyncSession, households: Sequence[Household]
+) -> list[HouseholdRecord]:
+    members = await _members_of(session, [h.id for h in households])
+    return [HouseholdRecord(h, members.get(h.id, [])) for h in households]
+
+
+async def list_households(
+    session: AsyncSession, *, principal: Principal, filters: HouseholdFilters, page: PageParams
+) -> tuple[list[HouseholdRecord], str | None]:
+    """Households in the caller's villages, ordered by household number (stable under edits)."""
+    stmt = _visible(principal)
+    if filters.region:
+        try:
+            level = codes.level_of(filters.region)
+        except codes.InvalidCode as exc:
+            raise InvalidInput.field("query.region", str(exc)) from None
+        if level >= codes.Level.village:
+            stmt = stmt.where(
+                or_(
+                    Household.village_code == filters.region,
+                    Household.village_code.startswith(filters.region + "-"),  # type: ignore[attr-defined]
+                )
+            )
+        else:
+            stmt = stmt.where(Household.village_code.startswith(codes.prefix_of(filters.region)))  # type: ignore[attr-defined]
+    if filters.status:
+        stmt = stmt.where(Household.status == filters.status)
+    if filters.attribute:
+        stmt = stmt.where(Household.attribute == filters.attribute)
+    if filters.q:
+        term = filters.q.strip()
+        stmt = stmt.where(
+            or_(
+                Household.head_name.contains(term, autoescape=True),  # type: ignore[attr-defined]
+                Household.number.startswith(term, autoescape=True),  # type: ignore[attr-defined]
+                Household.id.in_(  # type: ignore[attr-defined]
+                    select(Member.household_id).where(
+                        Member.name.contains(term, autoescape=True),  # type: ignore[attr-defined]
+                        Member.removed_at.is_(None),  # type: ignore[union-attr]
+                    )
+                ),
+            )
+        )
+    if filters.updated_since:
+        stmt = stmt.where(Household.updated_at >= filters.updated_since)
+    rows, cursor = await paginate(session, stmt, keys=[Household.number], page=page)  # type: ignore[list-item]
+    return await _with_members(session, rows), cursor
+
+
+async def search_by_id_number(
+    session: AsyncSession, *, principal: Principal, id_number: str, page: PageParams
+) -> tuple[list[HouseholdRecord], str | None]:
+    """Households (in the caller's villages) with a current member holding this ID number."""
+    digest = id_numbers.search_hash(id_number, key=get_settings().pii_hash_key)
+    stmt = _visible(principal).where(
+        Household.id.in_(  # type: ignore[attr-defined]
+            select(Member.household_id).where(
+                Member.id_number_hash == digest,
+                Member.removed_at.is_(None),  # type: ignore[union-attr]
+            )
+        )
+    )
+    rows, cursor = await paginate(session, stmt, keys=[Household.number], page=page)  # type: ignore[list-item]
+    return await _with_members(session, rows), cursor
+
+
+async def get_household(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household_id: uuid.UUID,
+    for_update: bool = False,
+) -> Household:
+    """One household in the caller's villages; HouseholdNotFound otherwise (existence not leaked)."""
+    stmt = _visible(principal).where(Household.id == household_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    household = await session.scalar(stmt)
+    if household is None:
+        raise HouseholdNotFound(f"household {household_id} does not exist or is not visible to you")
+    return household
+
+
+async def get_household_record(
+    session: AsyncSession, *, principal: Principal, household_id: uuid.UUID
+) -> HouseholdRecord:
+    household = await get_household(session, principal=principal, household_id=household_id)
+    return (await _with_members(session, [household]))[0]
+
+
+async def _check_id_numbers(
+    session: AsyncSession,
+    members: Sequence[tuple[str, str | None]],
+    *,
+    exclude_member: uuid.UUID | None = None,
+) -> dict[str, str]:
+    """Hashes of the given ID numbers; 409 when one belongs to a current member elsewhere.
+
+    `members` are (field path, normalized ID number) pairs.
+    """
+    key = get_settings().pii_hash_key
+    hashes: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    errors: list[FieldError] = []
+    for field, number in members:
+        if number is None:
+            continue
+        digest = id_numbers.search_hash(number, key=key)
+        if digest in seen:
+            errors.append(
+                FieldError(
+                    field=field, message=f"same ID number as {seen[digest]}", type="duplicate"
+                )
+            )
+        seen[digest] = field
+        hashes[field] = digest
+    if errors:
+        raise InvalidInput("an ID number appears twice", errors=errors)
+    if hashes:
+        stmt = select(Member.id_number_hash).where(
+            Member.id_number_hash.in_(list(hashes.values())),  # type: ignore[union-attr]
+            Member.removed_at.is_(None),  # type: ignore[union-attr]
+        )
+        if exclude_member is not None:
+            stmt = stmt.where(Member.id != exclude_member)
+        taken = set((await session.scalars(stmt)).all())
+        clashes = [
+            FieldError(
+                field=f,
+                message="this ID number is already registered to a current member",
+                type="duplicate",
+            )
+            for f, d in hashes.items()
+            if d in taken
+        ]
+        if clashes:
+            raise IdNumberRegistered(
+                "a person can belong to one household only: remove them from the other first",
+                errors=clashes,
+            )
+    return hashes
+
+
+def _new_member(household_id: uuid.UUID, data: MemberCreate, digest: str | None) -> Member:
+    return Member(
+        household_id=household_id,
+        name=data.name,
+        id_number=data.id_number,
+        id_number_hash=digest,
+        birth_date=id_numbers.birth_date(data.id_number) if data.id_number else None,
+        relation=data.relation.value,
+        health=data.health.value,
+        labour=data.labour.value,
+        in_school=data.in_school,
+        medical_insurance=data.medical_insurance,
+        added_reason=data.added_reason.value,
+    )
+
+
+async def create_household(
+    session: AsyncSession, *, principal: Principal, data: HouseholdCreate
+) -> HouseholdRecord:
+    """Register a household with its members (county admin, inside their county)."""
+    village = await session.get(Region, data.village_code)
+    if village is None or village.level != codes.Level.village:
+        raise InvalidInput.field(
+            "body.village_code",
+            f"{data.village_code} is not a known village",
+            type="unknown_village",
+        )
+    if not principal.covers(village.code):
+        raise InvalidInput.field(
+            "body.village_code", f"{data.village_code} is not in your county", type="outside_region"
+        )
+    if await session.scalar(select(Household.id).where(Household.number == data.number)):
+        raise HouseholdNumberTaken(
+            f"household number {data.number} is already registered",
+            errors=[
+                FieldError(field="body.number", message="already registered", type="duplicate")
+            ],
+        )
+    hashes = await _check_id_numbers(
+        session, [(f"body.members.{i}.id_number", m.id_number) for i, m in enumerate(data.members)]
+    )
+    household = Household(
+        number=data.number,
+        village_code=data.village_code,
+        group_name=data.group_name,
+        head_name=data.head_name,
+        phone=data.phone,
+        attribute=data.attribute.value,
+        status=data.status.value,
+        main_cause=data.main_cause.value,
+        other_causes=[c.value for c in data.other_causes],
+        identification_standard=data.identification_standard.value,
+        identified_year=data.identified_year,
+        planned_exit_year=data.planned_exit_year,
+        exit_year=data.exit_year,
+        pairing_cadres=[c.model_dump(mode="json") for c in data.pairing_cadres],
+    )
+    session.add(household)
+    await session.flush()
+    members = [
+        _new_member(household.id, m, hashes.get(f"body.members.{i}.id_number"))
+        for i, m in enumerate(data.members)
+    ]
+    session.add_all(members)
+    await session.flush()
+    return HouseholdRecord(household, members)
+
+
+_NOT_NULL = (
+    "head_name",
+    "attribute",
+    "status",
+    "main_cause",
+    "other_causes",
+    "identification_standard",
+    "identified_year",
+    "pairing_cadres",
+)
+
+
+def _touch(household: Household) -> None:
+    household.version += 1
+    household.updated_at = utcnow()
+
+
+def _require_writer(principal: Principal) -> None:
+    if "households:write" not in principal.scopes:
+        raise Forbidden("your token does not carry the households:write scope")
+
+
+async def update_household(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household_id: uuid.UUID,
+    data: HouseholdUpdate,
+    if_match: str | None,
+) -> HouseholdRecord:
+    """Apply a partial update guarded by If-Match; bumps the version."""
+    _require_writer(principal)
+    household = await get_household(
+        session, principal=principal, household_id=household_id, for_update=True
+    )
+    require_if_match(if_match, version=household.version)
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    nulls = [f for f in _NOT_NULL if f in changes and changes[f] is None]
+    if nulls:
+        raise InvalidInput(
+            "these fields cannot be null",
+            errors=[
+                FieldError(field=f"body.{f}", message="cannot be null", type="not_null")
+                for f in nulls
+            ],
+        )
+    main = changes.get("main_cause", household.main_cause)
+    others = changes.get("other_causes", household.other_causes)
+    if main in others:
+        raise InvalidInput.field("body.other_causes", "other_causes repeats main_cause")
+    identified = changes.get("identified_year", household.identified_year)
+    planned = changes.get("planned_exit_year", household.planned_exit_year)
+    if planned is not None and planned < identified:
+        raise InvalidInput.field(
+            "body.planned_exit_year", "planned_exit_year is before identified_year"
+        )
+    if changes:
+        for name, value in changes.items():
+            setattr(household, name, value)
+        _touch(household)
+        await session.flush()
+    return (await _with_members(session, [household]))[0]
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+async def get_member(
+    session: AsyncSession, *, household: Household, member_id: uuid.UUID
+) -> Member:
+    member = await session.scalar(
+        select(Member).where(
+            Member.id == member_id,
+            Member.household_id == household.id,
+            Member.removed_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    if member is None:
+        raise MemberNotFound(f"member {member_id} is not a current member of this household")
+    return member
+
+
+async def _guarded_household(
+    session: AsyncSession, *, principal: Principal, household_id: uuid.UUID, if_match: str | None
+) -> Household:
+    _require_writer(principal)
+    household = await get_household(
+        session, principal=principal, household_id=household_id, for_update=True
+    )
+    require_if_match(if_match, version=household.version)
+    return household
+
+
+async def _check_single_head(
+    session: AsyncSession, household: Household, *, exclude: uuid.UUID | None = None
+) -> None:
+    stmt = (
+        select(func.count())
+        .select_from(Member)
+        .where(
+            Member.household_id == household.id,
+            Member.relation == "head",
+            Member.removed_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    if exclude is not None:
+        stmt = stmt.where(Member.id != exclude)
+    if await session.scalar(stmt):
+        raise InvalidInput.field(
+            "body.relation", "the household already has a head", type="duplicate"
+        )
+
+
+async def create_member(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household_id: uuid.UUID,
+    data: MemberCreate,
+    if_match: str | None,
+) -> tuple[Household, Member]:
+    """Add a member (newborn, married in, moved in…); If-Match carries the household's ETag."""
+    household = await _guarded_household(
+        session, principal=principal, household_id=household_id, if_match=if_match
+    )
+    if data.relation.value == "head":
+        await _check_single_head(session, household)
+    hashes = await _check_id_numbers(session, [("body.id_number", data.id_number)])
+    member = _new_member(household.id, data, hashes.get("body.id_number"))
+    session.add(member)
+    _touch(household)
+    await session.flush()
+    return household, member
+
+
+async def update_member(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household_id: uuid.UUID,
+    member_id: uuid.UUID,
+    data: MemberUpdate,
+    if_match: str | None,
+) -> tuple[Household, Member]:
+    """Change a member; If-Match carries the household's ETag, whose version is bumped."""
+    household = await _guarded_household(
+        session, principal=principal, household_id=household_id, if_match=if_match
+    )
+    member = await get_member(session, household=household, member_id=member_id)
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    nulls = [f for f, v in changes.items() if v is None and f != "id_number"]
+    if nulls:
+        raise InvalidInput(
+            "these fields cannot be null",
+            errors=[
+                FieldError(field=f"body.{f}", message="cannot be null", type="not_null")
+                for f in nulls
+            ],
+        )
+    if changes.get("relation") == "head" and member.relation != "head":
+        await _check_single_head(session, household, exclude=member.id)
+    if "id_number" in changes:
+        number = changes["id_number"]
+        hashes = await _check_id_numbers(
+            session, [("body.id_number", number)], exclude_member=member.id
+        )
+        changes["id_number_hash"] = hashes.get("body.id_number")
+        changes["birth_date"] = id_numbers.birth_date(number) if number else None
+    if changes:
+        for name, value in changes.items():
+            setattr(member, name, value)
+        member.updated_at = utcnow()
+        _touch(household)
+        await session.flush()
+    return household, member
+
+
+async def remove_member(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household_id: uuid.UUID,
+    member_id: uuid.UUID,
+    data: MemberRemoval,
+    if_match: str | None,
+) -> Household:
+    """Record that a member left (death, married out, moved out); the record is kept."""
+    household = await _guarded_household(
+        session, principal=principal, household_id=household_id, if_match=if_match
+    )
+    member = await get_member(session, household=household, member_id=member_id)
+    member.removed_at = utcnow()
+    member.removed_reason = data.reason.value
+    member.updated_at = member.removed_at
+    _touch(household)
+    await session.flush()
+    return household

@@ -1,0 +1,100 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
+
+from app.api import api_router
+from app.core.config import get_settings
+from app.core.db import make_engine, make_sessionmaker
+from app.core.errors import install_error_handlers
+from app.health.router import router as health_router
+
+log = logging.getLogger("fieldsync.access")
+
+DESCRIPTION = """\
+Backend of the fieldsync phone app for targeted poverty alleviation (精准扶贫) and the monitoring
+that keeps households from falling back into poverty (防止返贫动态监测).
+
+* Lists answer `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back as `cursor`.
+* Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code` and a
+  `retryable` flag; the token endpoints answer in RFC 6749 form.
+* ID numbers and phone numbers are masked unless the caller may see them (`pii:read`).
+"""
+
+TAGS = [
+    {"name": "auth", "description": "OAuth 2.0 tokens, revocation and the caller."},
+    {
+        "name": "regions",
+        "description": "Administrative divisions: county, town, village, natural village.",
+    },
+    {"name": "households", "description": "Registered households (建档立卡户) and their members."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    """operationId = the route function's name (verb_noun): stable and readable in clients."""
+    return route.name
+
+
+def create_app() -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = get_settings()
+        # Fail at start-up, not at the first login, when production runs without its keys.
+        settings.signing_key  # noqa: B018
+        settings.pii_hash_key  # noqa: B018
+        if not hasattr(app.state, "engine"):
+            app.state.engine = make_engine(settings)
+            app.state.sessionmaker = make_sessionmaker(app.state.engine)
+            owns_engine = True
+        else:
+            owns_engine = False
+        try:
+            yield
+        finally:
+            if owns_engine:
+                await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="fieldsync",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        separate_input_output_schemas=True,
+    )
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        request.state.request_id = request_id[:64]
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        # Path only: query strings may hold names; bodies may hold ID numbers. Neither is logged.
+        log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            extra={"request_id": request.state.request_id},
+        )
+        return response
+
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,19 @@
+"""User bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.users.models import Role
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{3,64}$")]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+    role: Role
+    regions: list[str] = Field(min_length=1, max_length=200)
+    display_name: Annotated[str, StringConstraints(max_length=100)] = ""

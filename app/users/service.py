@@ -1,0 +1,57 @@
+"""Creating users and assigning them their villages or county."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.base import utcnow
+from app.core.security import hash_password
+from app.regions import codes
+from app.regions.models import Region
+from app.users.models import Role, User, UserRegion
+from app.users.schemas import UserCreate
+
+# The level of region each role is assigned.
+ROLE_REGION_LEVEL = {
+    Role.officer: codes.Level.village,
+    Role.first_secretary: codes.Level.village,
+    Role.county_admin: codes.Level.county,
+}
+
+
+class UserRegionError(ValueError):
+    """A region given for a user does not exist or is of the wrong level for the role."""
+
+
+async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User, bool]:
+    """Create the user, or reset an existing one's password, role and regions."""
+    want = ROLE_REGION_LEVEL[data.role]
+    found = {
+        r.code: r
+        for r in (await session.scalars(select(Region).where(Region.code.in_(data.regions)))).all()  # type: ignore[attr-defined]
+    }
+    for code in data.regions:
+        region = found.get(code)
+        if region is None:
+            raise UserRegionError(f"region {code} does not exist (import the regions first)")
+        if region.level != want:
+            raise UserRegionError(
+                f"a {data.role.value} is assigned {want.name}s; {code} is a {codes.Level(region.level).name}"
+            )
+    user = await session.scalar(select(User).where(User.username == data.username))
+    created = user is None
+    if user is None:
+        user = User(username=data.username, password_hash="", role=data.role.value)
+        session.add(user)
+    user.password_hash = hash_password(data.password)
+    user.role = data.role.value
+    user.display_name = data.display_name or user.display_name
+    user.updated_at = utcnow()
+    await session.flush()
+    await session.execute(delete(UserRegion).where(UserRegion.user_id == user.id))  # type: ignore[arg-type]
+    session.add_all(
+        UserRegion(user_id=user.id, region_code=code) for code in sorted(set(data.regions))
+    )
+    await session.flush()
+    return user, created
