@@ -1,0 +1,116 @@
+"""Fixtures: one migrated database per run, one rolled-back transaction per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tests.databases import BACKEND, fresh_database
+
+TEST_SECRET = "test-signing-key-" + "x" * 32
+TEST_PII_KEY = "test-pii-key-" + "y" * 32
+
+
+def pytest_report_header() -> str:
+    return f"fieldsync database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fieldsync")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_root: Path) -> Iterator[str]:
+    """A fresh database of the selected backend, migrated to head with the real migrations."""
+    from app.core import migrations
+    from app.core.config import get_settings
+
+    with fresh_database(tmp_root) as url:
+        os.environ.update(
+            FIELDSYNC_ENVIRONMENT="test",
+            FIELDSYNC_DATA_DIR=str(tmp_root / "data"),
+            FIELDSYNC_DATABASE_URL=url,
+            FIELDSYNC_SECRET_KEY=TEST_SECRET,
+            FIELDSYNC_PII_KEY=TEST_PII_KEY,
+        )
+        get_settings.cache_clear()
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    from app.core.config import get_settings
+    from app.core.db import make_engine
+
+    engine = make_engine(get_settings(), url=database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test; the app's commits
+    only release savepoints."""
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        session = AsyncSession(
+            bind=conn,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await trans.rollback()
+
+
+@pytest.fixture
+def app(session: AsyncSession, engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    from app.core.db import get_session
+    from app.main import create_app
+
+    application = create_app()
+    application.state.engine = engine
+
+    async def _session() -> AsyncIterator[AsyncSession]:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+    application.dependency_overrides[get_session] = _session
+    return application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+# --- the little county every test may use -------------------------------------------------
+
+from tests.builders import World, build_world  # noqa: E402
+
+
+@pytest.fixture
+async def world(session: AsyncSession) -> World:
+    return await build_world(session)

@@ -1,0 +1,48 @@
+"""Test databases: a temporary SQLite file, or a fresh PostgreSQL database created and dropped."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+BACKEND = os.environ.get("FIELDSYNC_TEST_BACKEND", "sqlite")
+POSTGRES_URL = os.environ.get(
+    "FIELDSYNC_TEST_POSTGRES_URL", "postgresql+asyncpg://root@127.0.0.1:5432/test"
+)
+if BACKEND not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"FIELDSYNC_TEST_BACKEND must be sqlite or postgresql, not {BACKEND!r}")
+
+
+@contextmanager
+def fresh_database(tmp_dir: Path) -> Iterator[str]:
+    """Yield the async URL of a new, empty database of the selected backend; drop it afterwards."""
+    if BACKEND == "sqlite":
+        path = tmp_dir / f"fieldsync-{uuid.uuid4().hex[:8]}.db"
+        yield f"sqlite+aiosqlite:///{path.as_posix()}"
+        return
+    # Only asyncpg is installed: administrative statements run in a short event loop of their own.
+    import asyncio
+
+    import asyncpg
+
+    admin = make_url(POSTGRES_URL)
+    name = f"fieldsync_test_{uuid.uuid4().hex[:12]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def _admin(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
