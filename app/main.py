@@ -15,6 +15,7 @@ from app.api import api_router
 from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.openapi import install_openapi
 from app.health.router import router as health_router
 
 log = logging.getLogger("fieldsync.access")
@@ -97,4 +98,5 @@ def create_app() -> FastAPI:
 
     app.include_router(health_router)
     app.include_router(api_router)
+    install_openapi(app)
     return app

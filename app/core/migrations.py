@@ -14,6 +14,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def alembic_config(url: str | None = None) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    # Called from the app, the CLI or the tests: leave their logging configuration alone.
+    config.attributes["configure_logger"] = False
     if url:
         config.set_main_option("sqlalchemy.url", url)
     return config

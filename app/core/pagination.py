@@ -73,6 +73,19 @@ def decode_cursor(cursor: str, *, size: int) -> list[str]:
     return values
 
 
+def _from_cursor(key: InstrumentedAttribute[Any], value: str) -> Any:
+    try:
+        python_type = key.type.python_type
+    except NotImplementedError:
+        python_type = str
+    if python_type is object:  # e.g. SQLModel's AutoString
+        python_type = str
+    try:
+        return python_type(value)
+    except (TypeError, ValueError):
+        raise InvalidInput.field("query.cursor", "cursor is not one this API issued") from None
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -86,7 +99,7 @@ async def paginate(
     """
     if page.cursor:
         values = decode_cursor(page.cursor, size=len(keys))
-        typed = [key.type.python_type(v) for key, v in zip(keys, values, strict=True)]
+        typed = [_from_cursor(key, v) for key, v in zip(keys, values, strict=True)]
         if len(keys) == 1:
             stmt = stmt.where(keys[0] > typed[0])
         else:

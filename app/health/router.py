@@ -12,20 +12,20 @@ from app.core.migrations import head_revision
 router = APIRouter(tags=["health"])
 
 
-class Health(BaseModel):
+class HealthStatus(BaseModel):
     status: str
     database: str | None = None
     revision: str | None = None
     expected_revision: str | None = None
 
 
-@router.get("/healthz", response_model=Health)
-async def get_health() -> Health:
+@router.get("/healthz", response_model=HealthStatus)
+async def get_health() -> HealthStatus:
     """The process is alive."""
-    return Health(status="ok")
+    return HealthStatus(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get("/readyz", response_model=HealthStatus, responses={503: {"model": HealthStatus}})
 async def get_readiness(request: Request) -> JSONResponse:
     """The database answers and its schema is at the latest migration."""
     expected = head_revision()
@@ -35,10 +35,10 @@ async def get_readiness(request: Request) -> JSONResponse:
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar()
     except Exception:  # any database failure means "not ready"
-        body = Health(status="unavailable", database="unreachable", expected_revision=expected)
+        body = HealthStatus(status="unavailable", database="unreachable", expected_revision=expected)
         return JSONResponse(body.model_dump(), status_code=503)
     ready = revision == expected
-    body = Health(
+    body = HealthStatus(
         status="ok" if ready else "migrations_pending",
         database="ok",
         revision=revision,

@@ -20,6 +20,12 @@ ROLE_REGION_LEVEL = {
 }
 
 
+_ASSIGNED = {codes.Level.village: "villages", codes.Level.county: "a county"}
+
+
+_ASSIGNED = {codes.Level.village: "villages", codes.Level.county: "a county"}
+
+
 class UserRegionError(ValueError):
     """A region given for a user does not exist or is of the wrong level for the role."""
 
@@ -37,7 +43,8 @@ async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User,
             raise UserRegionError(f"region {code} does not exist (import the regions first)")
         if region.level != want:
             raise UserRegionError(
-                f"a {data.role.value} is assigned {want.name}s; {code} is a {codes.Level(region.level).name}"
+                f"a {data.role.value} is assigned {_ASSIGNED[want]}; "
+                f"{code} is a {codes.Level(region.level).name}"
             )
     user = await session.scalar(select(User).where(User.username == data.username))
     created = user is None

@@ -1,0 +1,174 @@
+"""The `fieldsync` command, run as operators run it: a separate process on its own database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.databases import fresh_database
+
+FIELDSYNC = str(Path(sys.executable).with_name("fieldsync"))
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, database_url: str) -> Iterator[dict[str, str]]:
+    """Environment of a fresh deployment: its own empty database and data directory."""
+    with fresh_database(tmp_path) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+        env.update(
+            FIELDSYNC_DATABASE_URL=url,
+            FIELDSYNC_DATA_DIR=str(tmp_path / "data"),
+            FIELDSYNC_ENVIRONMENT="development",
+        )
+        yield env
+
+
+def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [FIELDSYNC, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if ok:
+        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+    return result
+
+
+REGIONS_CSV = """code,name,parent_code,rural_population
+371522000000,莘县,,
+371522101000,燕店镇,371522000000,
+371522101201,王庄村,371522101000,1286
+371522101202,后屯村,371522101000,1712
+371522101201-01,王庄村一组,371522101201,
+"""
+
+
+def test_import_regions_is_safe_to_run_again(cli_env: dict[str, str], tmp_path: Path) -> None:
+    run(cli_env, "migrate")
+    csv_file = tmp_path / "regions.csv"
+    csv_file.write_text(REGIONS_CSV, encoding="utf-8")
+
+    first = run(cli_env, "import-regions", str(csv_file))
+    assert "5 created, 0 updated, 0 unchanged" in first.stdout
+    assert "5/5 rows" in first.stderr  # progress output
+
+    again = run(cli_env, "import-regions", str(csv_file))
+    assert "0 created, 0 updated, 5 unchanged" in again.stdout
+
+    csv_file.write_text(REGIONS_CSV.replace("王庄村,371522101000,1286", "王庄村,371522101000,1300"))
+    changed = run(cli_env, "import-regions", str(csv_file))
+    assert "0 created, 1 updated, 4 unchanged" in changed.stdout
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(REGIONS_CSV + "371522101299,新村,371523000000,10\n37152210,坏,,\n")
+    failed = run(cli_env, "import-regions", str(bad), ok=False)
+    assert failed.returncode == 1
+    assert "line 7: parent_code" in failed.stderr and "line 8: code" in failed.stderr
+    assert "nothing was imported" in failed.stderr
+
+    user = run(
+        cli_env,
+        "create-user",
+        "--username", "wang.officer",
+        "--password", "long-enough-1",
+        "--role", "officer",
+        "--region", "371522101201",
+        "--region", "371522101202",
+    )  # fmt: skip
+    assert "user wang.officer created" in user.stdout
+    wrong_level = run(
+        cli_env,
+        "create-user",
+        "--username", "x.admin",
+        "--password", "long-enough-1",
+        "--role", "county_admin",
+        "--region", "371522101201",
+        ok=False,
+    )  # fmt: skip
+    assert wrong_level.returncode == 1 and "assigned a county" in wrong_level.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _token(base: str, username: str) -> str:
+    response = httpx.post(
+        f"{base}/api/v1/auth/token",
+        data={"grant_type": "password", "username": username, "password": "fieldsync-demo"},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def _all_households(base: str, token: str) -> list[dict]:  # type: ignore[type-arg]
+    items: list[dict] = []  # type: ignore[type-arg]
+    cursor = None
+    while True:
+        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        response = httpx.get(
+            f"{base}/api/v1/households", params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+@pytest.mark.slow
+def test_demo_deployment_serves_and_scopes_officers(cli_env: dict[str, str]) -> None:
+    """Acceptance 2: migrate, seed the demo, serve; an officer sees only their villages."""
+    started = time.monotonic()
+    run(cli_env, "migrate")
+    seeded = run(cli_env, "seed-demo")
+    assert "officer.yandian" in seeded.stdout and "county.admin" in seeded.stdout
+    again = run(cli_env, "seed-demo")  # safe to run twice
+    assert "households: 0 created, 600 already there" in again.stderr
+
+    port = _free_port()
+    env = {**cli_env, "FIELDSYNC_PORT": str(port)}
+    server = subprocess.Popen(
+        [FIELDSYNC, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, "server exited before it was ready"
+            assert time.monotonic() < deadline, "server not ready within 60 s"
+            time.sleep(0.2)
+        print(f"migrate + seed twice + serve ready in {time.monotonic() - started:.1f} s")
+
+        officer = _all_households(base, _token(base, "officer.yandian"))
+        assert len(officer) == 150
+        assert {h["village_code"] for h in officer} == {
+            "371522101201",
+            "371522101202",
+            "371522101203",
+        }
+        admin = _all_households(base, _token(base, "county.admin"))
+        assert len(admin) == 600 and len({h["id"] for h in admin}) == 600
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout:
+            server.stdout.close()
