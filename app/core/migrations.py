@@ -12,8 +12,17 @@ from alembic.script import ScriptDirectory
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _alembic_ini() -> Path:
+    # From a checkout (editable install) the project root; from an installed wheel (the
+    # container) the working directory, where alembic.ini and migrations/ are copied.
+    for candidate in (PROJECT_ROOT / "alembic.ini", Path.cwd() / "alembic.ini"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("alembic.ini not found in the project root or the working directory")
+
+
 def alembic_config(url: str | None = None) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config = Config(str(_alembic_ini()))
     # Called from the app, the CLI or the tests: leave their logging configuration alone.
     config.attributes["configure_logger"] = False
     if url:
