@@ -83,6 +83,9 @@ def app(session: AsyncSession, engine: AsyncEngine):  # type: ignore[no-untyped-
     application.state.engine = engine
 
     async def _session() -> AsyncIterator[AsyncSession]:
+        # Like a real request, each one starts a transaction of its own (here: a savepoint), so
+        # a failing request rolls back only its own writes, never what the test set up before.
+        await session.commit()
         try:
             yield session
             await session.commit()

@@ -37,4 +37,6 @@ def test_every_operation_is_documented() -> None:
             if path.startswith("/api/v1/") and not path.startswith("/api/v1/auth/"):
                 assert "401" in operation["responses"], f"{where}: 401 not documented"
                 problem = operation["responses"]["401"]["content"]
-                assert "application/problem+json" in problem, f"{where}: 401 is not a problem document"
+                assert "application/problem+json" in problem, (
+                    f"{where}: 401 is not a problem document"
+                )

@@ -57,8 +57,15 @@ def validate_device_id(device_id: str | None) -> str | None:
 
 
 async def _issue(
-    session: AsyncSession, settings: Settings, *, user: User, family: TokenFamily
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    user: User,
+    family: TokenFamily,
+    scope: str | None = None,
 ) -> IssuedTokens:
+    """A new refresh token of `family` and an access token for `scope` (default: the login's)."""
+    scope = scope or family.scope
     token, token_hash = new_refresh_token()
     session.add(
         RefreshToken(
@@ -68,9 +75,9 @@ async def _issue(
         )
     )
     access, expires_in = create_access_token(
-        settings, user_id=user.id, family_id=family.id, role=user.role, scope=family.scope
+        settings, user_id=user.id, family_id=family.id, role=user.role, scope=scope
     )
-    return IssuedTokens(access, expires_in, token, family.scope)
+    return IssuedTokens(access, expires_in, token, scope)
 
 
 async def login_with_password(
@@ -141,8 +148,11 @@ async def rotate_refresh_token(
         raise invalid_grant("refresh token expired; sign in again")
     if not user.is_active:
         raise invalid_grant("the account is disabled")
-    if scope and not set(scope.split()) <= set(family.scope.split()):
+    granted = family.scope.split()
+    if scope and not set(scope.split()) <= set(granted):
         raise OAuthError("invalid_scope", "a refresh cannot widen the scope of the login")
+    # A narrower scope applies to this access token only (RFC 6749 §6); the login keeps its own.
+    narrowed = " ".join(s for s in granted if s in scope.split()) if scope else None
     # Spend the token atomically: of two concurrent refreshes only one wins, the other is a reuse.
     spent = await session.execute(
         update(RefreshToken)
@@ -152,11 +162,11 @@ async def rotate_refresh_token(
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         await revoke_family(session, family.id, reason="refresh_token_reuse")
         raise invalid_grant("refresh token already used; this login is revoked, sign in again")
-    return await _issue(session, settings, user=user, family=family)
+    return await _issue(session, settings, user=user, family=family, scope=narrowed)
 
 
 async def revoke_token(session: AsyncSession, settings: Settings, *, token: str) -> None:
-    """RFC 7009: revoke the login a refresh or access token belongs to; unknown tokens are ignored."""
+    """RFC 7009: revoke the login a refresh or access token belongs to; ignore unknown tokens."""
     family_id = await session.scalar(
         select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_refresh_token(token))
     )

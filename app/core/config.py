@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -12,6 +13,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("fieldsync.config")
+
+# HS256 keys shorter than this can be brute-forced from a single token.
+MIN_KEY_LENGTH = 32
 
 
 class ConfigurationError(RuntimeError):
@@ -54,24 +58,34 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
     def _key(self, value: SecretStr | None, *, name: str) -> str:
+        env_name = f"FIELDSYNC_{name.upper()}"
         if value is not None and value.get_secret_value():
-            return value.get_secret_value()
+            key = value.get_secret_value()
+            if self.environment == "production" and len(key.strip()) < MIN_KEY_LENGTH:
+                raise ConfigurationError(
+                    f"{env_name} is too short: use at least {MIN_KEY_LENGTH} random characters."
+                )
+            return key
         if self.environment == "production":
             raise ConfigurationError(
-                f"FIELDSYNC_{name.upper()} must be set in production (a long random string)."
+                f"{env_name} must be set in production (a long random string)."
             )
         path = self.data_dir / name
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if _create_key_file(path):
             log.warning(
-                "FIELDSYNC_%s is not set: generated a development key in %s; "
+                "%s is not set: generated a development key in %s; "
                 "set it explicitly for any shared deployment",
-                name.upper(),
+                env_name,
                 path,
             )
-        return path.read_text().strip()
+        key = path.read_text().strip()
+        if len(key) < MIN_KEY_LENGTH:
+            raise ConfigurationError(
+                f"{path} holds no usable key: delete it to have a new one generated, "
+                f"or set {env_name}."
+            )
+        return key
 
     @cached_property
     def signing_key(self) -> str:
@@ -82,6 +96,26 @@ class Settings(BaseSettings):
     def pii_hash_key(self) -> str:
         """The key of the searchable hash of ID numbers (kept apart from the JWT key)."""
         return self._key(self.pii_key, name="pii_key")
+
+
+def _create_key_file(path: Path) -> bool:
+    """Write a new random key to `path`, readable by its owner only; False if it already exists.
+
+    The key is written to a private temporary file and linked into place: the key file is never
+    readable by others, and a process starting at the same moment sees either no file or the
+    whole key, and never replaces it with a key of its own.
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True
 
 
 @lru_cache

@@ -177,7 +177,13 @@ def install_error_handlers(app: FastAPI) -> None:
             kind = err.get("type", "invalid")
             message = err.get("msg", "invalid value")
             if kind == "json_invalid":
-                message = f"request body is not valid JSON: {err.get('ctx', {}).get('error', '')}"
+                # FastAPI reports the character offset as the location; the field is the body.
+                position = loc[1] if len(loc) > 1 else "?"
+                message = (
+                    f"request body is not valid JSON ({err.get('ctx', {}).get('error', '')} "
+                    f"at character {position})"
+                )
+                loc = ("body",)
             errors.append(FieldError(field=_field_path(loc), message=message, type=kind))
         fields = ", ".join(e.field for e in errors)
         exc_app = InvalidInput(f"invalid input in: {fields}", errors=errors)

@@ -51,6 +51,7 @@ def _fix_errors(operation: dict[str, Any]) -> None:
 
 def install_openapi(app: FastAPI) -> None:
     """Replace app.openapi with a generator of the published contract."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
@@ -66,7 +67,9 @@ def install_openapi(app: FastAPI) -> None:
             for operation in operations.values():
                 # The summary is the docstring's first line (the whole docstring is the description).
                 if operation.get("description"):
-                    operation["summary"] = operation["description"].strip().splitlines()[0].rstrip(".")
+                    operation["summary"] = (
+                        operation["description"].strip().splitlines()[0].rstrip(".")
+                    )
                 _fix_errors(operation)
         schemas = document.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):

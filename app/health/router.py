@@ -35,7 +35,9 @@ async def get_readiness(request: Request) -> JSONResponse:
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar()
     except Exception:  # any database failure means "not ready"
-        body = HealthStatus(status="unavailable", database="unreachable", expected_revision=expected)
+        body = HealthStatus(
+            status="unavailable", database="unreachable", expected_revision=expected
+        )
         return JSONResponse(body.model_dump(), status_code=503)
     ready = revision == expected
     body = HealthStatus(

@@ -1,4 +1,4 @@
-"""Resident ID numbers (GB 11643-1999): check digit, birth date, 15→18 upgrade, masking, search hash."""
+"""Resident ID numbers (GB 11643-1999): check digit, birth date, 15→18 upgrade, mask, hash."""
 
 from __future__ import annotations
 

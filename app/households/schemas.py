@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -214,14 +215,28 @@ class HouseholdCreate(BaseModel):
     pairing_cadres: list[PairingCadre] = Field(default_factory=list, max_length=20)
     members: list[MemberCreate] = Field(default_factory=list, max_length=30)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> HouseholdCreate:
-        _check_causes(self.main_cause, self.other_causes)
-        if self.planned_exit_year is not None and self.planned_exit_year < self.identified_year:
+    # Field validators, not a model validator, so that each error names its field; they see
+    # the fields declared before them in info.data (absent when those were invalid).
+    @field_validator("other_causes")
+    @classmethod
+    def _causes(cls, value: list[Cause], info: ValidationInfo) -> list[Cause]:
+        _check_causes(info.data.get("main_cause"), value)
+        return value
+
+    @field_validator("planned_exit_year")
+    @classmethod
+    def _planned_after_identified(cls, value: int | None, info: ValidationInfo) -> int | None:
+        identified = info.data.get("identified_year")
+        if value is not None and identified is not None and value < identified:
             raise ValueError("planned_exit_year is before identified_year")
-        if sum(1 for m in self.members if m.relation is Relation.head) > 1:
-            raise ValueError("members: only one member can be the head")
-        return self
+        return value
+
+    @field_validator("members")
+    @classmethod
+    def _one_head(cls, value: list[MemberCreate]) -> list[MemberCreate]:
+        if sum(1 for m in value if m.relation is Relation.head) > 1:
+            raise ValueError("only one member can be the head")
+        return value
 
 
 class HouseholdUpdate(BaseModel):

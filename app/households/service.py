@@ -147,7 +147,7 @@ async def get_household(
     household_id: uuid.UUID,
     for_update: bool = False,
 ) -> Household:
-    """One household in the caller's villages; HouseholdNotFound otherwise (existence not leaked)."""
+    """One household in the caller's villages, else HouseholdNotFound (existence not leaked)."""
     stmt = _visible(principal).where(Household.id == household_id)
     if for_update:
         stmt = stmt.with_for_update()

@@ -37,6 +37,8 @@ def level_of(code: str) -> Level:
             f"{code!r} is not a 12-digit division code (or a village code with a '-local id')"
         )
     if "-" in code:
+        if level_of(code.split("-")[0]) is not Level.village:
+            raise InvalidCode(f"{code!r}: a natural village's code starts with its village's code")
         return Level.natural_village
     if code[:2] == "00":
         raise InvalidCode(f"{code!r} has no province")
@@ -71,7 +73,8 @@ def ancestors_of(code: str) -> list[str]:
             break
         n = _SIGNIFICANT[above]
         candidate = base[:n] + "0" * (12 - n)
-        if candidate != base or level is Level.natural_village:
+        # A city without counties (东莞 441900) is its towns' county level too: list it once.
+        if (candidate != base or level is Level.natural_village) and candidate not in out:
             out.append(candidate)
     return out
 

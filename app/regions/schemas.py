@@ -21,7 +21,8 @@ class RegionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_REGION_EXAMPLE]})
 
     code: str = Field(
-        description="12-digit division code; a natural village: its village's code, '-', a local id",
+        description="12-digit division code; a natural village: its village's code, '-', "
+        "a local id",
         examples=["371522101201"],
     )
     name: str = Field(min_length=1, max_length=100)

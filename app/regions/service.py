@@ -49,15 +49,21 @@ async def get_region(session: AsyncSession, *, principal: Principal, code: str) 
     return region
 
 
+def _possible_parents(code: str) -> list[str]:
+    """Divisions a region may hang under, nearest last; a natural village only under its village."""
+    above = codes.ancestors_of(code)
+    return above[-1:] if codes.level_of(code) is codes.Level.natural_village else above
+
+
 def _nearest_parent(code: str, known: Callable[[str], bool]) -> str | None:
-    for candidate in reversed(codes.ancestors_of(code)):
+    for candidate in reversed(_possible_parents(code)):
         if known(candidate):
             return candidate
     return None
 
 
 def _check_parent(code: str, parent_code: str, *, field: str) -> None:
-    if parent_code not in codes.ancestors_of(code):
+    if parent_code not in _possible_parents(code):
         raise InvalidInput.field(field, f"{parent_code} is not a division above {code}")
 
 
@@ -127,7 +133,12 @@ def parse_regions_csv(text: str, report: ImportReport) -> list[_Row]:
         return []
     rows: list[_Row] = []
     seen: set[str] = set()
-    for line, raw in enumerate(reader, start=2):
+    for raw in reader:
+        # The physical line: DictReader skips blank lines, so counting records would drift.
+        line = reader.line_num
+        if None in raw:
+            report.errors.append(f"line {line}: more columns than the header names")
+            continue
         rec = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
         code, name = rec["code"], rec["name"]
         try:
@@ -149,7 +160,7 @@ def parse_regions_csv(text: str, report: ImportReport) -> list[_Row]:
                 continue
             population = int(rec["rural_population"])
         parent = rec["parent_code"] or None
-        if parent is not None and parent not in codes.ancestors_of(code):
+        if parent is not None and parent not in _possible_parents(code):
             report.errors.append(
                 f"line {line}: parent_code: {parent} is not a division above {code}"
             )
@@ -182,6 +193,10 @@ async def import_regions(
         for region in (await session.scalars(select(Region).where(Region.code.in_(chunk)))).all():  # type: ignore[attr-defined]
             existing[region.code] = region
     in_file = {r.code for r in rows}
+    # Changes are collected and applied only when the whole file is valid, so that an error
+    # leaves nothing pending in the caller's session either.
+    new: list[Region] = []
+    changed: list[tuple[Region, _Row, str | None]] = []
     for done, row in enumerate(rows, start=1):
         parent = row.parent_code
         if parent is None:
@@ -194,7 +209,7 @@ async def import_regions(
             )
         region = existing.get(row.code)
         if region is None:
-            session.add(
+            new.append(
                 Region(
                     code=row.code,
                     name=row.name,
@@ -209,17 +224,21 @@ async def import_regions(
             row.rural_population,
             parent,
         ):
-            region.name, region.rural_population, region.parent_code = (
-                row.name,
-                row.rural_population,
-                parent,
-            )
-            region.updated_at = utcnow()
+            changed.append((region, row, parent))
             report.updated += 1
         else:
             report.unchanged += 1
         if progress is not None and (done % 200 == 0 or done == len(rows)):
             progress(done, len(rows))
-    if not report.errors:
-        await session.flush()
+    if report.errors:
+        return report
+    session.add_all(new)
+    for stored, row, parent in changed:
+        stored.name, stored.rural_population, stored.parent_code = (
+            row.name,
+            row.rural_population,
+            parent,
+        )
+        stored.updated_at = utcnow()
+    await session.flush()
     return report

@@ -1,0 +1,477 @@
+"""Who may do what, on every /api/v1 route: one table, checked for every caller.
+
+The object of every request lies in village A1 (household a1, its members, region VILLAGE_A1).
+A route missing from the table fails `test_table_covers_every_route`, so a new route cannot ship
+without its authorization being decided and tested here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.households.models import Member
+from app.main import create_app
+from tests.builders import (
+    COUNTY_A,
+    COUNTY_B,
+    ID_HEAD_A1,
+    ID_SPOUSE_A1,
+    PASSWORD,
+    PHONE_A1,
+    TOWN_A1,
+    TOWN_A2,
+    TOWN_B1,
+    VILLAGE_A1,
+    VILLAGE_A2,
+    VILLAGE_A3,
+    VILLAGE_B1,
+    World,
+)
+
+API = "/api/v1"
+CALLERS: tuple[str | None, ...] = (
+    None,
+    "officer_a1",  # officer of village A1
+    "officer_a2",  # officer of another village of the same county
+    "secretary_a1",  # first secretary of village A1
+    "admin_a",  # county admin of county A
+    "admin_b",  # county admin of another county
+)
+PROVINCE, CITY = "370000000000", "371500000000"
+NEW_HOUSEHOLD_NUMBER = "3715221012019999"
+NEW_VILLAGE = "371522101203"
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Ids of the objects in village A1 the requests refer to."""
+
+    household_id: uuid.UUID
+    member_id: uuid.UUID
+    code: str = VILLAGE_A1
+
+
+# What a successful write changed, read back by admin_a: True when the change is there.
+Effect = Callable[[httpx.AsyncClient, World, Ctx], Awaitable[bool]]
+
+
+def expect(
+    no_token: int,
+    officer_a1: int,
+    officer_a2: int,
+    secretary_a1: int,
+    admin_a: int,
+    admin_b: int,
+) -> dict[str | None, int]:
+    return dict(
+        zip(
+            CALLERS, (no_token, officer_a1, officer_a2, secretary_a1, admin_a, admin_b), strict=True
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    expect: dict[str | None, int]
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    if_match: bool = False
+    # A documented exception to "no token → 401": the OAuth endpoints authenticate by their body.
+    public: bool = False
+    # List routes: what each caller must see, exactly (only their own data).
+    sees: Callable[[Any], set[str]] | None = None
+    own: dict[str | None, set[str]] = field(default_factory=dict)
+    # Write routes: whether the change is there afterwards (must match success).
+    effect: Effect | None = None
+
+
+async def _admin_get(client: httpx.AsyncClient, world: World, url: str) -> httpx.Response:
+    return await client.get(API + url, headers=world.headers("admin_a"))
+
+
+async def _household_changed(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    body = (await _admin_get(client, world, f"/households/{ctx.household_id}")).json()
+    return bool(body["group_name"] == "三组" and body["version"] == 2)
+
+
+async def _member_added(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    members = (await _admin_get(client, world, f"/households/{ctx.household_id}/members")).json()
+    return any(m["name"] == "张小花" for m in members)
+
+
+async def _member_changed(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    url = f"/households/{ctx.household_id}/members/{ctx.member_id}"
+    return bool((await _admin_get(client, world, url)).json()["health"] == "serious")
+
+
+async def _member_removed(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    url = f"/households/{ctx.household_id}/members/{ctx.member_id}"
+    return (await _admin_get(client, world, url)).status_code == 404
+
+
+async def _household_created(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    response = await _admin_get(client, world, f"/households?q={NEW_HOUSEHOLD_NUMBER}")
+    return bool(response.json()["items"])
+
+
+async def _region_created(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return (await _admin_get(client, world, f"/regions/{NEW_VILLAGE}")).status_code == 200
+
+
+def _numbers(page: Any) -> set[str]:
+    return {item["number"] for item in page["items"]}
+
+
+def _codes(page: Any) -> set[str]:
+    return {item["code"] for item in page["items"]}
+
+
+HH_A1, HH_A2, HH_B1 = "3715221012010001", "3715221012020001", "3715231012010001"
+ABOVE_A = {PROVINCE, CITY, COUNTY_A}
+OBJECT = expect(401, 200, 404, 200, 200, 404)
+WRITE = expect(401, 200, 404, 200, 200, 404)
+CREATE_IN_OBJECT = expect(401, 201, 404, 201, 201, 404)
+EVERYONE = expect(401, 200, 200, 200, 200, 200)
+
+TABLE: dict[tuple[str, str], Entry] = {
+    # --- auth: the token endpoints are public by nature (RFC 6749 / RFC 7009); a bearer token
+    # sent along changes nothing.
+    ("POST", "/api/v1/auth/token"): Entry(
+        expect=expect(400, 400, 400, 400, 400, 400), form={"grant_type": ""}, public=True
+    ),
+    ("POST", "/api/v1/auth/revoke"): Entry(
+        expect=expect(200, 200, 200, 200, 200, 200), form={"token": "never-issued"}, public=True
+    ),
+    ("GET", "/api/v1/me"): Entry(expect=EVERYONE),
+    # --- regions: own regions, what lies under them, and the divisions above them
+    ("GET", "/api/v1/regions"): Entry(
+        expect=EVERYONE,
+        sees=_codes,
+        own={
+            "officer_a1": ABOVE_A | {TOWN_A1, VILLAGE_A1},
+            "officer_a2": ABOVE_A | {TOWN_A1, VILLAGE_A2},
+            "secretary_a1": ABOVE_A | {TOWN_A1, VILLAGE_A1},
+            "admin_a": ABOVE_A | {TOWN_A1, TOWN_A2, VILLAGE_A1, VILLAGE_A2, VILLAGE_A3},
+            "admin_b": {PROVINCE, CITY, COUNTY_B, TOWN_B1, VILLAGE_B1},
+        },
+    ),
+    ("GET", "/api/v1/regions/{code}"): Entry(expect=OBJECT),
+    ("POST", "/api/v1/regions"): Entry(
+        expect=expect(401, 403, 403, 403, 201, 403),
+        json={"code": NEW_VILLAGE, "name": "新立村", "rural_population": 800},
+        effect=_region_created,
+    ),
+    # --- households
+    ("GET", "/api/v1/households"): Entry(
+        expect=EVERYONE,
+        sees=_numbers,
+        own={
+            "officer_a1": {HH_A1},
+            "officer_a2": {HH_A2},
+            "secretary_a1": {HH_A1},
+            "admin_a": {HH_A1, HH_A2},
+            "admin_b": {HH_B1},
+        },
+    ),
+    ("POST", "/api/v1/households/search"): Entry(
+        expect=EVERYONE,
+        json={"id_number": ID_HEAD_A1},
+        sees=_numbers,
+        own={
+            "officer_a1": {HH_A1},
+            "officer_a2": set(),
+            "secretary_a1": {HH_A1},
+            "admin_a": {HH_A1},
+            "admin_b": set(),
+        },
+    ),
+    # admin_b: 422 naming body.village_code ("not in your county"): division codes are public
+    # statistics, so this leaks nothing.
+    ("POST", "/api/v1/households"): Entry(
+        expect=expect(401, 403, 403, 403, 201, 422),
+        json={
+            "number": NEW_HOUSEHOLD_NUMBER,
+            "village_code": VILLAGE_A1,
+            "head_name": "刘大海",
+            "attribute": "general",
+            "main_cause": "illness",
+            "identified_year": 2016,
+        },
+        effect=_household_created,
+    ),
+    ("GET", "/api/v1/households/{household_id}"): Entry(expect=OBJECT),
+    ("PATCH", "/api/v1/households/{household_id}"): Entry(
+        expect=WRITE, json={"group_name": "三组"}, if_match=True, effect=_household_changed
+    ),
+    ("GET", "/api/v1/households/{household_id}/members"): Entry(expect=OBJECT),
+    ("POST", "/api/v1/households/{household_id}/members"): Entry(
+        expect=CREATE_IN_OBJECT,
+        json={"name": "张小花", "relation": "child", "added_reason": "newborn"},
+        if_match=True,
+        effect=_member_added,
+    ),
+    ("GET", "/api/v1/households/{household_id}/members/{member_id}"): Entry(expect=OBJECT),
+    ("PATCH", "/api/v1/households/{household_id}/members/{member_id}"): Entry(
+        expect=WRITE, json={"health": "serious"}, if_match=True, effect=_member_changed
+    ),
+    ("POST", "/api/v1/households/{household_id}/members/{member_id}/removal"): Entry(
+        expect=expect(401, 204, 404, 204, 204, 404),
+        json={"reason": "moved_out"},
+        if_match=True,
+        effect=_member_removed,
+    ),
+}
+
+# Served outside /api/v1 and public by design: probes and the API's own documentation.
+PUBLIC_OUTSIDE_API = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+}
+
+
+def served_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves, however its routers were included."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI without lazily included routers: app.routes is already flat
+        routes: list[Any] = list(app.routes)
+    else:
+        routes = list(iter_route_contexts(app.routes))
+    served: set[tuple[str, str]] = set()
+    for route in routes:
+        methods = getattr(route, "methods", None)
+        # A mount or websocket under the API would escape the table: refuse it outright.
+        assert methods, f"route without methods: {route.path}"
+        served |= {(m, route.path) for m in methods if m != "HEAD"}
+    return served
+
+
+def test_table_covers_every_route() -> None:
+    app = create_app()
+    served = served_routes(app)
+    # The enumeration itself must not miss what the OpenAPI document publishes.
+    published = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    assert published <= served, published - served
+
+    api = {(m, p) for m, p in served if p.startswith(API + "/")}
+    assert api - TABLE.keys() == set(), "routes without an authorization entry"
+    assert TABLE.keys() - api == set(), "table entries for routes that no longer exist"
+    assert served - api <= PUBLIC_OUTSIDE_API, "a route outside /api/v1 escapes the table"
+
+
+@pytest.fixture
+async def ctx(world: World, session: AsyncSession) -> Ctx:
+    household_id = world.households["a1"].id
+    member_id = await session.scalar(
+        select(Member.id).where(Member.household_id == household_id, Member.relation == "spouse")
+    )
+    assert member_id is not None
+    # The app shares this session and rolls it back when a request fails: commit the world (to
+    # the test's outer transaction, still rolled back at the end) so a 4xx cannot take it along.
+    await session.commit()
+    return Ctx(household_id=household_id, member_id=member_id)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    world: World,
+    ctx: Ctx,
+    route: tuple[str, str],
+    caller: str | None,
+    *,
+    if_match: str | None = None,
+) -> httpx.Response:
+    method, template = route
+    entry = TABLE[route]
+    url = template.format(household_id=ctx.household_id, member_id=ctx.member_id, code=ctx.code)
+    headers = dict(world.headers(caller))
+    if entry.if_match and if_match is not None:
+        headers["If-Match"] = if_match
+    elif entry.if_match:
+        # The current ETag, as the rightful owner would have it: callers who may not see the
+        # household must be refused even with a correct If-Match.
+        current = await _admin_get(client, world, f"/households/{ctx.household_id}")
+        assert current.status_code == 200, current.text
+        headers["If-Match"] = current.headers["etag"]
+    return await client.request(method, url, headers=headers, json=entry.json, data=entry.form)
+
+
+def _case_id(route: tuple[str, str], caller: str | None) -> str:
+    return f"{route[0]} {route[1].removeprefix(API)} as {caller or 'anonymous'}"
+
+
+CASES = [(route, caller) for route in TABLE for caller in CALLERS]
+
+
+@pytest.mark.parametrize(
+    ("route", "caller"), CASES, ids=[_case_id(route, caller) for route, caller in CASES]
+)
+async def test_authorization(
+    client: httpx.AsyncClient, world: World, ctx: Ctx, route: tuple[str, str], caller: str | None
+) -> None:
+    entry = TABLE[route]
+    expected = entry.expect[caller]
+
+    response = await send(client, world, ctx, route, caller)
+
+    assert response.status_code == expected, response.text
+    if expected >= 400 and not entry.public:
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["status"] == expected
+        assert problem["code"]
+        if expected == 401:
+            assert response.headers["www-authenticate"].startswith("Bearer ")
+    if entry.sees is not None and expected == 200:
+        assert entry.sees(response.json()) == entry.own[caller]
+    if entry.effect is not None:
+        assert await entry.effect(client, world, ctx) is (response.status_code < 300), (
+            "a refused write changed something, or an accepted one did not"
+        )
+
+
+OBJECT_ROUTES = [route for route in TABLE if "{" in route[1]]
+
+
+@pytest.mark.parametrize("caller", ["officer_a2", "admin_b"])
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=[f"{m} {p}" for m, p in OBJECT_ROUTES])
+async def test_hidden_object_looks_like_a_missing_one(
+    client: httpx.AsyncClient, world: World, ctx: Ctx, route: tuple[str, str], caller: str
+) -> None:
+    """Existence is not leaked: a household of another village answers exactly like none."""
+    hidden = await send(client, world, ctx, route, caller)
+    missing_ctx = Ctx(household_id=uuid.uuid4(), member_id=uuid.uuid4(), code="371522101299")
+    missing = await send(client, world, missing_ctx, route, caller, if_match='"v1"')
+
+    assert hidden.status_code == missing.status_code == 404
+    hidden_body, missing_body = hidden.json(), missing.json()
+    for key in ("type", "title", "code", "status"):
+        assert hidden_body[key] == missing_body[key]
+    assert set(hidden_body) == set(missing_body)
+
+
+# --- personal data: masked for the first secretary, in full for the village officer and admin
+
+
+MASKED_HEAD = "110105********002X"
+MASKED_SPOUSE = "440524********0014"
+MASKED_PHONE = "138****1234"
+
+
+def _check_household(body: dict[str, Any], *, masked: bool) -> None:
+    assert body["pii_masked"] is masked
+    assert body["phone"] == (MASKED_PHONE if masked else PHONE_A1)
+    by_name = {m["name"]: m for m in body["members"]}
+    _check_member(by_name["张建国"], ID_HEAD_A1, MASKED_HEAD, masked=masked)
+    _check_member(by_name["李秀英"], ID_SPOUSE_A1, MASKED_SPOUSE, masked=masked)
+    assert by_name["张小龙"]["id_number"] is None
+    assert by_name["张小龙"]["id_number_missing"] is True
+
+
+def _check_member(member: dict[str, Any], full: str, masked_form: str, *, masked: bool) -> None:
+    assert member["id_number"] == (masked_form if masked else full)
+    assert member["id_number_missing"] is False
+    # The birth date would give away part of the masked number.
+    assert (member["birth_date"] is None) is masked
+
+
+@pytest.mark.parametrize(
+    ("caller", "masked"), [("secretary_a1", True), ("officer_a1", False), ("admin_a", False)]
+)
+async def test_personal_data_masking(
+    client: httpx.AsyncClient, world: World, ctx: Ctx, caller: str, masked: bool
+) -> None:
+    headers = world.headers(caller)
+    base = f"{API}/households/{ctx.household_id}"
+
+    one = await client.get(base, headers=headers)
+    assert one.status_code == 200, one.text
+    _check_household(one.json(), masked=masked)
+
+    listed = await client.get(f"{API}/households", headers=headers, params={"region": VILLAGE_A1})
+    assert listed.status_code == 200, listed.text
+    [item] = [h for h in listed.json()["items"] if h["number"] == HH_A1]
+    _check_household(item, masked=masked)
+
+    found = await client.post(
+        f"{API}/households/search", headers=headers, json={"id_number": ID_SPOUSE_A1}
+    )
+    assert found.status_code == 200, found.text
+    [hit] = found.json()["items"]
+    _check_household(hit, masked=masked)
+
+    members = await client.get(f"{base}/members", headers=headers)
+    assert members.status_code == 200, members.text
+    spouse = next(m for m in members.json() if m["name"] == "李秀英")
+    _check_member(spouse, ID_SPOUSE_A1, MASKED_SPOUSE, masked=masked)
+
+    member = await client.get(f"{base}/members/{ctx.member_id}", headers=headers)
+    assert member.status_code == 200, member.text
+    _check_member(member.json(), ID_SPOUSE_A1, MASKED_SPOUSE, masked=masked)
+
+
+async def test_writes_answer_masked_to_the_secretary(
+    client: httpx.AsyncClient, world: World, ctx: Ctx
+) -> None:
+    """A write's response shows no more than a read would."""
+    response = await send(
+        client, world, ctx, ("PATCH", "/api/v1/households/{household_id}"), "secretary_a1"
+    )
+    assert response.status_code == 200, response.text
+    _check_household(response.json(), masked=True)
+
+    headers = {**world.headers("secretary_a1"), "If-Match": response.headers["etag"]}
+    changed = await client.patch(
+        f"{API}/households/{ctx.household_id}/members/{ctx.member_id}",
+        headers=headers,
+        json={"health": "chronic"},
+    )
+    assert changed.status_code == 200, changed.text
+    _check_member(changed.json(), ID_SPOUSE_A1, MASKED_SPOUSE, masked=True)
+
+
+async def test_a_token_narrowed_to_reading_cannot_write_or_see_pii(
+    client: httpx.AsyncClient, world: World, ctx: Ctx
+) -> None:
+    """Scopes narrow a login below its role: no households:write, no pii:read."""
+    login = await client.post(
+        f"{API}/auth/token",
+        data={
+            "grant_type": "password",
+            "username": world.users["officer_a1"].username,
+            "password": PASSWORD,
+            "scope": "households:read",
+        },
+    )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    read = await client.get(f"{API}/households/{ctx.household_id}", headers=headers)
+    assert read.status_code == 200, read.text
+    _check_household(read.json(), masked=True)
+
+    write = await client.patch(
+        f"{API}/households/{ctx.household_id}",
+        headers={**headers, "If-Match": read.headers["etag"]},
+        json={"group_name": "三组"},
+    )
+    assert write.status_code == 403, write.text
+    assert write.headers["content-type"] == "application/problem+json"
+    assert not await _household_changed(client, world, ctx)
