@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import ConfigurationError, get_settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.logging import configure_logging
 
 cli = typer.Typer(help="fieldsync administration", no_args_is_help=True, add_completion=False)
 T = TypeVar("T")
@@ -65,15 +65,12 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level)
     try:
         settings.signing_key  # noqa: B018
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     typer.echo(f"fieldsync on http://{settings.host}:{settings.port}  (API docs: /docs)")
     uvicorn.run(
         "app.main:create_app",

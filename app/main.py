@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app.api import api_router
 from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.health.router import router as health_router
-
-log = logging.getLogger("fieldsync.access")
 
 DESCRIPTION = """\
 Backend of the fieldsync phone app for targeted poverty alleviation (精准扶贫) and the monitoring
@@ -50,6 +47,7 @@ def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = get_settings()
+        configure_logging(settings.log_level)  # in every worker process, too
         # Fail at start-up, not at the first login, when production runs without its keys.
         settings.signing_key  # noqa: B018
         settings.pii_hash_key  # noqa: B018
@@ -76,26 +74,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        request.state.request_id = request_id[:64]
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        # Path only: query strings may hold names; bodies may hold ID numbers. Neither is logged.
-        log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            extra={"request_id": request.state.request_id},
-        )
-        return response
-
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)
     install_openapi(app)

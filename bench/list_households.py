@@ -75,7 +75,8 @@ def main() -> int:
                 ("county admin, one household", "county.admin", None),
             ]
             print(
-                f"fieldsync list benchmark: 600 demo households, wrk -c{args.connections} -t2 -d{args.duration}s, 1 server process"
+                "fieldsync list benchmark: 600 demo households, "
+                f"wrk -c{args.connections} -t2 -d{args.duration}s, 1 server process"
             )
             for title, user, path in scenarios:
                 token = _token(base, user)
@@ -108,7 +109,8 @@ def main() -> int:
                     line.strip() for line in lines if "Non-2xx" in line or "Socket errors" in line
                 ]
                 print(
-                    f"  {title:<34} {rate.split(':')[1].strip():>9} req/s   p50 {p50.split()[1]:>8}   p99 {p99.split()[1]:>8}   {' '.join(errors)}"
+                    f"  {title:<34} {rate.split(':')[1].strip():>9} req/s"
+                    f"   p50 {p50.split()[1]:>8}   p99 {p99.split()[1]:>8}   {' '.join(errors)}"
                 )
         finally:
             server.terminate()

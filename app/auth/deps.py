@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.auth.models import TokenFamily
 from app.auth.principal import Principal
@@ -44,7 +45,7 @@ async def get_principal(
     row = (
         await session.execute(
             select(User, TokenFamily)
-            .join(TokenFamily, TokenFamily.user_id == User.id)
+            .join(TokenFamily, col(TokenFamily.user_id) == User.id)
             .where(User.id == claims.user_id, TokenFamily.id == claims.family_id)
         )
     ).first()
@@ -57,7 +58,7 @@ async def get_principal(
         await session.scalars(
             select(UserRegion.region_code)
             .where(UserRegion.user_id == user.id)
-            .order_by(UserRegion.region_code)
+            .order_by(col(UserRegion.region_code))
         )
     ).all()
     return Principal(
@@ -72,7 +73,7 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_role(*roles: Role):  # type: ignore[no-untyped-def]
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory: the caller must hold one of `roles`."""
 
     async def _check(principal: CurrentPrincipal) -> Principal:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from app.auth import service
 from app.auth.deps import CurrentPrincipal
@@ -21,7 +21,7 @@ from app.users.models import ROLE_LABELS
 router = APIRouter(tags=["auth"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_OAUTH_ERRORS = {
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
     401: {"model": OAuthErrorBody, "description": "Client authentication failed"},
 }
@@ -31,7 +31,7 @@ FormStr = Annotated[str | None, Form()]
 @router.post(
     "/auth/token",
     response_model=TokenResponse,
-    responses=_OAUTH_ERRORS,  # type: ignore[arg-type]
+    responses=_OAUTH_ERRORS,
     summary="Get tokens (OAuth 2.0 password or refresh_token grant)",
 )
 async def create_token(
@@ -120,7 +120,9 @@ async def get_me(session: SessionDep, principal: CurrentPrincipal) -> MePublic:
     """The caller: role, assigned regions, granted scope and device."""
     regions = (
         await session.scalars(
-            select(Region).where(Region.code.in_(principal.region_codes)).order_by(Region.code)  # type: ignore[attr-defined]
+            select(Region)
+            .where(col(Region.code).in_(principal.region_codes))
+            .order_by(col(Region.code))
         )
     ).all()
     return MePublic(

@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from app.auth.errors import OAuthError, invalid_grant, invalid_request
 from app.auth.models import RefreshToken, TokenFamily
@@ -106,7 +107,7 @@ async def login_with_password(
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID, *, reason: str) -> None:
     await session.execute(
         update(TokenFamily)
-        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(TokenFamily.id) == family_id, col(TokenFamily.revoked_at).is_(None))
         .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
     )
 
@@ -127,8 +128,8 @@ async def rotate_refresh_token(
     row = (
         await session.execute(
             select(RefreshToken, TokenFamily, User)
-            .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
-            .join(User, User.id == TokenFamily.user_id)
+            .join(TokenFamily, col(TokenFamily.id) == RefreshToken.family_id)
+            .join(User, col(User.id) == TokenFamily.user_id)
             .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
         )
     ).first()
@@ -156,9 +157,10 @@ async def rotate_refresh_token(
     # Spend the token atomically: of two concurrent refreshes only one wins, the other is a reuse.
     spent = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.id) == token.id, col(RefreshToken.used_at).is_(None))
         .values(used_at=now)
     )
+    # An UPDATE's result is a CursorResult, but AsyncSession.execute is typed to return Result.
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         await revoke_family(session, family.id, reason="refresh_token_reuse")
         raise invalid_grant("refresh token already used; this login is revoked, sign in again")

@@ -42,8 +42,13 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
 
 
 def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) -> AsyncEngine:
-    """Build the engine for the configured database, with SQLite's pragmas applied."""
+    """Build the engine for the configured database, with SQLite's pragmas applied.
+
+    Statement parameters are kept out of error messages: they hold ID numbers and phones, and
+    error messages end up in logs.
+    """
     url = url or settings.effective_database_url
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
@@ -68,7 +73,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
-        if request.method not in _SAFE_METHODS and session.bind.dialect.name == "sqlite":
+        if request.method not in _SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
             await session.connection(execution_options={SQLITE_IMMEDIATE: True})
         try:
             yield session

@@ -217,7 +217,8 @@ def install_error_handlers(app: FastAPI) -> None:
             "retryable": True,
             "request_id": request_id,
         }
-        return problem_response(body)
+        # Rendered outside the request-id middleware: echo the id here.
+        return problem_response(body, headers={"X-Request-ID": request_id} if request_id else None)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

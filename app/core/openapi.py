@@ -65,7 +65,7 @@ def install_openapi(app: FastAPI) -> None:
         )
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
-                # The summary is the docstring's first line (the whole docstring is the description).
+                # The summary is the docstring's first line; the whole docstring is the description.
                 if operation.get("description"):
                     operation["summary"] = (
                         operation["description"].strip().splitlines()[0].rstrip(".")

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, inspect, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Mapped
 
 from app.core.config import get_settings
 from app.core.errors import InvalidInput
@@ -90,16 +90,19 @@ async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
     *,
-    keys: Sequence[InstrumentedAttribute[Any]],
+    keys: Sequence[Mapped[Any]],
     page: PageParams,
 ) -> tuple[list[Any], str | None]:
     """Run `stmt` ordered by `keys` (unique together, never edited) from the cursor on.
 
+    `keys` are model attributes as `sqlmodel.col()` types them, e.g. `[col(Household.number)]`.
     Returns the rows of one page and the cursor of the next page (None on the last page).
     """
+    # At runtime each key is its InstrumentedAttribute, which knows its column type and name.
+    attributes: list[InstrumentedAttribute[Any]] = [inspect(key) for key in keys]
     if page.cursor:
         values = decode_cursor(page.cursor, size=len(keys))
-        typed = [_from_cursor(key, v) for key, v in zip(keys, values, strict=True)]
+        typed = [_from_cursor(attr, v) for attr, v in zip(attributes, values, strict=True)]
         if len(keys) == 1:
             stmt = stmt.where(keys[0] > typed[0])
         else:
@@ -110,5 +113,5 @@ async def paginate(
     if len(rows) > page.limit:
         rows = rows[: page.limit]
         last = rows[-1]
-        next_cursor = encode_cursor([getattr(last, key.key) for key in keys])
+        next_cursor = encode_cursor([getattr(last, attr.key) for attr in attributes])
     return rows, next_cursor

@@ -10,8 +10,8 @@ import random
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from app.core.config import get_settings
 from app.households import id_numbers
@@ -75,7 +75,11 @@ USERS = [
     ("secretary.qianying", "第一书记 韩冬", Role.first_secretary, ["371522102201"]),
 ]
 
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
+    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
 GIVEN_MALE = [
     "建国",
     "建华",
@@ -296,10 +300,10 @@ async def seed_demo(session: AsyncSession, *, echo: Callable[[str], None] = prin
     existing = set(
         (
             await session.scalars(
-                select(Household.number).where(Household.number.startswith("371522"))
+                select(Household.number).where(col(Household.number).startswith("371522"))
             )
         ).all()
-    )  # type: ignore[attr-defined]
+    )
     created = 0
     for _, _, villages in TOWNS:
         for village, name, _ in villages:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.core.migrations import head_revision
 
@@ -31,10 +32,14 @@ async def get_readiness(request: Request) -> JSONResponse:
     expected = head_revision()
     try:
         async with request.app.state.engine.connect() as conn:
-            revision = (
-                await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar()
-    except Exception:  # any database failure means "not ready"
+            await conn.execute(text("SELECT 1"))
+            try:
+                revision = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar()
+            except DBAPIError:  # no alembic_version table: never migrated
+                revision = None
+    except (DBAPIError, OSError):
         body = HealthStatus(
             status="unavailable", database="unreachable", expected_revision=expected
         )

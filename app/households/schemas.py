@@ -128,22 +128,19 @@ class MemberUpdate(BaseModel):
     medical_insurance: bool | None = None
 
 
+_MEMBER_PUBLIC_EXAMPLE: dict[str, Any] = {
+    **_MEMBER_EXAMPLE,
+    "id": "5b0f3c9e-2f64-4f0e-8f7a-3d2a1c9b8e70",
+    "id_number": "371522********1234",
+    "id_number_missing": False,
+    "birth_date": None,
+    "added_reason": "initial",
+    "updated_at": "2026-11-20T08:30:00Z",
+}
+
+
 class MemberPublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_MEMBER_EXAMPLE,
-                    "id": "5b0f3c9e-2f64-4f0e-8f7a-3d2a1c9b8e70",
-                    "id_number": "371522********1234",
-                    "id_number_missing": False,
-                    "birth_date": None,
-                    "added_reason": "initial",
-                    "updated_at": "2026-11-20T08:30:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_MEMBER_PUBLIC_EXAMPLE]})
 
     id: uuid.UUID
     name: str
@@ -278,7 +275,7 @@ class HouseholdPublic(BaseModel):
                     "id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
                     "phone": "138****1234",
                     "household_size": 1,
-                    "members": [MemberPublic.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                    "members": [_MEMBER_PUBLIC_EXAMPLE],
                     "flags": [],
                     "pii_masked": True,
                     "version": 3,

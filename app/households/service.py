@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.auth.principal import Principal
 from app.core.base import utcnow
@@ -53,7 +55,7 @@ class HouseholdFilters:
     updated_since: datetime | None = None
 
 
-def _visible(principal: Principal) -> Select[tuple[Household]]:
+def _visible(principal: Principal) -> SelectOfScalar[Household]:
     return select(Household).where(principal.within(Household.village_code))
 
 
@@ -65,8 +67,8 @@ async def _members_of(
         return out
     rows = await session.scalars(
         select(Member)
-        .where(Member.household_id.in_(ids), Member.removed_at.is_(None))  # type: ignore[attr-defined, union-attr]
-        .order_by(Member.household_id, Member.created_at, Member.id)
+        .where(col(Member.household_id).in_(ids), col(Member.removed_at).is_(None))
+        .order_by(col(Member.household_id), col(Member.created_at), col(Member.id))
     )
     for member in rows:
         out[member.household_id].append(member)
@@ -93,12 +95,14 @@ async def list_households(
         if level >= codes.Level.village:
             stmt = stmt.where(
                 or_(
-                    Household.village_code == filters.region,
-                    Household.village_code.startswith(filters.region + "-"),  # type: ignore[attr-defined]
+                    col(Household.village_code) == filters.region,
+                    col(Household.village_code).startswith(filters.region + "-"),
                 )
             )
         else:
-            stmt = stmt.where(Household.village_code.startswith(codes.prefix_of(filters.region)))  # type: ignore[attr-defined]
+            stmt = stmt.where(
+                col(Household.village_code).startswith(codes.prefix_of(filters.region))
+            )
     if filters.status:
         stmt = stmt.where(Household.status == filters.status)
     if filters.attribute:
@@ -107,19 +111,19 @@ async def list_households(
         term = filters.q.strip()
         stmt = stmt.where(
             or_(
-                Household.head_name.contains(term, autoescape=True),  # type: ignore[attr-defined]
-                Household.number.startswith(term, autoescape=True),  # type: ignore[attr-defined]
-                Household.id.in_(  # type: ignore[attr-defined]
+                col(Household.head_name).contains(term, autoescape=True),
+                col(Household.number).startswith(term, autoescape=True),
+                col(Household.id).in_(
                     select(Member.household_id).where(
-                        Member.name.contains(term, autoescape=True),  # type: ignore[attr-defined]
-                        Member.removed_at.is_(None),  # type: ignore[union-attr]
+                        col(Member.name).contains(term, autoescape=True),
+                        col(Member.removed_at).is_(None),
                     )
                 ),
             )
         )
     if filters.updated_since:
         stmt = stmt.where(Household.updated_at >= filters.updated_since)
-    rows, cursor = await paginate(session, stmt, keys=[Household.number], page=page)  # type: ignore[list-item]
+    rows, cursor = await paginate(session, stmt, keys=[col(Household.number)], page=page)
     return await _with_members(session, rows), cursor
 
 
@@ -129,14 +133,14 @@ async def search_by_id_number(
     """Households (in the caller's villages) with a current member holding this ID number."""
     digest = id_numbers.search_hash(id_number, key=get_settings().pii_hash_key)
     stmt = _visible(principal).where(
-        Household.id.in_(  # type: ignore[attr-defined]
+        col(Household.id).in_(
             select(Member.household_id).where(
                 Member.id_number_hash == digest,
-                Member.removed_at.is_(None),  # type: ignore[union-attr]
+                col(Member.removed_at).is_(None),
             )
         )
     )
-    rows, cursor = await paginate(session, stmt, keys=[Household.number], page=page)  # type: ignore[list-item]
+    rows, cursor = await paginate(session, stmt, keys=[col(Household.number)], page=page)
     return await _with_members(session, rows), cursor
 
 
@@ -194,8 +198,8 @@ async def _check_id_numbers(
         raise InvalidInput("an ID number appears twice", errors=errors)
     if hashes:
         stmt = select(Member.id_number_hash).where(
-            Member.id_number_hash.in_(list(hashes.values())),  # type: ignore[union-attr]
-            Member.removed_at.is_(None),  # type: ignore[union-attr]
+            col(Member.id_number_hash).in_(list(hashes.values())),
+            col(Member.removed_at).is_(None),
         )
         if exclude_member is not None:
             stmt = stmt.where(Member.id != exclude_member)
@@ -359,7 +363,7 @@ async def get_member(
         select(Member).where(
             Member.id == member_id,
             Member.household_id == household.id,
-            Member.removed_at.is_(None),  # type: ignore[union-attr]
+            col(Member.removed_at).is_(None),
         )
     )
     if member is None:
@@ -387,7 +391,7 @@ async def _check_single_head(
         .where(
             Member.household_id == household.id,
             Member.relation == "head",
-            Member.removed_at.is_(None),  # type: ignore[union-attr]
+            col(Member.removed_at).is_(None),
         )
     )
     if exclude is not None:

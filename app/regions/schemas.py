@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.regions import codes
 from app.regions.models import Region
 
-_REGION_EXAMPLE = {
+_REGION_EXAMPLE: dict[str, Any] = {
     "code": "371522101201",
     "name": "王庄村",
     "parent_code": "371522101000",

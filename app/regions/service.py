@@ -7,8 +7,9 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.auth.principal import Principal
 from app.core.base import utcnow
@@ -20,7 +21,7 @@ from app.regions.models import Region
 from app.regions.schemas import RegionCreate
 
 
-def _visible(principal: Principal) -> Select[tuple[Region]]:
+def _visible(principal: Principal) -> SelectOfScalar[Region]:
     return select(Region).where(principal.visible_regions(Region.code))
 
 
@@ -38,7 +39,7 @@ async def list_regions(
         stmt = stmt.where(Region.parent_code == parent)
     if level is not None:
         stmt = stmt.where(Region.level == level)
-    return await paginate(session, stmt, keys=[Region.code], page=page)  # type: ignore[list-item]
+    return await paginate(session, stmt, keys=[col(Region.code)], page=page)
 
 
 async def get_region(session: AsyncSession, *, principal: Principal, code: str) -> Region:
@@ -84,7 +85,7 @@ async def create_region(
         existing = set(
             (
                 await session.scalars(
-                    select(Region.code).where(Region.code.in_(codes.ancestors_of(data.code)))  # type: ignore[attr-defined]
+                    select(Region.code).where(col(Region.code).in_(codes.ancestors_of(data.code)))
                 )
             ).all()
         )
@@ -190,8 +191,8 @@ async def import_regions(
     all_codes = [r.code for r in rows]
     all_codes += sorted({a for r in rows for a in codes.ancestors_of(r.code)} - set(all_codes))
     for chunk in _chunks(all_codes):
-        for region in (await session.scalars(select(Region).where(Region.code.in_(chunk)))).all():  # type: ignore[attr-defined]
-            existing[region.code] = region
+        found = await session.scalars(select(Region).where(col(Region.code).in_(chunk)))
+        existing.update((region.code, region) for region in found)
     in_file = {r.code for r in rows}
     # Changes are collected and applied only when the whole file is valid, so that an error
     # leaves nothing pending in the caller's session either.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from app.core.base import utcnow
 from app.core.security import hash_password
@@ -23,9 +24,6 @@ ROLE_REGION_LEVEL = {
 _ASSIGNED = {codes.Level.village: "villages", codes.Level.county: "a county"}
 
 
-_ASSIGNED = {codes.Level.village: "villages", codes.Level.county: "a county"}
-
-
 class UserRegionError(ValueError):
     """A region given for a user does not exist or is of the wrong level for the role."""
 
@@ -35,7 +33,9 @@ async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User,
     want = ROLE_REGION_LEVEL[data.role]
     found = {
         r.code: r
-        for r in (await session.scalars(select(Region).where(Region.code.in_(data.regions)))).all()  # type: ignore[attr-defined]
+        for r in (
+            await session.scalars(select(Region).where(col(Region.code).in_(data.regions)))
+        ).all()
     }
     for code in data.regions:
         region = found.get(code)
@@ -56,7 +56,7 @@ async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User,
     user.display_name = data.display_name or user.display_name
     user.updated_at = utcnow()
     await session.flush()
-    await session.execute(delete(UserRegion).where(UserRegion.user_id == user.id))  # type: ignore[arg-type]
+    await session.execute(delete(UserRegion).where(col(UserRegion.user_id) == user.id))
     session.add_all(
         UserRegion(user_id=user.id, region_code=code) for code in sorted(set(data.regions))
     )
