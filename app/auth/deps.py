@@ -42,25 +42,22 @@ async def get_principal(
         claims = decode_access_token(get_settings(), token)
     except InvalidToken:
         raise _unauthorized("the access token is invalid or expired") from None
-    row = (
+    # One round trip: the user, the login (for revocation) and the user's regions.
+    rows = (
         await session.execute(
-            select(User, TokenFamily)
+            select(User, TokenFamily, UserRegion.region_code)
             .join(TokenFamily, col(TokenFamily.user_id) == User.id)
+            .outerjoin(UserRegion, col(UserRegion.user_id) == User.id)
             .where(User.id == claims.user_id, TokenFamily.id == claims.family_id)
-        )
-    ).first()
-    if row is None:
-        raise _unauthorized("the access token is invalid or expired")
-    user, family = row
-    if not user.is_active or family.revoked_at is not None:
-        raise _unauthorized("the access token has been revoked")
-    region_codes = (
-        await session.scalars(
-            select(UserRegion.region_code)
-            .where(UserRegion.user_id == user.id)
             .order_by(col(UserRegion.region_code))
         )
     ).all()
+    if not rows:
+        raise _unauthorized("the access token is invalid or expired")
+    user, family, _ = rows[0]
+    if not user.is_active or family.revoked_at is not None:
+        raise _unauthorized("the access token has been revoked")
+    region_codes = [code for _, _, code in rows if code is not None]
     return Principal(
         user=user,
         role=Role(user.role),

@@ -51,7 +51,8 @@ def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) ->
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+        # A file database has no server connection that could go stale: no pre-ping round trip.
+        engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)

@@ -8,6 +8,7 @@ id of up to 8 letters or digits (``371522101201-03``), so prefix matching still 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from enum import IntEnum
 
 _CODE_RE = re.compile(r"^\d{12}(-[0-9A-Za-z]{1,8})?$")
@@ -30,6 +31,7 @@ class InvalidCode(ValueError):
     pass
 
 
+@lru_cache(maxsize=65536)
 def level_of(code: str) -> Level:
     """The level a code stands for, from its trailing zeros (or its local suffix)."""
     if not _CODE_RE.match(code):
