@@ -8,8 +8,8 @@ id of up to 8 letters or digits (``371522101201-03``), so prefix matching still 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from enum import IntEnum
+from functools import lru_cache
 
 _CODE_RE = re.compile(r"^\d{12}(-[0-9A-Za-z]{1,8})?$")
 
