@@ -34,6 +34,11 @@ TAGS = [
         "description": "Administrative divisions: county, town, village, natural village.",
     },
     {"name": "households", "description": "Registered households (建档立卡户) and their members."},
+    {
+        "name": "records",
+        "description": "Field records from the phone: visits, income snapshots, support measures.",
+    },
+    {"name": "thresholds", "description": "Poverty lines and monitoring thresholds by year."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 

@@ -83,15 +83,11 @@ def app(session: AsyncSession, engine: AsyncEngine):  # type: ignore[no-untyped-
     application.state.engine = engine
 
     async def _session() -> AsyncIterator[AsyncSession]:
-        # Like a real request, each one starts a transaction of its own (here: a savepoint), so
-        # a failing request rolls back only its own writes, never what the test set up before.
-        await session.commit()
-        try:
+        # Like a real request, each one runs in a transaction of its own (here: a savepoint):
+        # a failing request rolls back only its own writes and expires only what it touched,
+        # never what the test set up before.
+        async with session.begin_nested():
             yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
 
     application.dependency_overrides[get_session] = _session
     return application

@@ -63,6 +63,7 @@ async def get_principal(
         role=Role(user.role),
         region_codes=tuple(region_codes),
         family_id=family.id,
+        device_id=family.device_id,
         scopes=frozenset(claims.scope.split()),
     )
 

@@ -33,6 +33,7 @@ class Principal:
     region_codes: tuple[str, ...]
     family_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    device_id: str | None = None
 
     @property
     def id(self) -> uuid.UUID:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -81,6 +82,8 @@ def _from_cursor(key: InstrumentedAttribute[Any], value: str) -> Any:
     if python_type is object:  # e.g. SQLModel's AutoString
         python_type = str
     try:
+        if python_type is datetime:
+            return datetime.fromisoformat(value)
         return python_type(value)
     except (TypeError, ValueError):
         raise InvalidInput.field("query.cursor", "cursor is not one this API issued") from None
@@ -92,8 +95,11 @@ async def paginate(
     *,
     keys: Sequence[Mapped[Any]],
     page: PageParams,
+    descending: bool = False,
 ) -> tuple[list[Any], str | None]:
     """Run `stmt` ordered by `keys` (unique together, never edited) from the cursor on.
+
+    With `descending`, newest (largest) first.
 
     `keys` are model attributes as `sqlmodel.col()` types them, e.g. `[col(Household.number)]`.
     Returns the rows of one page and the cursor of the next page (None on the last page).
@@ -103,11 +109,11 @@ async def paginate(
     if page.cursor:
         values = decode_cursor(page.cursor, size=len(keys))
         typed = [_from_cursor(attr, v) for attr, v in zip(attributes, values, strict=True)]
-        if len(keys) == 1:
-            stmt = stmt.where(keys[0] > typed[0])
-        else:
-            stmt = stmt.where(tuple_(*keys) > tuple_(*typed))
-    stmt = stmt.order_by(*keys).limit(page.limit + 1)
+        left: Any = keys[0] if len(keys) == 1 else tuple_(*keys)
+        right: Any = typed[0] if len(keys) == 1 else tuple_(*typed)
+        stmt = stmt.where(left < right if descending else left > right)
+    order = [attr.desc() for attr in attributes] if descending else list(keys)
+    stmt = stmt.order_by(*order).limit(page.limit + 1)
     rows = list((await session.scalars(stmt)).all())
     next_cursor = None
     if len(rows) > page.limit:

@@ -55,3 +55,21 @@ class Member(SQLModel, table=True):
     removed_reason: str | None = Field(default=None, max_length=32)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+class HouseholdChange(SQLModel, table=True):
+    """One change of a household record: which fields went from what to what, by whom.
+
+    Kept for the timeline (status changes) and for merging offline edits field by field.
+    """
+
+    __tablename__ = "household_change"
+
+    id: uuid.UUID = uuid_pk()
+    household_id: uuid.UUID = Field(foreign_key="household.id", index=True, ondelete="CASCADE")
+    version: int  # the household's version after the change
+    changed_at: datetime = created_at_field()
+    actor_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # field: [old, new]
+    status_from: str | None = Field(default=None, max_length=32)
+    status_to: str | None = Field(default=None, max_length=32)

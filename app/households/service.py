@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ from app.households.errors import (
     IdNumberRegistered,
     MemberNotFound,
 )
-from app.households.models import Household, Member
+from app.households.models import Household, HouseholdChange, Member
 from app.households.schemas import (
     HouseholdCreate,
     HouseholdUpdate,
@@ -280,6 +281,16 @@ async def create_household(
     )
     session.add(household)
     await session.flush()
+    session.add(
+        HouseholdChange(
+            household_id=household.id,
+            version=household.version,
+            changed_at=household.created_at,
+            actor_id=principal.id,
+            changes={"status": [None, household.status]},
+            status_to=household.status,
+        )
+    )
     members = [
         _new_member(household.id, m, hashes.get(f"body.members.{i}.id_number"))
         for i, m in enumerate(data.members)
@@ -301,9 +312,28 @@ _NOT_NULL = (
 )
 
 
-def _touch(household: Household) -> None:
+def _touch(
+    session: AsyncSession,
+    household: Household,
+    *,
+    principal: Principal | None,
+    changes: dict[str, list[Any]],
+) -> None:
+    """Bump the version and keep what changed ({field: [old, new]}) in the household's history."""
     household.version += 1
     household.updated_at = utcnow()
+    status = changes.get("status")
+    session.add(
+        HouseholdChange(
+            household_id=household.id,
+            version=household.version,
+            changed_at=household.updated_at,
+            actor_id=principal.id if principal else None,
+            changes=changes,
+            status_from=status[0] if status else None,
+            status_to=status[1] if status else None,
+        )
+    )
 
 
 def _require_writer(principal: Principal) -> None:
@@ -345,10 +375,15 @@ async def update_household(
         raise InvalidInput.field(
             "body.planned_exit_year", "planned_exit_year is before identified_year"
         )
-    if changes:
-        for name, value in changes.items():
+    diff = {
+        name: [getattr(household, name), value]
+        for name, value in changes.items()
+        if getattr(household, name) != value
+    }
+    if diff:
+        for name, (_, value) in diff.items():
             setattr(household, name, value)
-        _touch(household)
+        _touch(session, household, principal=principal, changes=diff)
         await session.flush()
     return (await _with_members(session, [household]))[0]
 
@@ -419,7 +454,10 @@ async def create_member(
     hashes = await _check_id_numbers(session, [("body.id_number", data.id_number)])
     member = _new_member(household.id, data, hashes.get("body.id_number"))
     session.add(member)
-    _touch(household)
+    await session.flush()
+    _touch(
+        session, household, principal=principal, changes={"member_added": [None, str(member.id)]}
+    )
     await session.flush()
     return household, member
 
@@ -461,7 +499,13 @@ async def update_member(
         for name, value in changes.items():
             setattr(member, name, value)
         member.updated_at = utcnow()
-        _touch(household)
+        fields = sorted(k for k in changes if k not in ("id_number_hash", "birth_date"))
+        _touch(
+            session,
+            household,
+            principal=principal,
+            changes={"member_updated": [str(member.id), fields]},
+        )
         await session.flush()
     return household, member
 
@@ -483,6 +527,11 @@ async def remove_member(
     member.removed_at = utcnow()
     member.removed_reason = data.reason.value
     member.updated_at = member.removed_at
-    _touch(household)
+    _touch(
+        session,
+        household,
+        principal=principal,
+        changes={"member_removed": [str(member.id), data.reason.value]},
+    )
     await session.flush()
     return household

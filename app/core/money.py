@@ -1,0 +1,34 @@
+"""Money: yuan in, integer fen stored, decimal strings with two places out. Never float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import Field
+
+# Yuan with at most two decimals, from a JSON number or a decimal string; up to 9,999,999,999.99.
+Yuan = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2, examples=["2952.00"]),
+]
+# A decimal string with exactly two places, e.g. "-120.50" (net income can be negative).
+MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["3218.00"])]
+
+
+def to_fen(yuan: Decimal) -> int:
+    fen = yuan * 100
+    if fen != fen.to_integral_value():
+        raise ValueError("at most two decimals")
+    return int(fen)
+
+
+def fen_str(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def divide_half_up(fen: int, divisor: int) -> int:
+    """fen / divisor rounded half up (half away from zero) to the whole fen."""
+    return int((Decimal(fen) / Decimal(divisor)).quantize(Decimal(1), rounding=ROUND_HALF_UP))

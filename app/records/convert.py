@@ -1,0 +1,188 @@
+"""Between the phone's bodies and stored rows: columns from a write, the public view of a row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.money import divide_half_up, fen_str, to_fen
+from app.records.models import IncomeSnapshot, Measure, Visit
+from app.records.schemas import (
+    COMPONENTS,
+    Checks,
+    IncomeSnapshotPublic,
+    IncomeSnapshotWrite,
+    Location,
+    MeasurePublic,
+    MeasureWrite,
+    VisitPublic,
+    VisitWrite,
+)
+from app.records.vocabulary import INDICATORS
+from app.thresholds import service as thresholds_service
+
+# A visit recorded this long after it happened is kept but flagged for the county to check.
+LONG_AGO = timedelta(days=365)
+
+
+def _common(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "revision": record.revision,
+        "household_id": record.household_id,
+        "author_id": record.author_id,
+        "device_id": record.device_id,
+        "received_at": record.received_at,
+        "updated_at": record.updated_at,
+    }
+
+
+# --- visits ----------------------------------------------------------------------------------
+
+
+def visit_columns(data: VisitWrite, *, now: datetime) -> dict[str, Any]:
+    location = data.location
+    columns: dict[str, Any] = {
+        "visited_at": data.visited_at,
+        "mode": data.mode.value,
+        "lat": location.lat if location else None,
+        "lon": location.lon if location else None,
+        "accuracy_m": location.accuracy_m if location else None,
+        "crs": location.crs.value if location else None,
+        "address": data.address,
+        "findings": data.findings,
+        "requests": data.requests,
+        "follow_up": data.follow_up,
+        "photos": [p.model_dump(mode="json") for p in data.photos],
+        "flags": ["visited_long_ago"] if data.visited_at < now - LONG_AGO else [],
+    }
+    for name in INDICATORS:
+        columns[f"check_{name}"] = getattr(data.checks, name).value
+    return columns
+
+
+def visit_public(visit: Visit) -> VisitPublic:
+    location = None
+    if visit.lat is not None and visit.lon is not None:
+        location = Location(
+            lat=visit.lat, lon=visit.lon, accuracy_m=visit.accuracy_m, crs=visit.crs
+        )
+    return VisitPublic(
+        **_common(visit),
+        visited_at=visit.visited_at,
+        mode=visit.mode,
+        location=location,
+        address=visit.address,
+        findings=visit.findings,
+        requests=visit.requests,
+        follow_up=visit.follow_up,
+        checks=Checks(**{name: getattr(visit, f"check_{name}") for name in INDICATORS}),
+        photos=visit.photos,
+        flags=visit.flags,
+    )
+
+
+# --- income snapshots --------------------------------------------------------------------------
+
+
+def snapshot_columns(data: IncomeSnapshotWrite, *, now: datetime) -> dict[str, Any]:
+    """Components in fen and the totals DOMAIN.md defines, all in exact integer arithmetic."""
+    fen = {name: to_fen(getattr(data, name)) for name in COMPONENTS}
+    property_income = fen["property_dividend"] + fen["property_other"]
+    transfer_income = sum(fen[name] for name in COMPONENTS if name.startswith("transfer_"))
+    net_income = (
+        fen["wage_income"]
+        + fen["business_income"]
+        + property_income
+        + transfer_income
+        - fen["business_expenses"]
+    )
+    return {
+        "year": data.year,
+        "kind": data.kind.value,
+        "household_size": data.household_size,
+        "recorded_at": data.recorded_at,
+        **fen,
+        "property_income": property_income,
+        "transfer_income": transfer_income,
+        "net_income": net_income,
+        "per_capita_income": divide_half_up(net_income, data.household_size),
+    }
+
+
+async def snapshot_publics(
+    session: AsyncSession, snapshots: Sequence[IncomeSnapshot], *, village_code: str
+) -> list[IncomeSnapshotPublic]:
+    """Public views, with the lines in force for each snapshot's year in the household's region."""
+    effective = await thresholds_service.effective_thresholds(
+        session, region_code=village_code, years={s.year for s in snapshots}
+    )
+    out = []
+    for snapshot in snapshots:
+        figures = effective[snapshot.year]
+        line = figures.poverty_line
+        money = {
+            name: fen_str(getattr(snapshot, name))
+            for name in (
+                *COMPONENTS,
+                "property_income",
+                "transfer_income",
+                "net_income",
+                "per_capita_income",
+            )
+        }
+        out.append(
+            IncomeSnapshotPublic(
+                **_common(snapshot),
+                year=snapshot.year,
+                kind=snapshot.kind,
+                household_size=snapshot.household_size,
+                recorded_at=snapshot.recorded_at,
+                **money,
+                poverty_line=fen_str(line) if line is not None else None,
+                monitoring_threshold=(
+                    fen_str(figures.monitoring_threshold)
+                    if figures.monitoring_threshold is not None
+                    else None
+                ),
+                above_poverty_line=snapshot.per_capita_income > line if line is not None else None,
+            )
+        )
+    return out
+
+
+# --- measures ------------------------------------------------------------------------------------
+
+
+def measure_columns(data: MeasureWrite, *, now: datetime) -> dict[str, Any]:
+    return {
+        "category": data.category.value,
+        "title": data.title,
+        "details": data.details,
+        "funds": to_fen(data.funds_yuan) if data.funds_yuan is not None else None,
+        "funds_spent": to_fen(data.funds_spent_yuan) if data.funds_spent_yuan is not None else None,
+        "start_date": data.start_date,
+        "due_date": data.due_date,
+        "status": data.status.value,
+        "progress_pct": data.progress_pct,
+        "progress_reports": [r.model_dump(mode="json") for r in data.progress_reports],
+    }
+
+
+def measure_public(measure: Measure) -> MeasurePublic:
+    return MeasurePublic(
+        **_common(measure),
+        category=measure.category,
+        title=measure.title,
+        details=measure.details,
+        funds_yuan=fen_str(measure.funds) if measure.funds is not None else None,
+        funds_spent_yuan=fen_str(measure.funds_spent) if measure.funds_spent is not None else None,
+        start_date=measure.start_date,
+        due_date=measure.due_date,
+        status=measure.status,
+        progress_pct=measure.progress_pct,
+        progress_reports=measure.progress_reports,
+    )

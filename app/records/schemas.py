@@ -1,0 +1,362 @@
+"""Bodies of the field records: what the phone sends (…Write) and what the API shows (…Public)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from app.core.money import MoneyStr, Yuan
+from app.records.vocabulary import (
+    Check,
+    Crs,
+    MeasureCategory,
+    MeasureStatus,
+    PhotoTag,
+    SnapshotKind,
+    VisitMode,
+)
+
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+Sha256 = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"),
+    AfterValidator(str.lower),
+    Field(
+        description="SHA-256 of the photo file, hex",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    ),
+]
+Revision = Annotated[
+    int, Field(ge=1, le=1_000_000, description="1 on creation, +1 on each edit on the phone")
+]
+
+
+class PhotoRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: Sha256
+    tag: PhotoTag
+    caption: Annotated[str, StringConstraints(max_length=200)] | None = None
+    measure_id: uuid.UUID | None = Field(
+        default=None, description="The measure this photo documents (before/after pairs)."
+    )
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, examples=[36.2356])
+    lon: float = Field(ge=-180, le=180, examples=[115.6718])
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, examples=[12.5])
+    crs: Crs = Field(default=Crs.wgs84, description="wgs84 (GPS), gcj02 or bd09 (Chinese map SDKs)")
+
+
+class Checks(BaseModel):
+    """两不愁三保障 and safe drinking water, as found on the visit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    food: Check = Check.unknown
+    clothing: Check = Check.unknown
+    education: Check = Check.unknown
+    medical: Check = Check.unknown
+    housing: Check = Check.unknown
+    water: Check = Check.unknown
+
+
+class RecordWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: Revision
+    household_id: uuid.UUID
+
+
+_VISIT_EXAMPLE: dict[str, Any] = {
+    "revision": 1,
+    "household_id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
+    "visited_at": "2026-11-20T09:30:00+08:00",
+    "mode": "in_home",
+    "location": {"lat": 36.2356, "lon": 115.6718, "accuracy_m": 12.5, "crs": "wgs84"},
+    "address": "燕店镇王庄村三组",
+    "findings": "户主慢性病用药正常, 光伏收益已到账",
+    "requests": "希望安排公益岗位",
+    "follow_up": "联系镇人社所",
+    "checks": {
+        "food": "ok",
+        "clothing": "ok",
+        "education": "ok",
+        "medical": "ok",
+        "housing": "ok",
+        "water": "ok",
+    },
+    "photos": [
+        {
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "tag": "sign_in",
+            "caption": "入户签到",
+        }
+    ],
+}
+
+
+class VisitWrite(RecordWrite):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_VISIT_EXAMPLE]})
+
+    visited_at: AwareDatetime = Field(description="Device clock, with its offset.")
+    mode: VisitMode
+    location: Location | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    findings: Text | None = None
+    requests: Text | None = Field(default=None, description="群众诉求")
+    follow_up: Text | None = None
+    checks: Checks = Field(default_factory=Checks)
+    photos: list[PhotoRef] = Field(default_factory=list, max_length=50)
+
+
+class RecordPublic(BaseModel):
+    id: uuid.UUID
+    revision: int
+    household_id: uuid.UUID
+    author_id: uuid.UUID
+    device_id: str | None
+    received_at: datetime = Field(description="Server time of the first receipt.")
+    updated_at: datetime = Field(description="Server time of the last accepted revision.")
+
+
+class VisitPublic(RecordPublic):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_VISIT_EXAMPLE,
+                    "id": "2b7e4c1a-0d9f-4e3b-8a6c-5f1e2d3c4b5a",
+                    "author_id": "0d8f9a52-3c1e-4a57-9a4c-6b1d2f0e7a11",
+                    "device_id": "android-7f3a9c",
+                    "received_at": "2026-11-21T12:00:03Z",
+                    "updated_at": "2026-11-21T12:00:03Z",
+                    "flags": [],
+                }
+            ]
+        }
+    )
+
+    visited_at: datetime
+    mode: VisitMode
+    location: Location | None
+    address: str | None
+    findings: str | None
+    requests: str | None
+    follow_up: str | None
+    checks: Checks
+    photos: list[PhotoRef]
+    flags: list[str] = Field(description="`visited_long_ago`: visited_at is over a year old.")
+
+
+COMPONENTS = (
+    "wage_income",
+    "business_income",
+    "business_expenses",
+    "property_dividend",
+    "property_other",
+    "transfer_family_planning",
+    "transfer_dibao",
+    "transfer_tekun",
+    "transfer_pension",
+    "transfer_ecological",
+    "transfer_other",
+)
+_SNAPSHOT_EXAMPLE: dict[str, Any] = {
+    "revision": 1,
+    "household_id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
+    "year": 2025,
+    "kind": "annual",
+    "household_size": 3,
+    "recorded_at": "2025-12-10T15:00:00+08:00",
+    "wage_income": "12000.00",
+    "business_income": 3500.5,
+    "business_expenses": "800",
+    "property_dividend": "600.00",
+    "transfer_dibao": "3960.00",
+    "transfer_pension": "1800.00",
+}
+
+
+class IncomeSnapshotWrite(RecordWrite):
+    """Components in yuan (JSON numbers or decimal strings, at most two decimals); omitted = 0."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SNAPSHOT_EXAMPLE]})
+
+    year: int = Field(ge=2010, le=2100)
+    kind: SnapshotKind
+    household_size: int = Field(ge=1, le=30, description="People the income is divided by.")
+    recorded_at: AwareDatetime
+    wage_income: Yuan = Field(default=Decimal(0), description="工资性收入")
+    business_income: Yuan = Field(default=Decimal(0), description="生产经营性收入")
+    business_expenses: Yuan = Field(default=Decimal(0), description="生产经营性支出 (subtracted)")
+    property_dividend: Yuan = Field(default=Decimal(0), description="资产收益分红")
+    property_other: Yuan = Field(
+        default=Decimal(0), description="other property income, e.g. land rent"
+    )
+    transfer_family_planning: Yuan = Field(default=Decimal(0), description="计划生育金")
+    transfer_dibao: Yuan = Field(default=Decimal(0), description="低保金")
+    transfer_tekun: Yuan = Field(default=Decimal(0), description="特困供养金")
+    transfer_pension: Yuan = Field(default=Decimal(0), description="养老保险金")
+    transfer_ecological: Yuan = Field(default=Decimal(0), description="生态补偿金")
+    transfer_other: Yuan = Field(default=Decimal(0), description="other transfers")
+
+
+class IncomeSnapshotPublic(RecordPublic):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_SNAPSHOT_EXAMPLE,
+                    "id": "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                    "business_income": "3500.50",
+                    "business_expenses": "800.00",
+                    "property_other": "0.00",
+                    "transfer_family_planning": "0.00",
+                    "transfer_tekun": "0.00",
+                    "transfer_ecological": "0.00",
+                    "transfer_other": "0.00",
+                    "property_income": "600.00",
+                    "transfer_income": "5760.00",
+                    "net_income": "21060.50",
+                    "per_capita_income": "7020.17",
+                    "poverty_line": "4000.00",
+                    "monitoring_threshold": "6000.00",
+                    "above_poverty_line": True,
+                    "author_id": "0d8f9a52-3c1e-4a57-9a4c-6b1d2f0e7a11",
+                    "device_id": "android-7f3a9c",
+                    "received_at": "2025-12-11T02:00:00Z",
+                    "updated_at": "2025-12-11T02:00:00Z",
+                }
+            ]
+        }
+    )
+
+    year: int
+    kind: SnapshotKind
+    household_size: int
+    recorded_at: datetime
+    wage_income: MoneyStr
+    business_income: MoneyStr
+    business_expenses: MoneyStr
+    property_dividend: MoneyStr
+    property_other: MoneyStr
+    transfer_family_planning: MoneyStr
+    transfer_dibao: MoneyStr
+    transfer_tekun: MoneyStr
+    transfer_pension: MoneyStr
+    transfer_ecological: MoneyStr
+    transfer_other: MoneyStr
+    property_income: MoneyStr = Field(description="property_dividend + property_other")
+    transfer_income: MoneyStr = Field(description="the sum of the six transfers")
+    net_income: MoneyStr = Field(
+        description="wage + business + property + transfer income − business_expenses"
+    )
+    per_capita_income: MoneyStr = Field(
+        description="net_income ÷ household_size, rounded half up (away from zero) to the fen"
+    )
+    poverty_line: MoneyStr | None = Field(
+        description="The line for this year in this region (a region's own overrides the national)."
+    )
+    monitoring_threshold: MoneyStr | None
+    above_poverty_line: bool | None = Field(
+        description="per_capita_income > poverty_line; null when no line is known for the year."
+    )
+
+
+class ProgressReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reported_at: AwareDatetime
+    progress_pct: int = Field(ge=0, le=100)
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    photos: list[PhotoRef] = Field(default_factory=list, max_length=20)
+
+
+_MEASURE_EXAMPLE: dict[str, Any] = {
+    "revision": 2,
+    "household_id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
+    "category": "housing_safety",
+    "title": "危房改造 (C级)",
+    "details": "原址翻建砖混结构住房 60 平方米",
+    "funds_yuan": "20000.00",
+    "funds_spent_yuan": "12000.00",
+    "start_date": "2026-04-01",
+    "due_date": "2026-10-31",
+    "status": "in_progress",
+    "progress_pct": 60,
+    "progress_reports": [
+        {
+            "reported_at": "2026-07-15T10:00:00+08:00",
+            "progress_pct": 60,
+            "note": "主体完工",
+            "photos": [],
+        }
+    ],
+}
+
+
+class MeasureWrite(RecordWrite):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_MEASURE_EXAMPLE]})
+
+    category: MeasureCategory
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    details: Text | None = None
+    funds_yuan: Yuan | None = Field(default=None, description="Funds planned (yuan).")
+    funds_spent_yuan: Yuan | None = Field(default=None, description="Funds spent so far (yuan).")
+    start_date: date | None = None
+    due_date: date | None = None
+    status: MeasureStatus = MeasureStatus.planned
+    progress_pct: int = Field(default=0, ge=0, le=100)
+    progress_reports: list[ProgressReport] = Field(default_factory=list, max_length=200)
+
+    @field_validator("due_date")
+    @classmethod
+    def _due_after_start(cls, due: date | None, info: Any) -> date | None:
+        start = info.data.get("start_date")
+        if due is not None and start is not None and due < start:
+            raise ValueError("due_date is before start_date")
+        return due
+
+
+class MeasurePublic(RecordPublic):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_MEASURE_EXAMPLE,
+                    "id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b",
+                    "author_id": "0d8f9a52-3c1e-4a57-9a4c-6b1d2f0e7a11",
+                    "device_id": "android-7f3a9c",
+                    "received_at": "2026-04-02T01:00:00Z",
+                    "updated_at": "2026-07-15T03:00:00Z",
+                }
+            ]
+        }
+    )
+
+    category: MeasureCategory
+    title: str
+    details: str | None
+    funds_yuan: MoneyStr | None
+    funds_spent_yuan: MoneyStr | None
+    start_date: date | None
+    due_date: date | None
+    status: MeasureStatus
+    progress_pct: int
+    progress_reports: list[ProgressReport]

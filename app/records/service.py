@@ -1,0 +1,293 @@
+"""Writing field records idempotently (the rule batch sync shares) and reading them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.auth.principal import Principal
+from app.core.base import utcnow
+from app.core.errors import FieldError, Forbidden, InvalidInput
+from app.core.pagination import PageParams, paginate
+from app.households import service as households_service
+from app.households.errors import HouseholdNotFound
+from app.households.models import Household
+from app.records import convert
+from app.records.errors import RecordNotFound
+from app.records.models import IncomeSnapshot, Measure, MeasureRevision, RecordColumns, Visit
+from app.records.schemas import IncomeSnapshotWrite, MeasureWrite, RecordWrite, VisitWrite
+from app.records.vocabulary import Outcome, RecordType
+from app.users.models import Role
+
+# How far ahead of the server's clock a phone's clock may be.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between the record types; everything else is shared."""
+
+    record_type: RecordType
+    model: type[RecordColumns]
+    write: type[RecordWrite]
+    columns: Callable[[Any], dict[str, Any]]
+    publics: Callable[[AsyncSession, Sequence[Any], str], Awaitable[list[BaseModel]]]
+
+
+def _visit_columns(data: VisitWrite) -> dict[str, Any]:
+    now = utcnow()
+    if data.visited_at > now + CLOCK_SKEW:
+        raise InvalidInput.field(
+            "body.visited_at",
+            "visited_at is in the future: check the phone's clock",
+            type="in_future",
+        )
+    return convert.visit_columns(data, now=now)
+
+
+async def _visit_publics(
+    session: AsyncSession, rows: Sequence[Any], village_code: str
+) -> list[BaseModel]:
+    return [convert.visit_public(row) for row in rows]
+
+
+async def _snapshot_publics(
+    session: AsyncSession, rows: Sequence[Any], village_code: str
+) -> list[BaseModel]:
+    return list(await convert.snapshot_publics(session, rows, village_code=village_code))
+
+
+async def _measure_publics(
+    session: AsyncSession, rows: Sequence[Any], village_code: str
+) -> list[BaseModel]:
+    return [convert.measure_public(row) for row in rows]
+
+
+KINDS: dict[RecordType, Kind] = {
+    RecordType.visit: Kind(RecordType.visit, Visit, VisitWrite, _visit_columns, _visit_publics),
+    RecordType.income_snapshot: Kind(
+        RecordType.income_snapshot,
+        IncomeSnapshot,
+        IncomeSnapshotWrite,
+        lambda data: convert.snapshot_columns(data, now=utcnow()),
+        _snapshot_publics,
+    ),
+    RecordType.measure: Kind(
+        RecordType.measure,
+        Measure,
+        MeasureWrite,
+        lambda data: convert.measure_columns(data, now=utcnow()),
+        _measure_publics,
+    ),
+}
+
+
+async def public_of(
+    session: AsyncSession, kind: Kind, record: Any, *, village_code: str
+) -> BaseModel:
+    return (await kind.publics(session, [record], village_code))[0]
+
+
+def content_hash(data: RecordWrite) -> str:
+    """Hash of the normalised content (revision aside): 0.1 and "0.10" yuan are the same."""
+    body = data.model_dump(mode="json", exclude={"revision"})
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def decide(*, stored_revision: int, stored_hash: str, revision: int, new_hash: str) -> Outcome:
+    """The one rule: what a write of `revision` does to a record stored at `stored_revision`."""
+    if revision > stored_revision:
+        return Outcome.updated
+    if revision < stored_revision:
+        return Outcome.stale
+    return Outcome.unchanged if new_hash == stored_hash else Outcome.conflict
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: Outcome
+    record: RecordColumns
+    household: Household
+
+
+def _may_edit(principal: Principal, record: RecordColumns, village_code: str) -> bool:
+    """Its author, the village's first secretary, or the county admin."""
+    if record.author_id == principal.id:
+        return True
+    return principal.role in (Role.first_secretary, Role.county_admin) and principal.covers(
+        village_code
+    )
+
+
+async def _household_for(
+    session: AsyncSession, *, principal: Principal, household_id: uuid.UUID
+) -> Household:
+    try:
+        return await households_service.get_household(
+            session, principal=principal, household_id=household_id
+        )
+    except HouseholdNotFound as exc:
+        # Unknown and not-yours answer alike: existence is not leaked.
+        raise HouseholdNotFound(
+            exc.detail,
+            errors=[
+                FieldError(
+                    field="body.household_id",
+                    message="no such household in your villages",
+                    type="not_found",
+                )
+            ],
+        ) from None
+
+
+async def apply_record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    kind: Kind,
+    record_id: uuid.UUID,
+    data: RecordWrite,
+) -> Applied:
+    """Create, update or recognise a retry of one record; conflicts and stale writes change nothing.
+
+    Returns the outcome and the record as stored afterwards. Raises for input the record can
+    never be stored with (unknown household, invalid values, no right to edit).
+    """
+    if "households:write" not in principal.scopes:
+        raise Forbidden("your token does not carry the households:write scope")
+    household = await _household_for(session, principal=principal, household_id=data.household_id)
+    columns = kind.columns(data)
+    new_hash = content_hash(data)
+    now = utcnow()
+
+    stored = await session.get(kind.model, record_id, with_for_update=True)
+    if stored is None:
+        record = kind.model(
+            id=record_id,
+            household_id=household.id,
+            revision=data.revision,
+            content_hash=new_hash,
+            author_id=principal.id,
+            device_id=principal.device_id,
+            received_at=now,
+            updated_at=now,
+            updated_by=principal.id,
+            **columns,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(record)
+                await session.flush()
+        except IntegrityError:
+            # The same id arrived a moment ago through another request: judge against it.
+            stored = await session.get(
+                kind.model, record_id, with_for_update=True, populate_existing=True
+            )
+            if stored is None:
+                raise
+        else:
+            await _after_write(session, kind=kind, record=record, principal=principal)
+            return Applied(Outcome.created, record, household)
+
+    if stored.household_id != household.id:
+        owner = await session.get(Household, stored.household_id)
+        if owner is None or not principal.covers(owner.village_code):
+            raise RecordNotFound(f"{kind.record_type.value} {record_id} is not visible to you")
+        raise InvalidInput.field(
+            "body.household_id", "a record cannot move to another household", type="immutable"
+        )
+    outcome = decide(
+        stored_revision=stored.revision,
+        stored_hash=stored.content_hash,
+        revision=data.revision,
+        new_hash=new_hash,
+    )
+    if outcome is Outcome.updated:
+        if not _may_edit(principal, stored, household.village_code):
+            raise Forbidden(
+                "only the record's author, the village's first secretary or the county admin "
+                "may change it"
+            )
+        for name, value in columns.items():
+            setattr(stored, name, value)
+        stored.revision = data.revision
+        stored.content_hash = new_hash
+        stored.updated_at = now
+        stored.updated_by = principal.id
+        await session.flush()
+        await _after_write(session, kind=kind, record=stored, principal=principal)
+    return Applied(outcome, stored, household)
+
+
+async def _after_write(
+    session: AsyncSession, *, kind: Kind, record: RecordColumns, principal: Principal
+) -> None:
+    if isinstance(record, Measure):
+        session.add(
+            MeasureRevision(
+                measure_id=record.id,
+                household_id=record.household_id,
+                revision=record.revision,
+                status=record.status,
+                progress_pct=record.progress_pct,
+                received_at=record.updated_at,
+                author_id=principal.id,
+            )
+        )
+        await session.flush()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def get_record(
+    session: AsyncSession, *, principal: Principal, kind: Kind, record_id: uuid.UUID
+) -> tuple[RecordColumns, Household]:
+    """One record of a household in the caller's villages; RecordNotFound otherwise."""
+    row = (
+        await session.execute(
+            select(kind.model, Household)
+            .join(Household, col(Household.id) == col(kind.model.household_id))
+            .where(col(kind.model.id) == record_id, principal.within(col(Household.village_code)))
+        )
+    ).first()
+    if row is None:
+        raise RecordNotFound(
+            f"{kind.record_type.value} {record_id} does not exist or is not visible to you"
+        )
+    return row[0], row[1]
+
+
+async def list_records(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    kind: Kind,
+    household_id: uuid.UUID,
+    page: PageParams,
+) -> tuple[list[Any], str | None, Household]:
+    """A household's records of one type, newest first (by the server's first receipt)."""
+    household = await households_service.get_household(
+        session, principal=principal, household_id=household_id
+    )
+    model = kind.model
+    stmt = select(model).where(col(model.household_id) == household.id)
+    rows, cursor = await paginate(
+        session,
+        stmt,
+        keys=[col(model.received_at), col(model.id)],
+        page=page,
+        descending=True,
+    )
+    return rows, cursor, household

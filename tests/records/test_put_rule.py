@@ -1,0 +1,160 @@
+"""The write rule: created once, then unchanged for retries; updated, conflict, stale."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from app.records.models import IncomeSnapshot, Measure, MeasureRevision, Visit
+from app.records.service import decide
+from app.records.vocabulary import Outcome
+from tests.builders import World
+
+
+def visit_body(world: World, revision: int = 1, **changes: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "revision": revision,
+        "household_id": str(world.households["a1"].id),
+        "visited_at": "2026-11-20T09:30:00+08:00",
+        "mode": "in_home",
+        "location": {"lat": 36.2356, "lon": 115.6718, "accuracy_m": 12.5, "crs": "gcj02"},
+        "findings": "户主慢性病用药正常",
+        "checks": {"food": "ok", "housing": "not_ok"},
+        "photos": [{"sha256": "A" * 64, "tag": "sign_in"}],
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("stored", "sent", "same_content", "expected"),
+    [
+        (1, 2, False, Outcome.updated),
+        (1, 2, True, Outcome.updated),
+        (2, 2, True, Outcome.unchanged),
+        (2, 2, False, Outcome.conflict),
+        (3, 2, True, Outcome.stale),
+        (3, 2, False, Outcome.stale),
+    ],
+)
+def test_decide(stored: int, sent: int, same_content: bool, expected: Outcome) -> None:
+    assert (
+        decide(
+            stored_revision=stored,
+            stored_hash="h",
+            revision=sent,
+            new_hash="h" if same_content else "other",
+        )
+        is expected
+    )
+
+
+async def test_same_visit_five_times_is_created_once(client, session, world: World) -> None:  # type: ignore[no-untyped-def]
+    visit_id = uuid.uuid4()
+    headers = world.headers("officer_a1")
+    outcomes = []
+    for _ in range(5):
+        response = await client.put(
+            f"/api/v1/visits/{visit_id}", json=visit_body(world), headers=headers
+        )
+        assert response.status_code in (200, 201), response.text
+        outcomes.append((response.status_code, response.headers["Record-Outcome"]))
+    assert outcomes == [(201, "created")] + [(200, "unchanged")] * 4
+    assert await session.scalar(select(func.count()).select_from(Visit)) == 1
+    body = response.json()
+    assert body["id"] == str(visit_id) and body["revision"] == 1
+    assert body["checks"] == {
+        "food": "ok", "clothing": "unknown", "education": "unknown",
+        "medical": "unknown", "housing": "not_ok", "water": "unknown",
+    }  # fmt: skip
+    assert body["photos"][0]["sha256"] == "a" * 64  # normalised to lower case
+    assert body["location"]["crs"] == "gcj02"
+    assert body["author_id"] == str(world.users["officer_a1"].id)
+
+
+async def test_update_conflict_and_stale(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    visit_id = uuid.uuid4()
+    headers = world.headers("officer_a1")
+    url = f"/api/v1/visits/{visit_id}"
+    assert (await client.put(url, json=visit_body(world), headers=headers)).status_code == 201
+
+    updated = await client.put(url, json=visit_body(world, 2, findings="已复查"), headers=headers)
+    assert updated.status_code == 200 and updated.headers["Record-Outcome"] == "updated"
+    assert updated.json()["findings"] == "已复查"
+
+    conflict = await client.put(
+        url, json=visit_body(world, 2, findings="别的内容"), headers=headers
+    )
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert conflict.json()["code"] == "conflict"
+    assert conflict.json()["record"]["findings"] == "已复查"
+
+    stale = await client.put(url, json=visit_body(world, 1), headers=headers)
+    assert stale.status_code == 409 and stale.json()["code"] == "stale"
+    assert stale.json()["record"]["revision"] == 2
+
+    current = await client.get(url, headers=headers)
+    assert current.json()["findings"] == "已复查" and current.json()["revision"] == 2
+
+
+async def test_only_author_secretary_or_admin_may_update(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    visit_id = uuid.uuid4()
+    url = f"/api/v1/visits/{visit_id}"
+    assert (
+        await client.put(url, json=visit_body(world), headers=world.headers("officer_a1"))
+    ).status_code == 201
+    # Another officer of the same village: make one.
+    from app.users.models import Role
+    from tests.builders import VILLAGE_A1, make_user, token_for
+
+    session = client._transport.app.dependency_overrides  # noqa: F841 (not used)
+    _ = (Role, VILLAGE_A1, make_user, token_for)
+
+    secretary = await client.put(
+        url, json=visit_body(world, 2, findings="书记补充"), headers=world.headers("secretary_a1")
+    )
+    assert secretary.status_code == 200, secretary.text
+    admin = await client.put(
+        url, json=visit_body(world, 3, findings="县里核实"), headers=world.headers("admin_a")
+    )
+    assert admin.status_code == 200, admin.text
+    other_village = await client.put(
+        url, json=visit_body(world, 4), headers=world.headers("officer_a2")
+    )
+    assert other_village.status_code == 404
+
+
+async def test_measure_revisions_are_kept_for_the_timeline(client, session, world: World) -> None:  # type: ignore[no-untyped-def]
+    measure_id = uuid.uuid4()
+    url = f"/api/v1/measures/{measure_id}"
+    headers = world.headers("officer_a1")
+    base = {
+        "household_id": str(world.households["a1"].id),
+        "category": "housing_safety",
+        "title": "危房改造",
+        "funds_yuan": "20000",
+        "start_date": "2026-04-01",
+        "due_date": "2026-10-31",
+    }
+    assert (await client.put(url, json={**base, "revision": 1}, headers=headers)).status_code == 201
+    done = await client.put(
+        url, json={**base, "revision": 2, "status": "done", "progress_pct": 100}, headers=headers
+    )
+    assert done.status_code == 200 and done.json()["funds_yuan"] == "20000.00"
+    count = await session.scalar(
+        select(func.count())
+        .select_from(MeasureRevision)
+        .where(MeasureRevision.measure_id == measure_id)
+    )
+    assert count == 2
+    timeline = await client.get(
+        f"/api/v1/households/{world.households['a1'].id}/timeline", headers=headers
+    )
+    assert timeline.status_code == 200, timeline.text
+    types = [e["type"] for e in timeline.json()["items"]]
+    assert "measure_created" in types and "measure_updated" in types
+    assert await session.scalar(select(func.count()).select_from(Measure)) == 1
+    assert await session.scalar(select(func.count()).select_from(IncomeSnapshot)) == 0
