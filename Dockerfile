@@ -16,7 +16,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     FIELDSYNC_HOST=0.0.0.0 \
     FIELDSYNC_PORT=8000 \
-    FIELDSYNC_DATA_DIR=/var/lib/fieldsync
+    FIELDSYNC_DATA_DIR=/var/lib/fieldsync \
+    FIELDSYNC_ENVIRONMENT=production \
+    FIELDSYNC_ALEMBIC_INI=/app/alembic.ini
 RUN groupadd --system fieldsync \
     && useradd --system --gid fieldsync --home-dir /app --shell /usr/sbin/nologin fieldsync \
     && mkdir -p /var/lib/fieldsync \

@@ -93,13 +93,19 @@ def import_regions(
     """Load divisions from CSV (code,name,parent_code,rural_population); safe to run again."""
     from app.regions import service
 
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        typer.echo(
+            f"error: {file} is not UTF-8 text: save it as CSV UTF-8 (逗号分隔, UTF-8)", err=True
+        )
+        raise typer.Exit(1) from None
+
     def progress(done: int, total: int) -> None:
         typer.echo(f"  {done}/{total} rows", err=True)
 
     async def work(session: AsyncSession) -> service.ImportReport:
-        report = await service.import_regions(
-            session, text=file.read_text(encoding="utf-8-sig"), progress=progress
-        )
+        report = await service.import_regions(session, text=text, progress=progress)
         if report.errors:
             raise _Abort(report)
         return report
@@ -165,6 +171,9 @@ def seed_demo() -> None:
     """Build the demo county (莘县): towns, villages, ~600 households, users. Safe to run twice."""
     from app.demo import seed
 
+    if get_settings().environment == "production":
+        typer.echo("error: seed-demo creates known demo passwords; refused in production", err=True)
+        raise typer.Exit(2)
     summary = _run_in_session(
         lambda session: seed.seed_demo(session, echo=lambda m: typer.echo(m, err=True))
     )

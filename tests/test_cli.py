@@ -172,3 +172,20 @@ def test_demo_deployment_serves_and_scopes_officers(cli_env: dict[str, str]) -> 
             server.wait()
         if server.stdout:
             server.stdout.close()
+
+
+def test_operator_mistakes_get_clear_messages(cli_env: dict[str, str], tmp_path: Path) -> None:
+    run(cli_env, "migrate")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(REGIONS_CSV.encode("gbk"))  # Excel's default export on a Chinese system
+    failed = run(cli_env, "import-regions", str(gbk), ok=False)
+    assert failed.returncode == 1 and "not UTF-8" in failed.stderr
+
+    superscript = tmp_path / "odd.csv"
+    superscript.write_text(REGIONS_CSV.replace(",1286", ",²"), encoding="utf-8")
+    odd = run(cli_env, "import-regions", str(superscript), ok=False)
+    assert odd.returncode == 1 and "rural_population" in odd.stderr
+
+    production = {**cli_env, "FIELDSYNC_ENVIRONMENT": "production"}
+    refused = run(production, "seed-demo", ok=False)
+    assert refused.returncode == 2 and "refused in production" in refused.stderr

@@ -10,10 +10,10 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import col, select
 
 from app.auth.models import TokenFamily
-from app.auth.principal import Principal
+from app.auth.principal import ROLE_SCOPES, Principal
 from app.core.config import get_settings
 from app.core.db import SessionDep
-from app.core.errors import Forbidden, NotAuthenticated
+from app.core.errors import Forbidden, InsufficientScope, NotAuthenticated
 from app.core.security import InvalidToken, decode_access_token
 from app.users.models import Role, User, UserRegion
 
@@ -64,22 +64,43 @@ async def get_principal(
         region_codes=tuple(region_codes),
         family_id=family.id,
         device_id=family.device_id,
-        scopes=frozenset(claims.scope.split()),
+        # What the role grants today bounds what an older token says.
+        scopes=frozenset(claims.scope.split()) & frozenset(ROLE_SCOPES[Role(user.role)]),
     )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """Dependency factory: the caller must hold one of `roles`."""
+def require(
+    *, roles: tuple[Role, ...] = (), scopes: tuple[str, ...] = ()
+) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the caller must hold one of `roles` (if given) and every scope."""
 
     async def _check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in roles:
+        if roles and principal.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
+        missing = [scope for scope in scopes if scope not in principal.scopes]
+        if missing:
+            challenge = f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'
+            raise InsufficientScope(
+                f"your token lacks the scope {' '.join(missing)}",
+                headers={"WWW-Authenticate": challenge},
+            )
         return principal
 
     return _check
 
 
-CountyAdmin = Annotated[Principal, Depends(require_role(Role.county_admin))]
+# Read the households (and their records) of the caller's villages.
+Reader = Annotated[Principal, Depends(require(scopes=("households:read",)))]
+# Change them: record visits, snapshots and measures, edit households and members.
+Writer = Annotated[Principal, Depends(require(scopes=("households:write",)))]
+# County information center: register households.
+HouseholdAdmin = Annotated[
+    Principal, Depends(require(roles=(Role.county_admin,), scopes=("households:write",)))
+]
+# County information center: divisions and thresholds.
+RegionAdmin = Annotated[
+    Principal, Depends(require(roles=(Role.county_admin,), scopes=("regions:write",)))
+]

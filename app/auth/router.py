@@ -55,6 +55,9 @@ async def create_token(
     """
     settings = get_settings()
     try:
+        fields = (grant_type, username, password, refresh_token, device_id, scope)
+        if any(value is not None and "\x00" in value for value in fields):
+            raise invalid_request("form fields must not contain NUL characters")
         if grant_type == "password":
             if not username or password is None:
                 raise invalid_request("username and password are required")

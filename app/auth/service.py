@@ -25,7 +25,7 @@ from app.core.security import (
 )
 from app.users.models import Role, User
 
-_DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_DEVICE_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _granted_scope(role: Role, requested: str | None) -> str:
 def validate_device_id(device_id: str | None) -> str | None:
     if device_id is None or device_id == "":
         return None
-    if not _DEVICE_ID_RE.match(device_id):
+    if not _DEVICE_ID_RE.fullmatch(device_id):
         raise invalid_request("device_id: 1-128 letters, digits and . _ : -")
     return device_id
 

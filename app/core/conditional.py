@@ -17,7 +17,13 @@ def require_if_match(if_match: str | None, *, version: int) -> None:
             current_etag=etag(version),
         )
     tags = [t.strip() for t in if_match.split(",")]
-    if "*" in tags or etag(version) in tags:
+    if "*" in tags:
+        # "*" would match any version and defeat the lost-update check these writes rely on.
+        raise PreconditionRequired(
+            "If-Match: * is not accepted here; send the ETag of the version you edited",
+            current_etag=etag(version),
+        )
+    if etag(version) in tags:
         return
     raise PreconditionFailed(
         "the record changed since you read it; GET it again and reapply your change",

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("fieldsync.errors")
@@ -104,6 +105,11 @@ class InvalidInput(AppError):
         return cls(message, errors=[FieldError(field=field, message=message, type=type)])
 
 
+class InvalidCharacter(InvalidInput):
+    code = "invalid_character"
+    title = "Invalid character"
+
+
 class NotAuthenticated(AppError):
     status = 401
     code = "not_authenticated"
@@ -114,6 +120,11 @@ class Forbidden(AppError):
     status = 403
     code = "forbidden"
     title = "Forbidden"
+
+
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+    title = "Insufficient scope"
 
 
 class NotFound(AppError):
@@ -164,6 +175,9 @@ _STATUS_CODES = {
 }
 
 
+_UNSTORABLE_TEXT = {"CharacterNotInRepertoireError", "UntranslatableCharacterError"}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -202,6 +216,17 @@ def install_error_handlers(app: FastAPI) -> None:
             "retryable": exc.status_code >= 500,
         }
         return problem_response(body, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL refuses text it cannot store (a NUL character): the input's fault, not ours.
+        causes = {type(exc.orig).__name__, type(getattr(exc.orig, "__cause__", None)).__name__}
+        if causes & _UNSTORABLE_TEXT:
+            problem = InvalidCharacter(
+                "the request contains a character that cannot be stored (e.g. NUL, \\u0000)"
+            ).problem(instance=request.url.path)
+            return problem_response(problem)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

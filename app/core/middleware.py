@@ -26,7 +26,11 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_headers = dict(scope["headers"])
+        incoming = request_headers.get(b"x-request-id", b"").decode("latin-1")
+        # What a caller sees depends on who they are (masking, villages): shared caches must
+        # not hand one caller's answer to another.
+        personal = b"authorization" in request_headers
         request_id = incoming[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
@@ -38,6 +42,9 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
+                if personal and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"private, no-cache"))
+                    headers.append((b"vary", b"Authorization"))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +16,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def _alembic_ini() -> Path:
     # From a checkout (editable install) the project root; from an installed wheel (the
     # container) the working directory, where alembic.ini and migrations/ are copied.
+    # FIELDSYNC_ALEMBIC_INI names it explicitly (the container sets it).
+    explicit = os.environ.get("FIELDSYNC_ALEMBIC_INI")
+    if explicit:
+        return Path(explicit)
     for candidate in (PROJECT_ROOT / "alembic.ini", Path.cwd() / "alembic.ini"):
         if candidate.is_file():
             return candidate

@@ -106,5 +106,13 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
         )
     except InvalidToken:
         raise
-    except (JWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (
+        JWTError,
+        KeyError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        OSError,
+    ) as exc:
         raise InvalidToken(str(exc) or type(exc).__name__) from None

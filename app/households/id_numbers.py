@@ -9,8 +9,8 @@ from datetime import date
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_RE18 = re.compile(r"^\d{17}[\dX]$")
-_RE15 = re.compile(r"^\d{15}$")
+_RE18 = re.compile(r"[0-9]{17}[0-9X]")
+_RE15 = re.compile(r"[0-9]{15}")
 
 
 class InvalidIdNumber(ValueError):
@@ -24,11 +24,11 @@ def check_char(first17: str) -> str:
 def normalize(raw: str, *, today: date | None = None) -> str:
     """Validate an ID number and return its 18-character form (15-digit numbers are upgraded)."""
     value = raw.strip().upper()
-    if _RE15.match(value):
+    if _RE15.fullmatch(value):
         # Old numbers: two-digit year of the 1900s, no check character.
         body = value[:6] + "19" + value[6:]
         value = body + check_char(body)
-    if not _RE18.match(value):
+    if not _RE18.fullmatch(value):
         raise InvalidIdNumber("an ID number has 18 characters: 17 digits and a digit or X")
     try:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

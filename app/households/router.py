@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from app.auth.deps import CountyAdmin, CurrentPrincipal
+from app.auth.deps import HouseholdAdmin, Reader, Writer
 from app.auth.principal import Principal
 from app.core.conditional import etag
 from app.core.db import SessionDep
-from app.core.errors import InvalidInput, problem_responses
+from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
+from app.core.types import UtcDatetime
 from app.households import service
 from app.households.schemas import (
     HouseholdCreate,
@@ -29,6 +29,7 @@ from app.households.schemas import (
 )
 from app.households.service import HouseholdFilters, HouseholdRecord
 from app.households.vocabulary import Attribute, Status
+from app.regions.codes import CODE_PATTERN
 
 router = APIRouter(prefix="/households", tags=["households"])
 
@@ -58,12 +59,13 @@ def _page(
 @router.get("", response_model=Page[HouseholdPublic], responses=problem_responses(401, 422))
 async def list_households(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Reader,
     page: PageDep,
     region: Annotated[
         str | None,
         Query(
             max_length=21,
+            pattern=CODE_PATTERN,
             description="Any division code: households under it.",
             examples=["371522101000"],
         ),
@@ -77,15 +79,11 @@ async def list_households(
         ),
     ] = None,
     updated_since: Annotated[
-        datetime | None,
+        UtcDatetime | None,
         Query(description="Only households changed at or after this time (with offset)."),
     ] = None,
 ) -> Page[HouseholdPublic]:
     """List the households of the caller's villages, by household number."""
-    if updated_since is not None and updated_since.tzinfo is None:
-        raise InvalidInput.field(
-            "query.updated_since", "give a timezone offset, e.g. 2026-11-01T00:00:00+08:00"
-        )
     filters = HouseholdFilters(
         region=region,
         status=status.value if status else None,
@@ -101,7 +99,7 @@ async def list_households(
 
 @router.post("/search", response_model=Page[HouseholdPublic], responses=problem_responses(401, 422))
 async def search_households(
-    session: SessionDep, principal: CurrentPrincipal, page: PageDep, data: HouseholdSearch
+    session: SessionDep, principal: Reader, page: PageDep, data: HouseholdSearch
 ) -> Page[HouseholdPublic]:
     """Find households by a member's exact ID number (kept out of URLs and logs)."""
     rows, cursor = await service.search_by_id_number(
@@ -117,7 +115,7 @@ async def search_households(
     responses={**problem_responses(401, 403, 409, 422), 201: {"headers": _ETAG_HEADER}},
 )
 async def create_household(
-    session: SessionDep, principal: CountyAdmin, data: HouseholdCreate, response: Response
+    session: SessionDep, principal: HouseholdAdmin, data: HouseholdCreate, response: Response
 ) -> HouseholdPublic:
     """Register a household and its members (county admin)."""
     record = await service.create_household(session, principal=principal, data=data)
@@ -132,7 +130,7 @@ async def create_household(
     responses={**problem_responses(401, 404), 200: {"headers": _ETAG_HEADER}},
 )
 async def get_household(
-    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, response: Response
+    session: SessionDep, principal: Reader, household_id: uuid.UUID, response: Response
 ) -> HouseholdPublic:
     """Get one household with its current members."""
     record = await service.get_household_record(
@@ -149,7 +147,7 @@ async def get_household(
 )
 async def update_household(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Writer,
     household_id: uuid.UUID,
     data: HouseholdUpdate,
     response: Response,
@@ -169,7 +167,7 @@ async def update_household(
     responses={**problem_responses(401, 404), 200: {"headers": _ETAG_HEADER}},
 )
 async def list_members(
-    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, response: Response
+    session: SessionDep, principal: Reader, household_id: uuid.UUID, response: Response
 ) -> list[MemberPublic]:
     """The household's current members (at most 30: not paginated)."""
     record = await service.get_household_record(
@@ -187,7 +185,7 @@ async def list_members(
 )
 async def get_member(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Reader,
     household_id: uuid.UUID,
     member_id: uuid.UUID,
     response: Response,
@@ -210,7 +208,7 @@ async def get_member(
 )
 async def create_member(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Writer,
     household_id: uuid.UUID,
     data: MemberCreate,
     response: Response,
@@ -235,7 +233,7 @@ async def create_member(
 )
 async def update_member(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Writer,
     household_id: uuid.UUID,
     member_id: uuid.UUID,
     data: MemberUpdate,
@@ -262,7 +260,7 @@ async def update_member(
 )
 async def remove_member(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Writer,
     household_id: uuid.UUID,
     member_id: uuid.UUID,
     data: MemberRemoval,

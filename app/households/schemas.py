@@ -32,7 +32,7 @@ from app.households.vocabulary import (
     Status,
 )
 
-_PHONE_RE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
+_PHONE_RE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
 
 
 def _id_number(value: str | None) -> str | None:
@@ -48,7 +48,7 @@ def _phone(value: str | None) -> str | None:
     if value is None or value.strip() == "":
         return None
     value = value.strip()
-    if not _PHONE_RE.match(value):
+    if not _PHONE_RE.fullmatch(value):
         raise ValueError("a phone number: digits, optionally + at the start, spaces or dashes")
     return value
 
@@ -220,12 +220,12 @@ class HouseholdCreate(BaseModel):
         _check_causes(info.data.get("main_cause"), value)
         return value
 
-    @field_validator("planned_exit_year")
+    @field_validator("planned_exit_year", "exit_year")
     @classmethod
     def _planned_after_identified(cls, value: int | None, info: ValidationInfo) -> int | None:
         identified = info.data.get("identified_year")
         if value is not None and identified is not None and value < identified:
-            raise ValueError("planned_exit_year is before identified_year")
+            raise ValueError(f"{info.field_name} is before identified_year")
         return value
 
     @field_validator("members")

@@ -370,11 +370,10 @@ async def update_household(
     if main in others:
         raise InvalidInput.field("body.other_causes", "other_causes repeats main_cause")
     identified = changes.get("identified_year", household.identified_year)
-    planned = changes.get("planned_exit_year", household.planned_exit_year)
-    if planned is not None and planned < identified:
-        raise InvalidInput.field(
-            "body.planned_exit_year", "planned_exit_year is before identified_year"
-        )
+    for name in ("planned_exit_year", "exit_year"):
+        year = changes.get(name, getattr(household, name))
+        if year is not None and year < identified:
+            raise InvalidInput.field(f"body.{name}", f"{name} is before identified_year")
     diff = {
         name: [getattr(household, name), value]
         for name, value in changes.items()

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from app.auth.deps import CurrentPrincipal
+from app.auth.deps import Reader, Writer
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -122,7 +122,7 @@ async def _list(
 )
 async def put_visit(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Writer,
     visit_id: uuid.UUID,
     data: VisitWrite,
     response: Response,
@@ -147,7 +147,7 @@ async def put_visit(
 )
 async def put_income_snapshot(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Writer,
     snapshot_id: uuid.UUID,
     data: IncomeSnapshotWrite,
     response: Response,
@@ -171,7 +171,7 @@ async def put_income_snapshot(
 )
 async def put_measure(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Writer,
     measure_id: uuid.UUID,
     data: MeasureWrite,
     response: Response,
@@ -188,7 +188,7 @@ async def put_measure(
 
 
 @router.get("/visits/{visit_id}", response_model=VisitPublic, responses=problem_responses(401, 404))
-async def get_visit(session: SessionDep, principal: CurrentPrincipal, visit_id: uuid.UUID) -> Any:
+async def get_visit(session: SessionDep, principal: Reader, visit_id: uuid.UUID) -> Any:
     """Get one visit."""
     return await _get(session, principal, RecordType.visit, visit_id)
 
@@ -199,7 +199,7 @@ async def get_visit(session: SessionDep, principal: CurrentPrincipal, visit_id: 
     responses=problem_responses(401, 404),
 )
 async def get_income_snapshot(
-    session: SessionDep, principal: CurrentPrincipal, snapshot_id: uuid.UUID
+    session: SessionDep, principal: Reader, snapshot_id: uuid.UUID
 ) -> Any:
     """Get one income snapshot, with the poverty line and monitoring threshold of its year."""
     return await _get(session, principal, RecordType.income_snapshot, snapshot_id)
@@ -208,9 +208,7 @@ async def get_income_snapshot(
 @router.get(
     "/measures/{measure_id}", response_model=MeasurePublic, responses=problem_responses(401, 404)
 )
-async def get_measure(
-    session: SessionDep, principal: CurrentPrincipal, measure_id: uuid.UUID
-) -> Any:
+async def get_measure(session: SessionDep, principal: Reader, measure_id: uuid.UUID) -> Any:
     """Get one support measure with its progress reports."""
     return await _get(session, principal, RecordType.measure, measure_id)
 
@@ -221,7 +219,7 @@ async def get_measure(
     responses=problem_responses(401, 404, 422),
 )
 async def list_household_visits(
-    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
 ) -> Any:
     """A household's visits, newest first (by the server's receipt)."""
     return await _list(session, principal, RecordType.visit, household_id, page)
@@ -233,7 +231,7 @@ async def list_household_visits(
     responses=problem_responses(401, 404, 422),
 )
 async def list_household_income_snapshots(
-    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
 ) -> Any:
     """A household's income snapshots, newest first (by the server's receipt)."""
     return await _list(session, principal, RecordType.income_snapshot, household_id, page)
@@ -245,7 +243,7 @@ async def list_household_income_snapshots(
     responses=problem_responses(401, 404, 422),
 )
 async def list_household_measures(
-    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
 ) -> Any:
     """A household's support measures, newest first (by the server's receipt)."""
     return await _list(session, principal, RecordType.measure, household_id, page)
@@ -257,7 +255,7 @@ async def list_household_measures(
     responses=problem_responses(401, 404, 422),
 )
 async def get_household_timeline(
-    session: SessionDep, principal: CurrentPrincipal, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
 ) -> Page[TimelineEvent]:
     """A household's visits, income snapshots, measure changes and status changes, oldest first."""
     events, cursor = await household_timeline(

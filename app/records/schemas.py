@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from app.core.money import MoneyStr, Yuan
+from app.core.types import UtcDatetime
 from app.records.vocabulary import (
     Check,
     Crs,
@@ -114,7 +114,7 @@ _VISIT_EXAMPLE: dict[str, Any] = {
 class VisitWrite(RecordWrite):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_VISIT_EXAMPLE]})
 
-    visited_at: AwareDatetime = Field(description="Device clock, with its offset.")
+    visited_at: UtcDatetime = Field(description="Device clock, with its offset.")
     mode: VisitMode
     location: Location | None = None
     address: Annotated[str, StringConstraints(max_length=500)] | None = None
@@ -201,7 +201,7 @@ class IncomeSnapshotWrite(RecordWrite):
     year: int = Field(ge=2010, le=2100)
     kind: SnapshotKind
     household_size: int = Field(ge=1, le=30, description="People the income is divided by.")
-    recorded_at: AwareDatetime
+    recorded_at: UtcDatetime
     wage_income: Yuan = Field(default=Decimal(0), description="工资性收入")
     business_income: Yuan = Field(default=Decimal(0), description="生产经营性收入")
     business_expenses: Yuan = Field(default=Decimal(0), description="生产经营性支出 (subtracted)")
@@ -282,7 +282,7 @@ class IncomeSnapshotPublic(RecordPublic):
 class ProgressReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reported_at: AwareDatetime
+    reported_at: UtcDatetime
     progress_pct: int = Field(ge=0, le=100)
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
     photos: list[PhotoRef] = Field(default_factory=list, max_length=20)

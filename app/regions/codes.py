@@ -11,7 +11,9 @@ import re
 from enum import IntEnum
 from functools import lru_cache
 
-_CODE_RE = re.compile(r"^\d{12}(-[0-9A-Za-z]{1,8})?$")
+# For OpenAPI parameters; ASCII digits only (\d would take full-width digits too).
+CODE_PATTERN = r"^[0-9]{12}(-[0-9A-Za-z]{1,8})?$"
+_CODE_RE = re.compile(r"[0-9]{12}(-[0-9A-Za-z]{1,8})?")
 
 
 class Level(IntEnum):
@@ -34,7 +36,7 @@ class InvalidCode(ValueError):
 @lru_cache(maxsize=65536)
 def level_of(code: str) -> Level:
     """The level a code stands for, from its trailing zeros (or its local suffix)."""
-    if not _CODE_RE.match(code):
+    if not _CODE_RE.fullmatch(code):
         raise InvalidCode(
             f"{code!r} is not a 12-digit division code (or a village code with a '-local id')"
         )

@@ -156,7 +156,7 @@ def parse_regions_csv(text: str, report: ImportReport) -> list[_Row]:
         seen.add(code)
         population: int | None = None
         if rec["rural_population"]:
-            if not rec["rural_population"].isdigit():
+            if not (rec["rural_population"].isascii() and rec["rural_population"].isdigit()):
                 report.errors.append(f"line {line}: rural_population: a whole number")
                 continue
             population = int(rec["rural_population"])

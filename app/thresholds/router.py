@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.auth.deps import CountyAdmin, CurrentPrincipal
+from app.auth.deps import Reader, RegionAdmin
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.money import MoneyStr, Yuan, fen_str, to_fen
+from app.regions.codes import CODE_PATTERN
 from app.thresholds import service
 from app.thresholds.models import PovertyThreshold
 
@@ -71,9 +72,7 @@ class ThresholdWrite(BaseModel):
 
 
 @router.get("", response_model=list[ThresholdPublic], responses=problem_responses(401))
-async def list_thresholds(
-    session: SessionDep, principal: CurrentPrincipal
-) -> list[ThresholdPublic]:
+async def list_thresholds(session: SessionDep, principal: Reader) -> list[ThresholdPublic]:
     """The national figures and those of the caller's regions (a few dozen rows: not paginated)."""
     rows = await service.list_thresholds(session, principal=principal)
     return [ThresholdPublic.of(row) for row in rows]
@@ -86,8 +85,8 @@ async def list_thresholds(
 )
 async def put_threshold(
     session: SessionDep,
-    principal: CountyAdmin,
-    scope: Annotated[str, Path(max_length=21, examples=["371522000000"])],
+    principal: RegionAdmin,
+    scope: Annotated[str, Path(max_length=21, pattern=CODE_PATTERN, examples=["371522000000"])],
     year: Annotated[int, Path(ge=2010, le=2100)],
     data: ThresholdWrite,
     response: Response,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
+from app.auth.models import TokenFamily
 from app.core.base import utcnow
-from app.core.security import hash_password
+from app.core.security import hash_password, verify_password
 from app.regions import codes
 from app.regions.models import Region
 from app.users.models import Role, User, UserRegion
@@ -51,6 +52,20 @@ async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User,
     if user is None:
         user = User(username=data.username, password_hash="", role=data.role.value)
         session.add(user)
+        changed = False
+    else:
+        old_regions = set(
+            (
+                await session.scalars(
+                    select(UserRegion.region_code).where(UserRegion.user_id == user.id)
+                )
+            ).all()
+        )
+        changed = (
+            user.role != data.role.value
+            or old_regions != set(data.regions)
+            or not verify_password(user.password_hash, data.password)
+        )
     user.password_hash = hash_password(data.password)
     user.role = data.role.value
     user.display_name = data.display_name or user.display_name
@@ -60,5 +75,12 @@ async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User,
     session.add_all(
         UserRegion(user_id=user.id, region_code=code) for code in sorted(set(data.regions))
     )
+    if changed:
+        # A new password, role or region assignment ends every login made under the old ones.
+        await session.execute(
+            update(TokenFamily)
+            .where(col(TokenFamily.user_id) == user.id, col(TokenFamily.revoked_at).is_(None))
+            .values(revoked_at=utcnow(), revoked_reason="account_changed")
+        )
     await session.flush()
     return user, created

@@ -1,0 +1,88 @@
+"""Odd input gets a 4xx naming the problem, never a 500."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from app.households import id_numbers
+from app.regions import codes
+from tests.builders import World
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "１１０１０５１９４９１２３１００２X",  # full-width digits
+        "١١٠١٠٥١٩٤٩١٢٣١٠٠٢X",  # Arabic-Indic digits
+    ],
+)
+def test_id_numbers_take_ascii_digits_only(value: str) -> None:
+    with pytest.raises(id_numbers.InvalidIdNumber):
+        id_numbers.normalize(value)
+
+
+@pytest.mark.parametrize("value", ["371522101299\n", "371522101２99", " 371522101201"])
+def test_division_codes_take_ascii_digits_only(value: str) -> None:
+    with pytest.raises(codes.InvalidCode):
+        codes.level_of(value)
+
+
+async def test_nul_characters_are_refused(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    headers = world.headers("admin_a")
+    listing = await client.get("/api/v1/households", params={"q": "a\x00b"}, headers=headers)
+    assert listing.status_code == 200 or listing.status_code == 422
+    if listing.status_code == 422:  # PostgreSQL cannot store or compare NUL
+        assert listing.json()["code"] == "invalid_character"
+    token = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": "a\x00b", "password": "x"},
+    )
+    assert token.status_code == 400 and token.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+async def test_out_of_range_times_are_422(client, world: World, moment: str) -> None:  # type: ignore[no-untyped-def]
+    response = await client.get(
+        "/api/v1/households", params={"updated_since": moment}, headers=world.headers("admin_a")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.updated_since"
+    visit = await client.put(
+        f"/api/v1/visits/{uuid.uuid4()}",
+        json={
+            "revision": 1,
+            "household_id": str(world.households["a1"].id),
+            "visited_at": moment,
+            "mode": "phone",
+        },
+        headers=world.headers("officer_a1"),
+    )
+    assert visit.status_code == 422
+    assert visit.json()["errors"][0]["field"] == "body.visited_at"
+
+
+async def test_if_match_star_is_not_accepted(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    household = world.households["a1"]
+    response = await client.patch(
+        f"/api/v1/households/{household.id}",
+        json={"head_name": "改名"},
+        headers={**world.headers("admin_a"), "If-Match": "*"},
+    )
+    assert response.status_code == 428
+    assert response.json()["current_etag"] == f'"v{household.version}"'
+
+
+@pytest.mark.parametrize("path", ["/api/v1/regions/37152210120%0A", "/api/v1/regions?parent=abc"])
+async def test_region_codes_in_urls_are_checked(client, world: World, path: str) -> None:  # type: ignore[no-untyped-def]
+    response = await client.get(path, headers=world.headers("admin_a"))
+    assert response.status_code == 422
+
+
+async def test_personal_answers_are_not_cached_by_shared_caches(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    response = await client.get(
+        f"/api/v1/households/{world.households['a1'].id}", headers=world.headers("admin_a")
+    )
+    assert response.headers["Cache-Control"] == "private, no-cache"
+    assert response.headers["Vary"] == "Authorization"
