@@ -7,6 +7,7 @@ already exist are skipped, demo users get their demo password back.
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import get_settings
+from app.demo import records as demo_records
 from app.households import id_numbers
 from app.households.models import Household, Member
 from app.regions import service as regions_service
@@ -318,8 +320,9 @@ async def seed_demo(session: AsyncSession, *, echo: Callable[[str], None] = prin
     await session.flush()
     echo(f"households: {created} created, {len(existing)} already there")
 
+    authors: dict[str, uuid.UUID] = {}
     for username, display, role, regions in USERS:
-        await users_service.upsert_user(
+        user, _ = await users_service.upsert_user(
             session,
             data=UserCreate(
                 username=username,
@@ -329,6 +332,10 @@ async def seed_demo(session: AsyncSession, *, echo: Callable[[str], None] = prin
                 display_name=display,
             ),
         )
+        if role is Role.officer:
+            authors.update({village: user.id for village in regions})
+    with_records = await demo_records.seed_records(session, authors=authors, prefix="371522")
+    echo(f"field records: added for {with_records} households (income history, visits, measures)")
     lines = ["", "Demo logins (password for all: " + DEMO_PASSWORD + "):"]
     for username, display, role, regions in USERS:
         lines.append(f"  {username:<22} {role.value:<16} {display} — {', '.join(regions)}")
