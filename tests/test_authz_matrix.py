@@ -1,6 +1,7 @@
 """Who may do what, on every /api/v1 route: one table, checked for every caller.
 
-The object of every request lies in village A1 (household a1, its members, region VILLAGE_A1).
+The object of every request lies in village A1 (household a1, its members and field records,
+region VILLAGE_A1), or in county A for the thresholds a county admin sets.
 A route missing from the table fails `test_table_covers_every_route`, so a new route cannot ship
 without its authorization being decided and tested here.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,8 +20,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.principal import ROLE_SCOPES, Principal
+from app.core.base import utcnow
 from app.households.models import Member
 from app.main import create_app
+from app.records import service as records_service
+from app.records.vocabulary import RecordType
+from app.thresholds.models import PovertyThreshold
+from app.users.models import Role
 from tests.builders import (
     COUNTY_A,
     COUNTY_B,
@@ -51,13 +59,26 @@ NEW_HOUSEHOLD_NUMBER = "3715221012019999"
 NEW_VILLAGE = "371522101203"
 
 
+# Field records of household a1, written by officer_a1 at revision 1 (fixed ids: each test
+# rolls back, and the list routes can then say exactly what each caller must see).
+VISIT_ID = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+SNAPSHOT_ID = uuid.UUID("00000000-0000-4000-8000-00000000a002")
+MEASURE_ID = uuid.UUID("00000000-0000-4000-8000-00000000a003")
+
+
 @dataclass(frozen=True)
 class Ctx:
     """Ids of the objects in village A1 the requests refer to."""
 
     household_id: uuid.UUID
     member_id: uuid.UUID
+    visit_id: uuid.UUID = VISIT_ID
+    snapshot_id: uuid.UUID = SNAPSHOT_ID
+    measure_id: uuid.UUID = MEASURE_ID
     code: str = VILLAGE_A1
+    # PUT /thresholds/{scope}/{year}: county A's own line for a year it has none yet.
+    scope: str = COUNTY_A
+    year: int = 2024
 
 
 # What a successful write changed, read back by admin_a: True when the change is there.
@@ -79,10 +100,14 @@ def expect(
     )
 
 
+Body = dict[str, Any] | Callable[[Ctx], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Entry:
     expect: dict[str | None, int]
-    json: dict[str, Any] | None = None
+    # A fixed body, or one made from the ids of the objects (record bodies name their household).
+    json: Body | None = None
     form: dict[str, str] | None = None
     if_match: bool = False
     # A documented exception to "no token → 401": the OAuth endpoints authenticate by their body.
@@ -127,6 +152,78 @@ async def _region_created(client: httpx.AsyncClient, world: World, ctx: Ctx) -> 
     return (await _admin_get(client, world, f"/regions/{NEW_VILLAGE}")).status_code == 200
 
 
+async def _record_revision(
+    client: httpx.AsyncClient, world: World, url: str, field: str, value: Any
+) -> bool:
+    body = (await _admin_get(client, world, url)).json()
+    return bool(body["revision"] == 2 and body[field] == value)
+
+
+async def _visit_updated(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return await _record_revision(client, world, f"/visits/{ctx.visit_id}", "mode", "phone")
+
+
+async def _snapshot_updated(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    url = f"/income-snapshots/{ctx.snapshot_id}"
+    return await _record_revision(client, world, url, "wage_income", "9000.00")
+
+
+async def _measure_updated(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return await _record_revision(client, world, f"/measures/{ctx.measure_id}", "progress_pct", 50)
+
+
+async def _threshold_set(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    rows = (await _admin_get(client, world, "/thresholds")).json()
+    return any(
+        (r["scope"], r["year"], r["poverty_line"]) == (ctx.scope, ctx.year, "5000.00") for r in rows
+    )
+
+
+def _visit_write(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "revision": 2,
+        "household_id": str(ctx.household_id),
+        "visited_at": (utcnow() - timedelta(days=1)).isoformat(),
+        "mode": "phone",
+        "findings": "电话回访",
+    }
+
+
+def _snapshot_write(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "revision": 2,
+        "household_id": str(ctx.household_id),
+        "year": 2024,
+        "kind": "annual",
+        "household_size": 3,
+        "recorded_at": "2024-12-10T15:00:00+08:00",
+        "wage_income": "9000.00",
+    }
+
+
+def _measure_write(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "revision": 2,
+        "household_id": str(ctx.household_id),
+        "category": "housing_safety",
+        "title": "危房改造",
+        "status": "in_progress",
+        "progress_pct": 50,
+    }
+
+
+def _ids(page: Any) -> set[str]:
+    return {item["id"] for item in page["items"]}
+
+
+def _record_ids(page: Any) -> set[str]:
+    return {item["record_id"] for item in page["items"] if item["record_id"]}
+
+
+def _scopes(rows: Any) -> set[str]:
+    return {f"{row['scope']}/{row['year']}" for row in rows}
+
+
 def _numbers(page: Any) -> set[str]:
     return {item["number"] for item in page["items"]}
 
@@ -141,6 +238,18 @@ OBJECT = expect(401, 200, 404, 200, 200, 404)
 WRITE = expect(401, 200, 404, 200, 200, 404)
 CREATE_IN_OBJECT = expect(401, 201, 404, 201, 201, 404)
 EVERYONE = expect(401, 200, 200, 200, 200, 200)
+A1_READERS = ("officer_a1", "secretary_a1", "admin_a")
+
+
+def a1_sees(*ids: uuid.UUID) -> dict[str | None, set[str]]:
+    """What the callers who may read household a1 see in one of its lists."""
+    return {caller: {str(i) for i in ids} for caller in A1_READERS}
+
+
+NATIONAL = {f"national/{year}" for year in range(2011, 2022)}  # seeded by migration 0002
+# Regions' own figures the ctx fixture adds: each caller sees those of their regions and of the
+# divisions above them, and the national ones.
+OWN_THRESHOLDS = {COUNTY_A: 2023, VILLAGE_A2: 2023, COUNTY_B: 2023}
 
 TABLE: dict[tuple[str, str], Entry] = {
     # --- auth: the token endpoints are public by nature (RFC 6749 / RFC 7009); a bearer token
@@ -229,6 +338,51 @@ TABLE: dict[tuple[str, str], Entry] = {
         if_match=True,
         effect=_member_removed,
     ),
+    # --- field records: a household's records are its village's; a retry or a new revision by
+    # another village's officer or another county's admin finds no household (404).
+    ("PUT", "/api/v1/visits/{visit_id}"): Entry(
+        expect=WRITE, json=_visit_write, effect=_visit_updated
+    ),
+    ("GET", "/api/v1/visits/{visit_id}"): Entry(expect=OBJECT),
+    ("PUT", "/api/v1/income-snapshots/{snapshot_id}"): Entry(
+        expect=WRITE, json=_snapshot_write, effect=_snapshot_updated
+    ),
+    ("GET", "/api/v1/income-snapshots/{snapshot_id}"): Entry(expect=OBJECT),
+    ("PUT", "/api/v1/measures/{measure_id}"): Entry(
+        expect=WRITE, json=_measure_write, effect=_measure_updated
+    ),
+    ("GET", "/api/v1/measures/{measure_id}"): Entry(expect=OBJECT),
+    ("GET", "/api/v1/households/{household_id}/visits"): Entry(
+        expect=OBJECT, sees=_ids, own=a1_sees(VISIT_ID)
+    ),
+    ("GET", "/api/v1/households/{household_id}/income-snapshots"): Entry(
+        expect=OBJECT, sees=_ids, own=a1_sees(SNAPSHOT_ID)
+    ),
+    ("GET", "/api/v1/households/{household_id}/measures"): Entry(
+        expect=OBJECT, sees=_ids, own=a1_sees(MEASURE_ID)
+    ),
+    ("GET", "/api/v1/households/{household_id}/timeline"): Entry(
+        expect=OBJECT, sees=_record_ids, own=a1_sees(VISIT_ID, SNAPSHOT_ID, MEASURE_ID)
+    ),
+    # --- thresholds: everyone reads the national figures and their own regions'; only a county
+    # admin sets them, and only inside their county (another county's admin: 403, as divisions
+    # are public statistics).
+    ("GET", "/api/v1/thresholds"): Entry(
+        expect=EVERYONE,
+        sees=_scopes,
+        own={
+            "officer_a1": NATIONAL | {f"{COUNTY_A}/2023"},
+            "officer_a2": NATIONAL | {f"{COUNTY_A}/2023", f"{VILLAGE_A2}/2023"},
+            "secretary_a1": NATIONAL | {f"{COUNTY_A}/2023"},
+            "admin_a": NATIONAL | {f"{COUNTY_A}/2023", f"{VILLAGE_A2}/2023"},
+            "admin_b": NATIONAL | {f"{COUNTY_B}/2023"},
+        },
+    ),
+    ("PUT", "/api/v1/thresholds/{scope}/{year}"): Entry(
+        expect=expect(401, 403, 403, 403, 201, 403),
+        json={"poverty_line": "5000.00", "note": "县定标准"},
+        effect=_threshold_set,
+    ),
 }
 
 # Served outside /api/v1 and public by design: probes and the API's own documentation.
@@ -276,6 +430,32 @@ def test_table_covers_every_route() -> None:
     assert served - api <= PUBLIC_OUTSIDE_API, "a route outside /api/v1 escapes the table"
 
 
+async def _write_records(session: AsyncSession, world: World, ctx: Ctx) -> None:
+    """Revision 1 of a visit, an income snapshot and a measure of household a1, by officer_a1."""
+    officer = world.users["officer_a1"]
+    principal = Principal(
+        user=officer,
+        role=Role.officer,
+        region_codes=(VILLAGE_A1,),
+        scopes=frozenset(ROLE_SCOPES[Role.officer]),
+    )
+    records = {
+        RecordType.visit: (ctx.visit_id, {**_visit_write(ctx), "mode": "in_home"}),
+        RecordType.income_snapshot: (ctx.snapshot_id, {**_snapshot_write(ctx), "wage_income": 0}),
+        RecordType.measure: (ctx.measure_id, {**_measure_write(ctx), "progress_pct": 0}),
+    }
+    for record_type, (record_id, body) in records.items():
+        kind = records_service.KINDS[record_type]
+        applied = await records_service.apply_record(
+            session,
+            principal=principal,
+            kind=kind,
+            record_id=record_id,
+            data=kind.write.model_validate({**body, "revision": 1}),
+        )
+        assert applied.outcome.value == "created"
+
+
 @pytest.fixture
 async def ctx(world: World, session: AsyncSession) -> Ctx:
     household_id = world.households["a1"].id
@@ -283,10 +463,16 @@ async def ctx(world: World, session: AsyncSession) -> Ctx:
         select(Member.id).where(Member.household_id == household_id, Member.relation == "spouse")
     )
     assert member_id is not None
+    context = Ctx(household_id=household_id, member_id=member_id)
+    await _write_records(session, world, context)
+    session.add_all(
+        PovertyThreshold(scope=scope, year=year, poverty_line=500_000)
+        for scope, year in OWN_THRESHOLDS.items()
+    )
     # The app shares this session and rolls it back when a request fails: commit the world (to
     # the test's outer transaction, still rolled back at the end) so a 4xx cannot take it along.
     await session.commit()
-    return Ctx(household_id=household_id, member_id=member_id)
+    return context
 
 
 async def send(
@@ -300,7 +486,17 @@ async def send(
 ) -> httpx.Response:
     method, template = route
     entry = TABLE[route]
-    url = template.format(household_id=ctx.household_id, member_id=ctx.member_id, code=ctx.code)
+    url = template.format(
+        household_id=ctx.household_id,
+        member_id=ctx.member_id,
+        visit_id=ctx.visit_id,
+        snapshot_id=ctx.snapshot_id,
+        measure_id=ctx.measure_id,
+        code=ctx.code,
+        scope=ctx.scope,
+        year=ctx.year,
+    )
+    body = entry.json(ctx) if callable(entry.json) else entry.json
     headers = dict(world.headers(caller))
     if entry.if_match and if_match is not None:
         headers["If-Match"] = if_match
@@ -310,7 +506,7 @@ async def send(
         current = await _admin_get(client, world, f"/households/{ctx.household_id}")
         assert current.status_code == 200, current.text
         headers["If-Match"] = current.headers["etag"]
-    return await client.request(method, url, headers=headers, json=entry.json, data=entry.form)
+    return await client.request(method, url, headers=headers, json=body, data=entry.form)
 
 
 def _case_id(route: tuple[str, str], caller: str | None) -> str:
@@ -347,7 +543,14 @@ async def test_authorization(
         )
 
 
-OBJECT_ROUTES = [route for route in TABLE if "{" in route[1]]
+# Routes to one object of village A1 that outsiders must not learn exists (the thresholds a
+# county admin sets are no secret: outsiders are refused with 403 instead).
+OBJECT_ROUTES = [
+    route
+    for route in TABLE
+    if "{" in route[1]
+    and TABLE[route].expect["officer_a2"] == TABLE[route].expect["admin_b"] == 404
+]
 
 
 @pytest.mark.parametrize("caller", ["officer_a2", "admin_b"])
@@ -357,7 +560,14 @@ async def test_hidden_object_looks_like_a_missing_one(
 ) -> None:
     """Existence is not leaked: a household of another village answers exactly like none."""
     hidden = await send(client, world, ctx, route, caller)
-    missing_ctx = Ctx(household_id=uuid.uuid4(), member_id=uuid.uuid4(), code="371522101299")
+    missing_ctx = Ctx(
+        household_id=uuid.uuid4(),
+        member_id=uuid.uuid4(),
+        visit_id=uuid.uuid4(),
+        snapshot_id=uuid.uuid4(),
+        measure_id=uuid.uuid4(),
+        code="371522101299",
+    )
     missing = await send(client, world, missing_ctx, route, caller, if_match='"v1"')
 
     assert hidden.status_code == missing.status_code == 404

@@ -5,23 +5,21 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field, PlainSerializer
 
 CENT = Decimal("0.01")
 
 
-def _two_places(yuan: Decimal) -> Decimal:
-    # One value, one form: 0.1, "0.10" and "0.1" must hash (and compare) alike; + 0 drops a -0.
-    return yuan.quantize(CENT) + 0
+def _yuan_text(yuan: Decimal) -> str:
+    # One amount, one text: 0.1, "0.10" and an omitted 0 must hash alike (a retry is a retry).
+    return str(yuan.quantize(CENT) + 0)  # + 0 turns -0.00 into 0.00
 
 
 # Yuan with at most two decimals, from a JSON number or a decimal string; up to 9,999,999,999.99.
 Yuan = Annotated[
     Decimal,
-    Field(
-        ge=0, max_digits=12, decimal_places=2, validate_default=True, examples=["2952.00"]
-    ),
-    AfterValidator(_two_places),
+    Field(ge=0, max_digits=12, decimal_places=2, examples=["2952.00"]),
+    PlainSerializer(_yuan_text, return_type=str, when_used="json"),
 ]
 # A decimal string with exactly two places, e.g. "-120.50" (net income can be negative).
 MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["3218.00"])]

@@ -15,7 +15,9 @@ from sqlalchemy import (
     Integer,
     String,
     Uuid,
+    case,
     cast,
+    func,
     literal,
     null,
     select,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import Null
 from sqlmodel import col
 
@@ -114,6 +117,14 @@ async def household_timeline(
             m=col(IncomeSnapshot.year),
         )
     ).where(col(IncomeSnapshot.household_id) == household.id)
+    # The first revision the server received created the measure: the phone may have edited it
+    # before it ever synced, so that is not necessarily revision 1.
+    earlier = aliased(MeasureRevision)
+    first_revision = (
+        select(func.min(col(earlier.revision)))
+        .where(col(earlier.measure_id) == col(MeasureRevision.measure_id))
+        .scalar_subquery()
+    )
     measures = select(
         *_shape(
             at=col(MeasureRevision.received_at),
@@ -121,7 +132,7 @@ async def household_timeline(
             event_id=col(MeasureRevision.id),
             record_id=col(MeasureRevision.measure_id),
             a=col(MeasureRevision.status),
-            b=null(),
+            b=case((col(MeasureRevision.revision) == first_revision, "created"), else_="updated"),
             n=col(MeasureRevision.revision),
             m=col(MeasureRevision.progress_pct),
         )
@@ -173,7 +184,7 @@ def _event(row: Any) -> TimelineEvent:
         revision = int(row.n)
         return TimelineEvent(
             at=row.at,
-            type="measure_created" if revision == 1 else "measure_updated",
+            type="measure_created" if row.b == "created" else "measure_updated",
             record_id=row.record_id,
             detail={"revision": revision, "status": row.a, "progress_pct": row.m},
         )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import get_settings
 from app.households import id_numbers
 from app.households.models import Household, Member
+from tests.assertions import problem
 from tests.builders import (
     COUNTY_A,
     ID_HEAD_A1,
@@ -33,25 +34,6 @@ NUMBER = "3715221022010007"
 HEAD_ID = make_id_number(307, "19620408")  # ends in X
 OLD_SPOUSE_ID = "371522650709123"  # 15 digits, born 1965-07-09
 SPOUSE_ID = "37152219650709123" + id_numbers.check_char("37152219650709123")
-
-
-@pytest.fixture
-async def world(world: World, session: AsyncSession) -> World:
-    # Release the savepoint that holds the world, so that a request that fails (and rolls its
-    # session back) does not take the world with it; see the report on tests/conftest.py.
-    await session.commit()
-    return world
-
-
-def problem(response: httpx.Response, status: int, code: str, field: str | None = None) -> Any:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    if field is not None:
-        assert field in [e["field"] for e in body["errors"]], body
-    return body
 
 
 def new_household(**changes: Any) -> dict[str, Any]:

@@ -11,17 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import get_settings
 from app.households import id_numbers
 from app.households.models import Household, Member
+from tests.assertions import problem
 from tests.builders import ID_HEAD_A1, ID_SPOUSE_A1, World, make_id_number
 
 NEWBORN = {"name": "张小雨", "relation": "child", "added_reason": "newborn"}
-
-
-@pytest.fixture
-async def world(world: World, session: AsyncSession) -> World:
-    # Release the savepoint that holds the world, so that a request that fails (and rolls its
-    # session back) does not take the world with it; see the report on tests/conftest.py.
-    await session.commit()
-    return world
 
 
 @pytest.fixture
@@ -44,17 +37,6 @@ def a2(world: World) -> str:
 async def members_a1(session: AsyncSession, a1_id: uuid.UUID) -> dict[str, uuid.UUID]:
     rows = await session.execute(select(Member.name, Member.id).where(Member.household_id == a1_id))
     return {name: id_ for name, id_ in rows.all()}
-
-
-def problem(response: httpx.Response, status: int, code: str, field: str | None = None) -> Any:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    if field is not None:
-        assert field in [e["field"] for e in body["errors"]], body
-    return body
 
 
 def write_headers(world: World, who: str, etag: str | None) -> dict[str, str]:

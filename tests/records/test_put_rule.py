@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from app.records.models import IncomeSnapshot, Measure, MeasureRevision, Visit
 from app.records.service import decide
 from app.records.vocabulary import Outcome
-from tests.builders import World
+from app.users.models import Role
+from tests.builders import VILLAGE_A1, World, make_user, token_for
 
 
 def visit_body(world: World, revision: int = 1, **changes: object) -> dict[str, object]:
@@ -100,18 +101,24 @@ async def test_update_conflict_and_stale(client, world: World) -> None:  # type:
     assert current.json()["findings"] == "已复查" and current.json()["revision"] == 2
 
 
-async def test_only_author_secretary_or_admin_may_update(client, world: World) -> None:  # type: ignore[no-untyped-def]
+async def test_only_author_secretary_or_admin_may_update(client, session, world: World) -> None:  # type: ignore[no-untyped-def]
     visit_id = uuid.uuid4()
     url = f"/api/v1/visits/{visit_id}"
-    assert (
-        await client.put(url, json=visit_body(world), headers=world.headers("officer_a1"))
-    ).status_code == 201
-    # Another officer of the same village: make one.
-    from app.users.models import Role
-    from tests.builders import VILLAGE_A1, make_user, token_for
+    author = world.headers("officer_a1")
+    assert (await client.put(url, json=visit_body(world), headers=author)).status_code == 201
 
-    session = client._transport.app.dependency_overrides  # noqa: F841 (not used)
-    _ = (Role, VILLAGE_A1, make_user, token_for)
+    colleague = await make_user(
+        session,
+        username=f"colleague-{uuid.uuid4().hex[:6]}",
+        role=Role.officer,
+        regions=[VILLAGE_A1],
+    )
+    colleague_headers = {"Authorization": f"Bearer {await token_for(session, colleague)}"}
+    refused = await client.put(
+        url, json=visit_body(world, 2, findings="改"), headers=colleague_headers
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "forbidden"
 
     secretary = await client.put(
         url, json=visit_body(world, 2, findings="书记补充"), headers=world.headers("secretary_a1")
@@ -125,6 +132,8 @@ async def test_only_author_secretary_or_admin_may_update(client, world: World) -
         url, json=visit_body(world, 4), headers=world.headers("officer_a2")
     )
     assert other_village.status_code == 404
+    stored = (await client.get(url, headers=author)).json()
+    assert stored["revision"] == 3 and stored["findings"] == "县里核实"
 
 
 async def test_measure_revisions_are_kept_for_the_timeline(client, session, world: World) -> None:  # type: ignore[no-untyped-def]

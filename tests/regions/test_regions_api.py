@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.regions.models import Region
+from tests.assertions import problem
 from tests.builders import (
     COUNTY_A,
     TOWN_A1,
@@ -24,25 +25,6 @@ from tests.builders import (
 URL = "/api/v1/regions"
 PROVINCE = "370000000000"
 CITY = "371500000000"
-
-
-@pytest.fixture
-async def world(world: World, session: AsyncSession) -> World:
-    # Release the savepoint that holds the world, so that a request that fails (and rolls its
-    # session back) does not take the world with it; see the report on tests/conftest.py.
-    await session.commit()
-    return world
-
-
-def problem(response: httpx.Response, status: int, code: str, field: str | None = None) -> Any:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    if field is not None:
-        assert field in [e["field"] for e in body["errors"]], body
-    return body
 
 
 async def codes_of(client: httpx.AsyncClient, world: World, who: str, **params: Any) -> list[str]:
