@@ -13,7 +13,7 @@ from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import RequestContextMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.health.router import router as health_router
 
@@ -79,6 +79,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
 
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=get_settings().max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)

@@ -246,7 +246,7 @@ def a1_sees(*ids: uuid.UUID) -> dict[str | None, set[str]]:
     return {caller: {str(i) for i in ids} for caller in A1_READERS}
 
 
-NATIONAL = {f"national/{year}" for year in range(2011, 2022)}  # seeded by migration 0002
+NATIONAL = {f"national/{year}" for year in range(2010, 2022)}  # seeded by migration 0002
 # Regions' own figures the ctx fixture adds: each caller sees those of their regions and of the
 # divisions above them, and the national ones.
 OWN_THRESHOLDS = {COUNTY_A: 2023, VILLAGE_A2: 2023, COUNTY_B: 2023}

@@ -32,7 +32,6 @@ FormStr = Annotated[str | None, Form()]
     "/auth/token",
     response_model=TokenResponse,
     responses=_OAUTH_ERRORS,
-    summary="Get tokens (OAuth 2.0 password or refresh_token grant)",
 )
 async def create_token(
     session: SessionDep,
@@ -99,7 +98,6 @@ async def create_token(
     "/auth/revoke",
     status_code=200,
     responses={400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"}},
-    summary="Revoke a token (RFC 7009)",
 )
 async def revoke_token(
     session: SessionDep,

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=60, ge=1, le=366)
 
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000

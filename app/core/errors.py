@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.config import get_settings
+
 log = logging.getLogger("fieldsync.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -215,6 +217,8 @@ def install_error_handlers(app: FastAPI) -> None:
             "code": code,
             "retryable": exc.status_code >= 500,
         }
+        if exc.status_code == 413:
+            body["limit_bytes"] = get_settings().max_body_bytes
         return problem_response(body, headers=dict(exc.headers or {}))
 
     @app.exception_handler(DBAPIError)

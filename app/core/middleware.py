@@ -7,6 +7,8 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("fieldsync.access")
@@ -59,3 +61,55 @@ class RequestContextMiddleware:
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies larger than `max_bytes` with 413, before they are read whole.
+
+    A declared Content-Length is checked up front; a body without one (chunked) is counted as it
+    streams in, and reading stops as soon as it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> HTTPException:
+        return HTTPException(
+            status_code=413, detail=f"request body larger than the limit of {self.max_bytes} bytes"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            error = self._too_large()
+            response = JSONResponse(
+                {
+                    "type": "https://fieldsync.example/problems/payload-too-large",
+                    "title": "Payload too large",
+                    "status": 413,
+                    "detail": error.detail,
+                    "code": "payload_too_large",
+                    "retryable": False,
+                    "limit_bytes": self.max_bytes,
+                },
+                status_code=413,
+                media_type="application/problem+json",
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, counting_receive, send)

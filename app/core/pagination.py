@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, inspect, tuple_
+from sqlalchemy import Select, inspect, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Mapped
 
@@ -83,10 +83,21 @@ def _from_cursor(key: InstrumentedAttribute[Any], value: str) -> Any:
         python_type = str
     try:
         if python_type is datetime:
-            return datetime.fromisoformat(value)
+            return cursor_datetime(value)
         return python_type(value)
     except (TypeError, ValueError):
         raise InvalidInput.field("query.cursor", "cursor is not one this API issued") from None
+
+
+def cursor_datetime(value: str) -> datetime:
+    """A datetime key of a cursor: with its offset, in range; ValueError otherwise."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime in cursor")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("datetime out of range") from None
 
 
 async def paginate(
@@ -108,7 +119,11 @@ async def paginate(
     attributes: list[InstrumentedAttribute[Any]] = [inspect(key) for key in keys]
     if page.cursor:
         values = decode_cursor(page.cursor, size=len(keys))
-        typed = [_from_cursor(attr, v) for attr, v in zip(attributes, values, strict=True)]
+        # Bound with each column's own type, so values are stored-form on every database.
+        typed = [
+            literal(_from_cursor(attr, v), attr.type)
+            for attr, v in zip(attributes, values, strict=True)
+        ]
         left: Any = keys[0] if len(keys) == 1 else tuple_(*keys)
         right: Any = typed[0] if len(keys) == 1 else tuple_(*typed)
         stmt = stmt.where(left < right if descending else left > right)

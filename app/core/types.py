@@ -17,3 +17,20 @@ def _to_utc(value: datetime) -> datetime:
 
 # A point in time given with its offset; stored and returned in UTC.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    return value
+
+
+# Add to any free-text type: PostgreSQL cannot store NUL, so refuse it on every database alike.
+NoNul = AfterValidator(_no_nul)
+
+
+def _no_negative_zero(value: float) -> float:
+    return value + 0.0  # -0.0 and 0.0 are one coordinate (and must hash alike)
+
+
+Coordinate = Annotated[float, AfterValidator(_no_negative_zero)]

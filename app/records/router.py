@@ -38,11 +38,22 @@ _OUTCOME_HEADER = {
         "schema": {"type": "string", "enum": ["created", "updated", "unchanged"]},
     }
 }
-_PUT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **problem_responses(401, 403, 404, 409, 422),
-    200: {"description": "Updated, or unchanged (a retry)", "headers": _OUTCOME_HEADER},
-    201: {"description": "Created", "headers": _OUTCOME_HEADER},
-}
+
+
+def _put_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    responses = problem_responses(401, 403, 404, 409, 422)
+    responses[409] = {
+        **responses[409],
+        "description": "`conflict` (same revision, other content) or `stale` (lower revision); "
+        "the stored record is in the problem document's `record` member",
+    }
+    return {
+        **responses,
+        200: {"description": "Updated, or unchanged (a retry)", "headers": _OUTCOME_HEADER},
+        201: {"model": model, "description": "Created", "headers": _OUTCOME_HEADER},
+    }
+
+
 _PUT_DESCRIPTION = """
 
 Send the whole record with its `revision` (1 when created on the phone, +1 for each local edit):
@@ -117,7 +128,7 @@ async def _list(
 @router.put(
     "/visits/{visit_id}",
     response_model=VisitPublic,
-    responses=_PUT_RESPONSES,
+    responses=_put_responses(VisitPublic),
     description="Record a visit (走访记录), or a new revision of it." + _PUT_DESCRIPTION,
 )
 async def put_visit(
@@ -141,7 +152,7 @@ async def put_visit(
 @router.put(
     "/income-snapshots/{snapshot_id}",
     response_model=IncomeSnapshotPublic,
-    responses=_PUT_RESPONSES,
+    responses=_put_responses(IncomeSnapshotPublic),
     description="Record an income snapshot (收入核算); the server computes the totals."
     + _PUT_DESCRIPTION,
 )
@@ -166,7 +177,7 @@ async def put_income_snapshot(
 @router.put(
     "/measures/{measure_id}",
     response_model=MeasurePublic,
-    responses=_PUT_RESPONSES,
+    responses=_put_responses(MeasurePublic),
     description="Record a support measure (帮扶措施) with its progress reports." + _PUT_DESCRIPTION,
 )
 async def put_measure(

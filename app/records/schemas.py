@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from app.core.money import MoneyStr, Yuan
-from app.core.types import UtcDatetime
+from app.core.types import Coordinate, NoNul, UtcDatetime
 from app.records.vocabulary import (
     Check,
     Crs,
@@ -28,7 +28,7 @@ from app.records.vocabulary import (
     VisitMode,
 )
 
-Text = Annotated[str, StringConstraints(max_length=10_000)]
+Text = Annotated[str, StringConstraints(max_length=10_000), NoNul]
 Sha256 = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"),
@@ -48,7 +48,7 @@ class PhotoRef(BaseModel):
 
     sha256: Sha256
     tag: PhotoTag
-    caption: Annotated[str, StringConstraints(max_length=200)] | None = None
+    caption: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
     measure_id: uuid.UUID | None = Field(
         default=None, description="The measure this photo documents (before/after pairs)."
     )
@@ -57,9 +57,9 @@ class PhotoRef(BaseModel):
 class Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lat: float = Field(ge=-90, le=90, examples=[36.2356])
-    lon: float = Field(ge=-180, le=180, examples=[115.6718])
-    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, examples=[12.5])
+    lat: Coordinate = Field(ge=-90, le=90, examples=[36.2356])
+    lon: Coordinate = Field(ge=-180, le=180, examples=[115.6718])
+    accuracy_m: Coordinate | None = Field(default=None, ge=0, le=100_000, examples=[12.5])
     crs: Crs = Field(default=Crs.wgs84, description="wgs84 (GPS), gcj02 or bd09 (Chinese map SDKs)")
 
 
@@ -117,7 +117,7 @@ class VisitWrite(RecordWrite):
     visited_at: UtcDatetime = Field(description="Device clock, with its offset.")
     mode: VisitMode
     location: Location | None = None
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    address: Annotated[str, StringConstraints(max_length=500), NoNul] | None = None
     findings: Text | None = None
     requests: Text | None = Field(default=None, description="群众诉求")
     follow_up: Text | None = None
@@ -284,7 +284,7 @@ class ProgressReport(BaseModel):
 
     reported_at: UtcDatetime
     progress_pct: int = Field(ge=0, le=100)
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=2000), NoNul] | None = None
     photos: list[PhotoRef] = Field(default_factory=list, max_length=20)
 
 
@@ -315,7 +315,9 @@ class MeasureWrite(RecordWrite):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_MEASURE_EXAMPLE]})
 
     category: MeasureCategory
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+    ]
     details: Text | None = None
     funds_yuan: Yuan | None = Field(default=None, description="Funds planned (yuan).")
     funds_spent_yuan: Yuan | None = Field(default=None, description="Funds spent so far (yuan).")

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -44,15 +44,32 @@ class Kind:
     publics: Callable[[AsyncSession, Sequence[Any], str], Awaitable[list[BaseModel]]]
 
 
-def _visit_columns(data: VisitWrite) -> dict[str, Any]:
-    now = utcnow()
-    if data.visited_at > now + CLOCK_SKEW:
+def _not_in_future(moment: datetime, *, field: str, now: datetime) -> None:
+    if moment > now + CLOCK_SKEW:
         raise InvalidInput.field(
-            "body.visited_at",
-            "visited_at is in the future: check the phone's clock",
+            field,
+            f"{field.rsplit('.', 1)[-1]} is in the future: check the phone's clock",
             type="in_future",
         )
+
+
+def _visit_columns(data: VisitWrite) -> dict[str, Any]:
+    now = utcnow()
+    _not_in_future(data.visited_at, field="body.visited_at", now=now)
     return convert.visit_columns(data, now=now)
+
+
+def _snapshot_columns(data: IncomeSnapshotWrite) -> dict[str, Any]:
+    now = utcnow()
+    _not_in_future(data.recorded_at, field="body.recorded_at", now=now)
+    return convert.snapshot_columns(data, now=now)
+
+
+def _measure_columns(data: MeasureWrite) -> dict[str, Any]:
+    now = utcnow()
+    for i, report in enumerate(data.progress_reports):
+        _not_in_future(report.reported_at, field=f"body.progress_reports.{i}.reported_at", now=now)
+    return convert.measure_columns(data, now=now)
 
 
 async def _visit_publics(
@@ -79,14 +96,14 @@ KINDS: dict[RecordType, Kind] = {
         RecordType.income_snapshot,
         IncomeSnapshot,
         IncomeSnapshotWrite,
-        lambda data: convert.snapshot_columns(data, now=utcnow()),
+        _snapshot_columns,
         _snapshot_publics,
     ),
     RecordType.measure: Kind(
         RecordType.measure,
         Measure,
         MeasureWrite,
-        lambda data: convert.measure_columns(data, now=utcnow()),
+        _measure_columns,
         _measure_publics,
     ),
 }
@@ -100,7 +117,9 @@ async def public_of(
 
 def content_hash(data: RecordWrite) -> str:
     """Hash of the normalised content (revision aside): 0.1 and "0.10" yuan are the same."""
-    body = data.model_dump(mode="json", exclude={"revision"})
+    # Defaults left out: an omitted field and its explicit default are the same content, and a
+    # field added later with a default does not change the hash of records already stored.
+    body = data.model_dump(mode="json", exclude={"revision"}, exclude_defaults=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -34,7 +34,7 @@ from app.auth.principal import Principal
 from app.core.base import UTCDateTime
 from app.core.errors import InvalidInput
 from app.core.money import fen_str
-from app.core.pagination import PageParams, decode_cursor, encode_cursor
+from app.core.pagination import PageParams, cursor_datetime, decode_cursor, encode_cursor
 from app.households import service as households_service
 from app.households.models import HouseholdChange
 from app.records.models import IncomeSnapshot, MeasureRevision, Visit
@@ -157,7 +157,10 @@ async def household_timeline(
     if page.cursor:
         at_text, id_text = decode_cursor(page.cursor, size=2)
         try:
-            after = (datetime.fromisoformat(at_text), uuid.UUID(id_text))
+            after = (
+                literal(cursor_datetime(at_text), UTCDateTime),
+                literal(uuid.UUID(id_text), Uuid),
+            )
         except ValueError:
             raise InvalidInput.field("query.cursor", "cursor is not one this API issued") from None
         stmt = stmt.where(tuple_(events.c.at, events.c.event_id) > tuple_(*after))

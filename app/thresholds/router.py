@@ -12,6 +12,7 @@ from app.auth.deps import Reader, RegionAdmin
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.money import MoneyStr, Yuan, fen_str, to_fen
+from app.core.types import NoNul
 from app.regions.codes import CODE_PATTERN
 from app.thresholds import service
 from app.thresholds.models import PovertyThreshold
@@ -68,7 +69,7 @@ class ThresholdWrite(BaseModel):
 
     poverty_line: Yuan | None = None
     monitoring_threshold: Yuan | None = None
-    note: Annotated[str, StringConstraints(max_length=200)] | None = None
+    note: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
 
 
 @router.get("", response_model=list[ThresholdPublic], responses=problem_responses(401))
@@ -81,7 +82,10 @@ async def list_thresholds(session: SessionDep, principal: Reader) -> list[Thresh
 @router.put(
     "/{scope}/{year}",
     response_model=ThresholdPublic,
-    responses={**problem_responses(401, 403, 422), 201: {"description": "Created"}},
+    responses={
+        **problem_responses(401, 403, 422),
+        201: {"model": ThresholdPublic, "description": "Created"},
+    },
 )
 async def put_threshold(
     session: SessionDep,

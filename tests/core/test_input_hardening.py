@@ -86,3 +86,54 @@ async def test_personal_answers_are_not_cached_by_shared_caches(client, world: W
     )
     assert response.headers["Cache-Control"] == "private, no-cache"
     assert response.headers["Vary"] == "Authorization"
+
+
+def _cursor(*values: str) -> str:
+    from app.core.pagination import encode_cursor
+
+    return encode_cursor(list(values))
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00"]
+)
+@pytest.mark.parametrize("list_", ["visits", "income-snapshots", "measures", "timeline"])
+async def test_tampered_datetime_cursors_are_422(
+    client, world: World, when: str, list_: str
+) -> None:  # type: ignore[no-untyped-def]
+    cursor = _cursor(when, "00000000-0000-0000-0000-000000000000")
+    response = await client.get(
+        f"/api/v1/households/{world.households['a1'].id}/{list_}",
+        params={"cursor": cursor},
+        headers=world.headers("officer_a1"),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "query.cursor"
+
+
+async def test_oversized_bodies_are_413(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    from app.core.config import get_settings
+
+    limit = get_settings().max_body_bytes
+    url = f"/api/v1/visits/{uuid.uuid4()}"
+    big = b'{"findings": "' + b"x" * limit + b'"}'
+    declared = await client.put(
+        url,
+        content=big,
+        headers={**world.headers("officer_a1"), "Content-Type": "application/json"},
+    )
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "payload_too_large"
+    assert declared.json()["limit_bytes"] == limit
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    streamed = await client.put(
+        url,
+        content=chunks(),
+        headers={**world.headers("officer_a1"), "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+    assert streamed.json()["limit_bytes"] == limit

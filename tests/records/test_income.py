@@ -291,7 +291,7 @@ async def test_several_errors_are_named_together(
 
 # (year, national poverty line, monitoring threshold) as a snapshot of that year shows them.
 NATIONAL: list[tuple[int, str | None, str | None]] = [
-    (2010, None, None),  # before the first line the table holds
+    (2010, "2300.00", None),  # the 2010 line (2,300 yuan at 2010 prices)
     (2011, "2536.00", None),
     (2016, "2952.00", None),
     (2019, "3218.00", None),

@@ -167,3 +167,44 @@ async def test_measure_revisions_are_kept_for_the_timeline(client, session, worl
     assert "measure_created" in types and "measure_updated" in types
     assert await session.scalar(select(func.count()).select_from(Measure)) == 1
     assert await session.scalar(select(func.count()).select_from(IncomeSnapshot)) == 0
+
+
+async def test_negative_zero_and_explicit_defaults_are_the_same_content(
+    client, world: World
+) -> None:  # type: ignore[no-untyped-def]
+    url = f"/api/v1/visits/{uuid.uuid4()}"
+    headers = world.headers("officer_a1")
+    location = {"lat": 0.0, "lon": 115.6718, "crs": "wgs84"}
+    first = visit_body(world, location=location)
+    assert (await client.put(url, json=first, headers=headers)).status_code == 201
+    again = visit_body(world, location={**location, "lat": -0.0, "accuracy_m": None})
+    again["requests"] = None  # explicit default
+    retry = await client.put(url, json=again, headers=headers)
+    assert retry.status_code == 200 and retry.headers["Record-Outcome"] == "unchanged"
+
+
+async def test_nul_in_text_is_refused_on_every_database(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    response = await client.put(
+        f"/api/v1/visits/{uuid.uuid4()}",
+        json=visit_body(world, findings="a\x00b"),
+        headers=world.headers("officer_a1"),
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.findings"
+
+
+async def test_snapshot_recorded_in_the_future_is_refused(client, session, world: World) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "revision": 1,
+        "household_id": str(world.households["a1"].id),
+        "year": 2026,
+        "kind": "monitoring",
+        "household_size": 2,
+        "recorded_at": "2999-01-01T00:00:00+08:00",
+    }
+    response = await client.put(
+        f"/api/v1/income-snapshots/{uuid.uuid4()}", json=body, headers=world.headers("officer_a1")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.recorded_at"
+    assert await session.scalar(select(func.count()).select_from(IncomeSnapshot)) == 0
