@@ -39,19 +39,9 @@ class Principal:
     def id(self) -> uuid.UUID:
         return self.user.id
 
-    @property
-    def is_county_admin(self) -> bool:
-        return self.role is Role.county_admin
-
     def covers(self, code: str) -> bool:
         """Whether `code` lies in (or is) one of the caller's regions."""
         return any(codes.is_within(code, own) for own in self.region_codes)
-
-    def may_see_region(self, code: str) -> bool:
-        """Own regions, what lies under them, and the divisions above them (for context)."""
-        return self.covers(code) or any(
-            code in codes.ancestors_of(own) for own in self.region_codes
-        )
 
     def may_see_pii(self, village_code: str) -> bool:
         return "pii:read" in self.scopes and self.covers(village_code)

@@ -134,5 +134,5 @@ async def get_me(session: SessionDep, principal: CurrentPrincipal) -> MePublic:
         role_label=ROLE_LABELS[principal.role],
         regions=[RegionRef(code=r.code, name=r.name, level=r.level) for r in regions],
         scope=" ".join(sorted(principal.scopes)),
-        device_id=await service.get_device_id(session, family_id=principal.family_id),
+        device_id=principal.device_id,
     )

@@ -178,9 +178,3 @@ async def revoke_token(session: AsyncSession, settings: Settings, *, token: str)
         except InvalidToken:
             return
     await revoke_family(session, family_id, reason="revoked_by_client")
-
-
-async def get_device_id(session: AsyncSession, *, family_id: uuid.UUID | None) -> str | None:
-    if family_id is None:
-        return None
-    return await session.scalar(select(TokenFamily.device_id).where(TokenFamily.id == family_id))

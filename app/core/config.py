@@ -56,10 +56,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'fieldsync.db').as_posix()}"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
-
     def _key(self, value: SecretStr | None, *, name: str) -> str:
         env_name = f"FIELDSYNC_{name.upper()}"
         if value is not None and value.get_secret_value():

@@ -20,7 +20,7 @@ from app.households.models import Household, HouseholdChange, Member
 from app.records import convert
 from app.records.models import IncomeSnapshot, Measure, MeasureRevision, Visit
 from app.records.schemas import IncomeSnapshotWrite, MeasureWrite, VisitWrite
-from app.records.service import content_hash
+from app.records.service import new_record
 
 _NAMESPACE = uuid.UUID("6b1f0c9e-43a5-4d0e-9a57-2f8f5d1c7e10")
 
@@ -77,18 +77,14 @@ def _records(rng: random.Random, household: Household, size: int, author: uuid.U
     rows: list[Any] = []
 
     def add(model: type, write: Any, columns: dict[str, Any], record_id: uuid.UUID) -> Any:
-        received = datetime.now(UTC)
-        row = model(
-            id=record_id,
-            household_id=household.id,
-            revision=write.revision,
-            content_hash=content_hash(write),
+        row = new_record(
+            model,
+            record_id=record_id,
+            data=write,
+            columns=columns,
             author_id=author,
             device_id="demo-seed",
-            received_at=received,
-            updated_at=received,
-            updated_by=author,
-            **columns,
+            now=datetime.now(UTC),
         )
         rows.append(row)
         return row
@@ -105,11 +101,10 @@ def _records(rng: random.Random, household: Household, size: int, author: uuid.U
     ]
     for year, kind, per_capita in history:
         write = _snapshot(rng, household, size, year, kind, per_capita)
-        now = datetime.now(UTC)
         add(
             IncomeSnapshot,
             write,
-            convert.snapshot_columns(write, now=now),
+            convert.snapshot_columns(write),
             _id(household.number, f"income/{year}"),
         )
 
@@ -160,7 +155,7 @@ def _records(rng: random.Random, household: Household, size: int, author: uuid.U
     row = add(
         Measure,
         measure,
-        convert.measure_columns(measure, now=datetime.now(UTC)),
+        convert.measure_columns(measure),
         _id(household.number, "measure/1"),
     )
     for revision in range(1, measure.revision + 1):

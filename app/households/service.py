@@ -18,7 +18,7 @@ from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.conditional import require_if_match
 from app.core.config import get_settings
-from app.core.errors import FieldError, Forbidden, InvalidInput
+from app.core.errors import FieldError, InvalidInput
 from app.core.pagination import PageParams, paginate
 from app.households import id_numbers
 from app.households.errors import (
@@ -336,11 +336,6 @@ def _touch(
     )
 
 
-def _require_writer(principal: Principal) -> None:
-    if "households:write" not in principal.scopes:
-        raise Forbidden("your token does not carry the households:write scope")
-
-
 async def update_household(
     session: AsyncSession,
     *,
@@ -350,7 +345,6 @@ async def update_household(
     if_match: str | None,
 ) -> HouseholdRecord:
     """Apply a partial update guarded by If-Match; bumps the version."""
-    _require_writer(principal)
     household = await get_household(
         session, principal=principal, household_id=household_id, for_update=True
     )
@@ -408,7 +402,6 @@ async def get_member(
 async def _guarded_household(
     session: AsyncSession, *, principal: Principal, household_id: uuid.UUID, if_match: str | None
 ) -> Household:
-    _require_writer(principal)
     household = await get_household(
         session, principal=principal, household_id=household_id, for_update=True
     )

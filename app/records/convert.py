@@ -88,7 +88,7 @@ def visit_public(visit: Visit) -> VisitPublic:
 # --- income snapshots --------------------------------------------------------------------------
 
 
-def snapshot_columns(data: IncomeSnapshotWrite, *, now: datetime) -> dict[str, Any]:
+def snapshot_columns(data: IncomeSnapshotWrite) -> dict[str, Any]:
     """Components in fen and the totals DOMAIN.md defines, all in exact integer arithmetic."""
     fen = {name: to_fen(getattr(data, name)) for name in COMPONENTS}
     property_income = fen["property_dividend"] + fen["property_other"]
@@ -157,7 +157,7 @@ async def snapshot_publics(
 # --- measures ------------------------------------------------------------------------------------
 
 
-def measure_columns(data: MeasureWrite, *, now: datetime) -> dict[str, Any]:
+def measure_columns(data: MeasureWrite) -> dict[str, Any]:
     return {
         "category": data.category.value,
         "title": data.title,

@@ -62,14 +62,14 @@ def _visit_columns(data: VisitWrite) -> dict[str, Any]:
 def _snapshot_columns(data: IncomeSnapshotWrite) -> dict[str, Any]:
     now = utcnow()
     _not_in_future(data.recorded_at, field="body.recorded_at", now=now)
-    return convert.snapshot_columns(data, now=now)
+    return convert.snapshot_columns(data)
 
 
 def _measure_columns(data: MeasureWrite) -> dict[str, Any]:
     now = utcnow()
     for i, report in enumerate(data.progress_reports):
         _not_in_future(report.reported_at, field=f"body.progress_reports.{i}.reported_at", now=now)
-    return convert.measure_columns(data, now=now)
+    return convert.measure_columns(data)
 
 
 async def _visit_publics(
@@ -133,6 +133,31 @@ def decide(*, stored_revision: int, stored_hash: str, revision: int, new_hash: s
     return Outcome.unchanged if new_hash == stored_hash else Outcome.conflict
 
 
+def new_record(
+    model: type[RecordColumns],
+    *,
+    record_id: uuid.UUID,
+    data: RecordWrite,
+    columns: dict[str, Any],
+    author_id: uuid.UUID,
+    device_id: str | None,
+    now: datetime,
+) -> RecordColumns:
+    """A record as first received: revision and content hash of `data`, authored now."""
+    return model(
+        id=record_id,
+        household_id=data.household_id,
+        revision=data.revision,
+        content_hash=content_hash(data),
+        author_id=author_id,
+        device_id=device_id,
+        received_at=now,
+        updated_at=now,
+        updated_by=author_id,
+        **columns,
+    )
+
+
 @dataclass(frozen=True)
 class Applied:
     outcome: Outcome
@@ -183,8 +208,6 @@ async def apply_record(
     Returns the outcome and the record as stored afterwards. Raises for input the record can
     never be stored with (unknown household, invalid values, no right to edit).
     """
-    if "households:write" not in principal.scopes:
-        raise Forbidden("your token does not carry the households:write scope")
     household = await _household_for(session, principal=principal, household_id=data.household_id)
     columns = kind.columns(data)
     new_hash = content_hash(data)
@@ -192,17 +215,14 @@ async def apply_record(
 
     stored = await session.get(kind.model, record_id, with_for_update=True)
     if stored is None:
-        record = kind.model(
-            id=record_id,
-            household_id=household.id,
-            revision=data.revision,
-            content_hash=new_hash,
+        record = new_record(
+            kind.model,
+            record_id=record_id,
+            data=data,
+            columns=columns,
             author_id=principal.id,
             device_id=principal.device_id,
-            received_at=now,
-            updated_at=now,
-            updated_by=principal.id,
-            **columns,
+            now=now,
         )
         try:
             async with session.begin_nested():
@@ -216,7 +236,7 @@ async def apply_record(
             if stored is None:
                 raise
         else:
-            await _after_write(session, kind=kind, record=record, principal=principal)
+            await _after_write(session, record=record, principal=principal)
             return Applied(Outcome.created, record, household)
 
     if stored.household_id != household.id:
@@ -245,12 +265,12 @@ async def apply_record(
         stored.updated_at = now
         stored.updated_by = principal.id
         await session.flush()
-        await _after_write(session, kind=kind, record=stored, principal=principal)
+        await _after_write(session, record=stored, principal=principal)
     return Applied(outcome, stored, household)
 
 
 async def _after_write(
-    session: AsyncSession, *, kind: Kind, record: RecordColumns, principal: Principal
+    session: AsyncSession, *, record: RecordColumns, principal: Principal
 ) -> None:
     if isinstance(record, Measure):
         session.add(

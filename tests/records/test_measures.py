@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.records.vocabulary import MeasureCategory, MeasureStatus
 from tests.assertions import problem
 from tests.builders import World
-from tests.records.bodies import API, Table, counts, measure_body
+from tests.records.bodies import API, Table, counts, measure_body, put
 from tests.records.test_visits import list_all
 
 SHA = "ab" * 32
@@ -25,9 +25,7 @@ async def put_measure(
     who: str = "officer_a1",
     measure_id: uuid.UUID | None = None,
 ) -> httpx.Response:
-    return await client.put(
-        f"{API}/measures/{measure_id or uuid.uuid4()}", json=body, headers=world.headers(who)
-    )
+    return await put(client, world, "measure", body, record_id=measure_id, who=who)
 
 
 REPORT_0 = "body.progress_reports.0."

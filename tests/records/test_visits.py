@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.base import utcnow
 from tests.assertions import problem
 from tests.builders import World
-from tests.records.bodies import API, Table, ago, counts, parse, visit_body
+from tests.records.bodies import API, Table, ago, counts, parse, put, visit_body
 
 PHOTO_0 = "body.photos.0."
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -27,9 +27,7 @@ async def put_visit(
     who: str = "officer_a1",
     visit_id: uuid.UUID | None = None,
 ) -> httpx.Response:
-    return await client.put(
-        f"{API}/visits/{visit_id or uuid.uuid4()}", json=body, headers=world.headers(who)
-    )
+    return await put(client, world, "visit", body, record_id=visit_id, who=who)
 
 
 # --- every field error: a 422 problem document naming the field, and nothing stored ----------
