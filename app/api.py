@@ -3,9 +3,11 @@
 from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
+from app.devices.router import router as devices_router
 from app.households.router import router as households_router
 from app.records.router import router as records_router
 from app.regions.router import router as regions_router
+from app.sync.router import router as sync_router
 from app.thresholds.router import router as thresholds_router
 
 api_router = APIRouter(prefix="/api/v1")
@@ -14,3 +16,5 @@ api_router.include_router(regions_router)
 api_router.include_router(households_router)
 api_router.include_router(records_router)
 api_router.include_router(thresholds_router)
+api_router.include_router(devices_router)
+api_router.include_router(sync_router)

@@ -2,6 +2,7 @@
 
 from app.auth.models import RefreshToken, TokenFamily
 from app.core.base import metadata
+from app.devices.models import Device
 from app.households.models import Household, HouseholdChange, Member
 from app.records.models import (
     IncomeSnapshot,
@@ -9,20 +10,29 @@ from app.records.models import (
     MeasureRevision,
     Visit,
 )
+from app.photos.models import Photo, PhotoRef
 from app.regions.models import Region
+from app.sync.models import Change, ChangeCounter, SyncBatch, SyncConflict
 from app.thresholds.models import PovertyThreshold
 from app.users.models import User, UserRegion
 
 __all__ = [
+    "Change",
+    "ChangeCounter",
+    "Device",
     "Household",
     "HouseholdChange",
     "IncomeSnapshot",
     "Measure",
     "MeasureRevision",
     "Member",
+    "Photo",
+    "PhotoRef",
     "PovertyThreshold",
     "RefreshToken",
     "Region",
+    "SyncBatch",
+    "SyncConflict",
     "TokenFamily",
     "User",
     "UserRegion",

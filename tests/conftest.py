@@ -49,7 +49,9 @@ def database_url(tmp_root: Path) -> Iterator[str]:
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     from app.core.config import get_settings
     from app.core.db import make_engine
+    from app.sync.changelog import install
 
+    install()  # the sync change log, as make_sessionmaker installs it for the app
     engine = make_engine(get_settings(), url=database_url)
     yield engine
     await engine.dispose()

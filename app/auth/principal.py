@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,18 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
         "pii:read",
     ),
 }
+
+
+def within_regions(region_codes: Iterable[str], column: Any) -> ColumnElement[bool]:
+    """SQL condition: `column` (a region code) lies in one of `region_codes`."""
+    conditions: list[ColumnElement[bool]] = []
+    for own in region_codes:
+        if codes.level_of(own) in (codes.Level.village, codes.Level.natural_village):
+            conditions.append(column == own)
+            conditions.append(column.startswith(own + "-"))
+        else:
+            conditions.append(column.startswith(codes.prefix_of(own)))
+    return or_(*conditions) if conditions else false()
 
 
 @dataclass(frozen=True)
@@ -48,14 +61,7 @@ class Principal:
 
     def within(self, column: Any) -> ColumnElement[bool]:
         """SQL condition: `column` (a region code) lies in one of the caller's regions."""
-        conditions: list[ColumnElement[bool]] = []
-        for own in self.region_codes:
-            if codes.level_of(own) in (codes.Level.village, codes.Level.natural_village):
-                conditions.append(column == own)
-                conditions.append(column.startswith(own + "-"))
-            else:
-                conditions.append(column.startswith(codes.prefix_of(own)))
-        return or_(*conditions) if conditions else false()
+        return within_regions(self.region_codes, column)
 
     def visible_regions(self, column: Any) -> ColumnElement[bool]:
         """SQL condition for regions the caller may read: `within` plus their ancestors."""

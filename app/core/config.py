@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (413 beyond)."
     )
+    sync_max_body_bytes: int = Field(
+        default=10 * 1_048_576,
+        ge=1024,
+        description="Largest sync batch body, counted after gzip inflation (413 beyond).",
+    )
+    sync_max_records: int = Field(default=500, ge=1, description="Most records in one batch.")
+    sync_behind_days: int = Field(
+        default=3, ge=1, description="A device that has not synced for longer is `behind`."
+    )
+    change_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long the change feed keeps delete entries; older cursors get 410.",
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000

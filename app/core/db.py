@@ -59,6 +59,11 @@ def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) ->
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Every session keeps the sync change log (a flush event); installed here so that no way
+    # of opening a session can miss it.
+    from app.sync.changelog import install
+
+    install()
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 

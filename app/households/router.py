@@ -17,6 +17,7 @@ from app.core.types import UtcDatetime
 from app.households import service
 from app.households.schemas import (
     HouseholdCreate,
+    HouseholdMove,
     HouseholdPublic,
     HouseholdSearch,
     HouseholdUpdate,
@@ -155,6 +156,31 @@ async def update_household(
 ) -> HouseholdPublic:
     """Change some fields of a household; needs If-Match, bumps the version."""
     record = await service.update_household(
+        session, principal=principal, household_id=household_id, data=data, if_match=if_match
+    )
+    response.headers["ETag"] = etag(record.household.version)
+    return _public(record, principal)
+
+
+@router.post(
+    "/{household_id}/move",
+    response_model=HouseholdPublic,
+    responses={**problem_responses(401, 403, 404, 412, 422, 428), 200: {"headers": _ETAG_HEADER}},
+)
+async def move_household(
+    session: SessionDep,
+    principal: HouseholdAdmin,
+    household_id: uuid.UUID,
+    data: HouseholdMove,
+    response: Response,
+    if_match: IfMatch = None,
+) -> HouseholdPublic:
+    """Transfer a household to another village of the county (county admin); needs If-Match.
+
+    The household keeps its records; phones of the old village receive delete entries from the
+    sync feed, phones of the new one receive the household and its records.
+    """
+    record = await service.move_household(
         session, principal=principal, household_id=household_id, data=data, if_match=if_match
     )
     response.headers["ETag"] = etag(record.household.version)

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.types import NoNul
 from app.households import id_numbers
 from app.households.vocabulary import (
     Attribute,
@@ -264,6 +265,18 @@ class HouseholdUpdate(BaseModel):
     def _unique(cls, value: list[Cause] | None) -> list[Cause] | None:
         _check_causes(None, value)
         return value
+
+
+class HouseholdMove(BaseModel):
+    """A household transferred to another village of the county."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"village_code": "371522101202", "reason": "易地搬迁"}]},
+    )
+
+    village_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+    reason: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
 
 
 class HouseholdPublic(BaseModel):

@@ -30,6 +30,7 @@ from app.households.errors import (
 from app.households.models import Household, HouseholdChange, Member
 from app.households.schemas import (
     HouseholdCreate,
+    HouseholdMove,
     HouseholdUpdate,
     MemberCreate,
     MemberRemoval,
@@ -60,7 +61,7 @@ def _visible(principal: Principal) -> SelectOfScalar[Household]:
     return select(Household).where(principal.within(Household.village_code))
 
 
-async def _members_of(
+async def members_of(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Member]]:
     out: dict[uuid.UUID, list[Member]] = defaultdict(list)
@@ -79,7 +80,7 @@ async def _members_of(
 async def _with_members(
     session: AsyncSession, households: Sequence[Household]
 ) -> list[HouseholdRecord]:
-    members = await _members_of(session, [h.id for h in households])
+    members = await members_of(session, [h.id for h in households])
     return [HouseholdRecord(h, members.get(h.id, [])) for h in households]
 
 
@@ -238,21 +239,23 @@ def _new_member(household_id: uuid.UUID, data: MemberCreate, digest: str | None)
     )
 
 
+async def _check_village(session: AsyncSession, *, principal: Principal, village_code: str) -> None:
+    village = await session.get(Region, village_code)
+    if village is None or village.level != codes.Level.village:
+        raise InvalidInput.field(
+            "body.village_code", f"{village_code} is not a known village", type="unknown_village"
+        )
+    if not principal.covers(village.code):
+        raise InvalidInput.field(
+            "body.village_code", f"{village_code} is not in your county", type="outside_region"
+        )
+
+
 async def create_household(
     session: AsyncSession, *, principal: Principal, data: HouseholdCreate
 ) -> HouseholdRecord:
     """Register a household with its members (county admin, inside their county)."""
-    village = await session.get(Region, data.village_code)
-    if village is None or village.level != codes.Level.village:
-        raise InvalidInput.field(
-            "body.village_code",
-            f"{data.village_code} is not a known village",
-            type="unknown_village",
-        )
-    if not principal.covers(village.code):
-        raise InvalidInput.field(
-            "body.village_code", f"{data.village_code} is not in your county", type="outside_region"
-        )
+    await _check_village(session, principal=principal, village_code=data.village_code)
     if await session.scalar(select(Household.id).where(Household.number == data.number)):
         raise HouseholdNumberTaken(
             f"household number {data.number} is already registered",
@@ -349,25 +352,42 @@ async def update_household(
         session, principal=principal, household_id=household_id, for_update=True
     )
     require_if_match(if_match, version=household.version)
-    changes = data.model_dump(exclude_unset=True, mode="json")
+    await apply_changes(
+        session, household, data.model_dump(exclude_unset=True, mode="json"), principal=principal
+    )
+    return (await _with_members(session, [household]))[0]
+
+
+async def apply_changes(
+    session: AsyncSession,
+    household: Household,
+    changes: dict[str, Any],
+    *,
+    principal: Principal,
+    field_prefix: str = "body.",
+) -> dict[str, list[Any]]:
+    """Check and apply validated field changes; returns what changed ({field: [old, new]}).
+
+    A change that alters nothing leaves the version alone.
+    """
     nulls = [f for f in _NOT_NULL if f in changes and changes[f] is None]
     if nulls:
         raise InvalidInput(
             "these fields cannot be null",
             errors=[
-                FieldError(field=f"body.{f}", message="cannot be null", type="not_null")
+                FieldError(field=f"{field_prefix}{f}", message="cannot be null", type="not_null")
                 for f in nulls
             ],
         )
     main = changes.get("main_cause", household.main_cause)
     others = changes.get("other_causes", household.other_causes)
     if main in others:
-        raise InvalidInput.field("body.other_causes", "other_causes repeats main_cause")
+        raise InvalidInput.field(f"{field_prefix}other_causes", "other_causes repeats main_cause")
     identified = changes.get("identified_year", household.identified_year)
     for name in ("planned_exit_year", "exit_year"):
         year = changes.get(name, getattr(household, name))
         if year is not None and year < identified:
-            raise InvalidInput.field(f"body.{name}", f"{name} is before identified_year")
+            raise InvalidInput.field(f"{field_prefix}{name}", f"{name} is before identified_year")
     diff = {
         name: [getattr(household, name), value]
         for name, value in changes.items()
@@ -378,7 +398,46 @@ async def update_household(
             setattr(household, name, value)
         _touch(session, household, principal=principal, changes=diff)
         await session.flush()
+    return diff
+
+
+async def move_household(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household_id: uuid.UUID,
+    data: HouseholdMove,
+    if_match: str | None,
+) -> HouseholdRecord:
+    """Transfer a household to another village of the county (迁移); bumps the version.
+
+    Its records go with it: the old village's phones get delete entries in the sync feed.
+    """
+    household = await get_household(
+        session, principal=principal, household_id=household_id, for_update=True
+    )
+    require_if_match(if_match, version=household.version)
+    await _check_village(session, principal=principal, village_code=data.village_code)
+    if data.village_code != household.village_code:
+        diff: dict[str, list[Any]] = {"village_code": [household.village_code, data.village_code]}
+        if data.reason:
+            diff["move_reason"] = [None, data.reason]
+        household.village_code = data.village_code
+        _touch(session, household, principal=principal, changes=diff)
+        await session.flush()
     return (await _with_members(session, [household]))[0]
+
+
+async def fields_changed_since(
+    session: AsyncSession, household: Household, version: int
+) -> set[str]:
+    """The fields any change after `version` touched (from the household's history)."""
+    rows = await session.scalars(
+        select(HouseholdChange.changes).where(
+            HouseholdChange.household_id == household.id, HouseholdChange.version > version
+        )
+    )
+    return {name for changes in rows for name in changes}
 
 
 # --- members -------------------------------------------------------------------------------

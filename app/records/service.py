@@ -22,6 +22,7 @@ from app.core.pagination import PageParams, paginate
 from app.households import service as households_service
 from app.households.errors import HouseholdNotFound
 from app.households.models import Household
+from app.photos.refs import index_photo_refs
 from app.records import convert
 from app.records.errors import RecordNotFound
 from app.records.models import IncomeSnapshot, Measure, MeasureRevision, RecordColumns, Visit
@@ -107,6 +108,9 @@ KINDS: dict[RecordType, Kind] = {
         _measure_publics,
     ),
 }
+
+
+_TYPE_OF = {kind.model: kind.record_type.value for kind in KINDS.values()}
 
 
 async def public_of(
@@ -272,6 +276,7 @@ async def apply_record(
 async def _after_write(
     session: AsyncSession, *, record: RecordColumns, principal: Principal
 ) -> None:
+    await index_photo_refs(session, _TYPE_OF[type(record)], record)
     if isinstance(record, Measure):
         session.add(
             MeasureRevision(

@@ -1,0 +1,1 @@
+"""Photos: the bytes the server holds, by sha256."""

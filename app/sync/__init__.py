@@ -1,0 +1,1 @@
+"""Offline sync: batches up, the change feed down, conflicts and the county's sync status."""

@@ -1,0 +1,390 @@
+"""Receiving a batch: every record applied or none, once, whatever the network does.
+
+The batch row is inserted first, so a second delivery of the same batch waits on its primary key
+(PostgreSQL) or on the write lock (SQLite) and then finds it; the results are stored in the same
+transaction as the records, so a retry gets the same answer and a crash leaves no trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.auth.principal import Principal
+from app.core.base import utcnow
+from app.core.config import Settings
+from app.core.errors import AppError, FieldError, InvalidInput
+from app.devices.service import touch_device
+from app.households import service as households_service
+from app.households.models import Household
+from app.households.schemas import HouseholdUpdate
+from app.photos.refs import missing_photos
+from app.records import service as records_service
+from app.records.vocabulary import Outcome, RecordType
+from app.sync.errors import BatchIdReused, BatchNotFound, BatchTooLarge, DeviceMismatch
+from app.sync.models import SyncBatch, SyncConflict
+from app.sync.schemas import ItemStatus, ItemType, SyncBatchIn, SyncItem
+
+
+def body_hash(batch: SyncBatchIn) -> str:
+    """Hash of the batch as parsed: the same content sent plain or gzipped hashes alike."""
+    body = batch.model_dump(mode="json")
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_limits(batch: SyncBatchIn, settings: Settings) -> None:
+    if len(batch.records) > settings.sync_max_records:
+        raise BatchTooLarge(
+            f"a batch holds at most {settings.sync_max_records} records; this one has "
+            f"{len(batch.records)}: split it",
+            limit_records=settings.sync_max_records,
+        )
+
+
+class _Rejected(Exception):
+    def __init__(self, error: AppError) -> None:
+        self.error = error
+
+
+def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
+    return [
+        FieldError(
+            field=prefix + ".".join(str(part) for part in err["loc"]),
+            message=err["msg"],
+            type=err["type"],
+        )
+        for err in exc.errors()
+    ]
+
+
+def _invalid(errors: list[FieldError]) -> _Rejected:
+    fields = ", ".join(e.field for e in errors)
+    return _Rejected(InvalidInput(f"invalid input in: {fields}", errors=errors))
+
+
+def _uuid(value: Any, field: str) -> uuid.UUID:
+    try:
+        if isinstance(value, str):
+            return uuid.UUID(value)
+    except ValueError:
+        pass
+    raise _invalid([FieldError(field=field, message="must be a UUID", type="uuid_parsing")])
+
+
+def _positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _invalid(
+            [FieldError(field=field, message="must be an integer of at least 1", type="int")]
+        )
+    return value
+
+
+def _rebase(error: AppError, prefix: str) -> AppError:
+    """Field errors of the single endpoints (body.x) named as in the batch (records.3.data.x)."""
+    if error.errors:
+        error.errors = [
+            e.model_copy(update={"field": prefix + e.field.removeprefix("body.")})
+            for e in error.errors
+        ]
+    return error
+
+
+def _rejected(item_type: str, item_id: str, error: AppError) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "type": item_type,
+        "id": item_id,
+        "status": ItemStatus.rejected.value,
+        "code": error.code,
+        "retryable": error.retryable,
+        "detail": error.detail or error.title,
+    }
+    if error.errors:
+        result["errors"] = [e.model_dump() for e in error.errors]
+    return result
+
+
+_STATUS = {
+    Outcome.created: ItemStatus.created,
+    Outcome.updated: ItemStatus.updated,
+    Outcome.unchanged: ItemStatus.unchanged,
+    Outcome.stale: ItemStatus.stale,
+    Outcome.conflict: ItemStatus.conflict,
+}
+
+
+async def _apply_record(
+    session: AsyncSession, principal: Principal, index: int, item: SyncItem
+) -> dict[str, Any]:
+    prefix = f"records.{index}."
+    record_id = _uuid(item.id, prefix + "id")
+    revision = _positive_int(item.revision, prefix + "revision")
+    if not isinstance(item.data, dict):
+        raise _invalid(
+            [FieldError(field=prefix + "data", message="must be an object", type="dict_type")]
+        )
+    kind = records_service.KINDS[RecordType(item.type)]
+    try:
+        data = kind.write.model_validate({**item.data, "revision": revision})
+    except ValidationError as exc:
+        raise _invalid(_field_errors(exc, prefix + "data.")) from None
+    try:
+        applied = await records_service.apply_record(
+            session, principal=principal, kind=kind, record_id=record_id, data=data
+        )
+    except AppError as exc:
+        raise _Rejected(_rebase(exc, prefix + "data.")) from None
+    result: dict[str, Any] = {
+        "type": item.type,
+        "id": str(record_id),
+        "status": _STATUS[applied.outcome].value,
+        "version": applied.record.revision,
+    }
+    if applied.outcome is Outcome.conflict:
+        result.update(
+            code="revision_conflict",
+            detail=f"revision {revision} is stored with other content: edit it as a new revision",
+        )
+    elif applied.outcome is Outcome.stale:
+        result.update(
+            code="stale_revision",
+            detail=f"the server holds revision {applied.record.revision}, later than {revision}",
+        )
+    return result
+
+
+def _edit_hash(household_id: uuid.UUID, base_version: int, changes: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        [str(household_id), base_version, changes], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _apply_household_edit(
+    session: AsyncSession, principal: Principal, index: int, item: SyncItem, batch: SyncBatch
+) -> dict[str, Any]:
+    prefix = f"records.{index}."
+    household_id = _uuid(item.id, prefix + "id")
+    base_version = _positive_int(item.base_version, prefix + "base_version")
+    if not isinstance(item.changes, dict):
+        raise _invalid(
+            [FieldError(field=prefix + "changes", message="must be an object", type="dict_type")]
+        )
+    try:
+        update = HouseholdUpdate.model_validate(item.changes)
+    except ValidationError as exc:
+        raise _invalid(_field_errors(exc, prefix + "changes.")) from None
+    changes = update.model_dump(exclude_unset=True, mode="json")
+    try:
+        household = await households_service.get_household(
+            session, principal=principal, household_id=household_id, for_update=True
+        )
+    except AppError as exc:
+        raise _Rejected(exc) from None
+    result: dict[str, Any] = {"type": item.type, "id": str(household_id)}
+    if base_version > household.version:
+        raise _invalid(
+            [
+                FieldError(
+                    field=prefix + "base_version",
+                    message=f"the server's version is {household.version}; "
+                    f"{base_version} was never issued",
+                    type="ahead_of_server",
+                )
+            ]
+        )
+    if base_version < household.version:
+        touched = await households_service.fields_changed_since(session, household, base_version)
+        overlap = sorted(
+            name
+            for name, value in changes.items()
+            if name in touched and getattr(household, name) != value
+        )
+        if overlap:
+            conflict = await _record_conflict(
+                session,
+                principal=principal,
+                household=household,
+                batch=batch,
+                base_version=base_version,
+                changes=changes,
+                overlap=overlap,
+            )
+            return {
+                **result,
+                "status": ItemStatus.conflict.value,
+                "version": household.version,
+                "code": "household_conflict",
+                "retryable": False,
+                "detail": "these fields were changed on the server since version "
+                f"{base_version}: {', '.join(overlap)}",
+                "conflict_id": str(conflict.id),
+                "fields": overlap,
+                "server_values": conflict.server_values,
+            }
+    try:
+        diff = await households_service.apply_changes(
+            session, household, changes, principal=principal, field_prefix=prefix + "changes."
+        )
+    except AppError as exc:
+        raise _Rejected(exc) from None
+    status = ItemStatus.updated if diff else ItemStatus.unchanged
+    return {**result, "status": status.value, "version": household.version}
+
+
+async def _record_conflict(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household: Household,
+    batch: SyncBatch,
+    base_version: int,
+    changes: dict[str, Any],
+    overlap: list[str],
+) -> SyncConflict:
+    """The open conflict for this edit: the same edit sent again finds the one already open."""
+    digest = _edit_hash(household.id, base_version, changes)
+    existing = await session.scalar(
+        select(SyncConflict).where(
+            col(SyncConflict.household_id) == household.id,
+            col(SyncConflict.client_hash) == digest,
+            col(SyncConflict.status) == "open",
+        )
+    )
+    if existing is not None:
+        return existing
+    conflict = SyncConflict(
+        household_id=household.id,
+        village_code=household.village_code,
+        batch_id=batch.id,
+        device_id=batch.device_id,
+        user_id=principal.id,
+        base_version=base_version,
+        server_version=household.version,
+        fields=overlap,
+        client_changes=changes,
+        server_values={name: getattr(household, name) for name in overlap},
+        client_hash=digest,
+    )
+    session.add(conflict)
+    await session.flush()
+    return conflict
+
+
+_RECORD_TYPES = {t.value for t in RecordType}
+
+
+async def _apply_item(
+    session: AsyncSession, principal: Principal, index: int, item: SyncItem, batch: SyncBatch
+) -> dict[str, Any]:
+    item_type = item.type if isinstance(item.type, str) else str(item.type)
+    item_id = item.id if isinstance(item.id, str) else str(item.id)
+    try:
+        # Each record in a savepoint of its own: a rejected one leaves nothing behind.
+        async with session.begin_nested():
+            if item_type in _RECORD_TYPES:
+                return await _apply_record(session, principal, index, item)
+            if item_type == ItemType.household:
+                return await _apply_household_edit(session, principal, index, item, batch)
+            raise _invalid(
+                [
+                    FieldError(
+                        field=f"records.{index}.type",
+                        message="must be one of: " + ", ".join(t.value for t in ItemType),
+                        type="enum",
+                    )
+                ]
+            )
+    except _Rejected as rejected:
+        return _rejected(item_type, item_id, rejected.error)
+
+
+def _replay(stored: SyncBatch, *, principal: Principal, digest: str) -> dict[str, Any]:
+    if stored.user_id != principal.id or stored.body_hash != digest:
+        raise BatchIdReused(
+            f"batch {stored.id} was already received with other content: "
+            "a new batch needs a new batch_id"
+        )
+    return stored.response
+
+
+async def receive_batch(
+    session: AsyncSession, *, principal: Principal, batch: SyncBatchIn
+) -> tuple[dict[str, Any], bool]:
+    """Apply a batch (or recognise a retry): the response document and whether it is a replay."""
+    digest = body_hash(batch)
+    stored = await session.get(SyncBatch, batch.batch_id)
+    if stored is not None:
+        return _replay(stored, principal=principal, digest=digest), True
+    if principal.device_id is not None and principal.device_id != batch.device_id:
+        raise DeviceMismatch(
+            f"this login belongs to device {principal.device_id}, not {batch.device_id}"
+        )
+    if principal.device_id is None:
+        # A login without a device: the batch names it, and its records are stamped with it.
+        principal = replace(principal, device_id=batch.device_id)
+    now = utcnow()
+    await touch_device(
+        session,
+        batch.device_id,
+        user_id=principal.id,
+        app_version=batch.app_version,
+        synced=True,
+        now=now,
+    )
+    row = SyncBatch(
+        id=batch.batch_id,
+        user_id=principal.id,
+        device_id=batch.device_id,
+        app_version=batch.app_version,
+        body_hash=digest,
+        received_at=now,
+        record_count=len(batch.records),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        # The same batch, delivered twice at once: the other delivery committed it first.
+        stored = await session.get(SyncBatch, batch.batch_id, populate_existing=True)
+        if stored is None:
+            raise
+        return _replay(stored, principal=principal, digest=digest), True
+
+    results = [
+        await _apply_item(session, principal, index, item, row)
+        for index, item in enumerate(batch.records)
+    ]
+    counts = Counter(result["status"] for result in results)
+    response = {
+        "batch_id": str(row.id),
+        "received_at": now.isoformat().replace("+00:00", "Z"),
+        "results": results,
+        "counts": {status.value: counts.get(status.value, 0) for status in ItemStatus},
+        "missing_photos": await missing_photos(session, author_id=principal.id),
+    }
+    for status in ItemStatus:
+        setattr(row, status.value, counts.get(status.value, 0))
+    row.response = response
+    await session.flush()
+    return response, False
+
+
+async def get_batch(
+    session: AsyncSession, *, principal: Principal, batch_id: uuid.UUID
+) -> dict[str, Any]:
+    """The stored response of one of the caller's batches."""
+    stored = await session.get(SyncBatch, batch_id)
+    if stored is None or stored.user_id != principal.id:
+        raise BatchNotFound(f"no batch {batch_id} of yours has been received")
+    return stored.response

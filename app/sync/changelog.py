@@ -1,0 +1,195 @@
+"""The change log the sync feed reads, kept by the database session itself.
+
+Every flush that inserts or changes a household or a field record moves that object's row in
+`sync_change` to a new sequence number, in the same transaction. Because the log is written by a
+session event rather than by each service, no write path (API, batch sync, conflict resolution,
+demo seed) can forget it.
+
+A household that moves to another village leaves a `delete` row behind in the old village for
+itself and for each of its records, and gets `upsert` rows in the new one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, attributes
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import col
+
+from app.core.base import utcnow
+from app.households.models import Household
+from app.records.models import IncomeSnapshot, Measure, Visit
+from app.sync.models import Change, ChangeCounter
+
+# Entity types as the feed names them.
+HOUSEHOLD = "household"
+RECORD_TYPES: dict[type[Any], str] = {
+    Visit: "visit",
+    IncomeSnapshot: "income_snapshot",
+    Measure: "measure",
+}
+ENTITY_TYPES = (HOUSEHOLD, *RECORD_TYPES.values())
+
+UPSERT = "upsert"
+DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Entry:
+    entity_type: str
+    entity_id: uuid.UUID
+    region_code: str
+    household_id: uuid.UUID
+    op: str
+    version: int
+
+
+def _allocate(connection: Connection, count: int) -> int:
+    """Take `count` sequence numbers; returns the last. Locks the counter until commit."""
+    last = connection.execute(
+        update(ChangeCounter)
+        .where(col(ChangeCounter.id) == 1)
+        .values(value=col(ChangeCounter.value) + count)
+        .returning(col(ChangeCounter.value))
+    ).scalar_one_or_none()
+    if last is None:
+        raise RuntimeError("sync_counter has no row: run the migrations")
+    return int(last)
+
+
+def _upsert(connection: Connection, entries: list[Entry], now: datetime) -> None:
+    if not entries:
+        return
+    last = _allocate(connection, len(entries))
+    first = last - len(entries) + 1
+    rows = [
+        {
+            "entity_type": e.entity_type,
+            "entity_id": e.entity_id,
+            "region_code": e.region_code,
+            "household_id": e.household_id,
+            "seq": first + i,
+            "op": e.op,
+            "version": e.version,
+            "changed_at": now,
+        }
+        for i, e in enumerate(entries)
+    ]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Change)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["entity_type", "entity_id", "region_code"],
+        set_={
+            "household_id": stmt.excluded.household_id,
+            "seq": stmt.excluded.seq,
+            "op": stmt.excluded.op,
+            "version": stmt.excluded.version,
+            "changed_at": stmt.excluded.changed_at,
+        },
+    )
+    # The unique seq forbids two rows swapping numbers inside one statement: one row at a time.
+    for row in rows:
+        connection.execute(stmt, row)
+
+
+def _changed(session: Session, obj: Any) -> bool:
+    return obj in session.new or session.is_modified(obj, include_collections=False)
+
+
+def _villages(
+    session: Session, connection: Connection, household_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    found: dict[uuid.UUID, str] = {}
+    missing = []
+    for household_id in set(household_ids):
+        household = session.identity_map.get(identity_key(Household, household_id))
+        if household is not None:
+            found[household_id] = household.village_code
+        else:
+            missing.append(household_id)
+    if missing:
+        rows = connection.execute(
+            select(col(Household.id), col(Household.village_code)).where(
+                col(Household.id).in_(missing)
+            )
+        )
+        found.update({row[0]: row[1] for row in rows})
+    return found
+
+
+def _moved_entries(connection: Connection, household: Household, old_village: str) -> list[Entry]:
+    """A household that changed village: deletes in the old one, upserts in the new one."""
+    rows = connection.execute(
+        select(col(Change.entity_type), col(Change.entity_id), col(Change.version)).where(
+            col(Change.household_id) == household.id,
+            col(Change.region_code) == old_village,
+            col(Change.op) == UPSERT,
+            col(Change.entity_type) != HOUSEHOLD,
+        )
+    ).all()
+    entries = [Entry(HOUSEHOLD, household.id, old_village, household.id, DELETE, household.version)]
+    for entity_type, entity_id, version in rows:
+        entries.append(Entry(entity_type, entity_id, old_village, household.id, DELETE, version))
+        entries.append(
+            Entry(entity_type, entity_id, household.village_code, household.id, UPSERT, version)
+        )
+    return entries
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    households: list[Household] = []
+    records: list[tuple[str, Any]] = []
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Household):
+            if _changed(session, obj):
+                households.append(obj)
+        elif (record_type := RECORD_TYPES.get(type(obj))) is not None and _changed(session, obj):
+            records.append((record_type, obj))
+    if not households and not records:
+        return
+
+    connection = session.connection()
+    entries: list[Entry] = []
+    for household in households:
+        history = attributes.get_history(household, "village_code")
+        if history.deleted and household not in session.new:
+            for old_village in history.deleted:
+                if old_village != household.village_code:
+                    entries.extend(_moved_entries(connection, household, old_village))
+        entries.append(
+            Entry(
+                HOUSEHOLD,
+                household.id,
+                household.village_code,
+                household.id,
+                UPSERT,
+                household.version,
+            )
+        )
+    villages = _villages(session, connection, (r.household_id for _, r in records))
+    for record_type, record in records:
+        entries.append(
+            Entry(
+                record_type,
+                record.id,
+                villages[record.household_id],
+                record.household_id,
+                UPSERT,
+                record.revision,
+            )
+        )
+    _upsert(connection, entries, utcnow())
+
+
+def install() -> None:
+    """Keep the change log on every ORM session (idempotent)."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)

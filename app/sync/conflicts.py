@@ -1,0 +1,133 @@
+"""Household conflicts from offline edits: listed for the county, resolved by a person."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.auth.principal import Principal, within_regions
+from app.core.base import utcnow
+from app.core.errors import FieldError, InvalidInput
+from app.core.pagination import PageParams, paginate
+from app.households import service as households_service
+from app.households.schemas import HouseholdUpdate
+from app.sync.errors import ConflictNotFound, ConflictResolved
+from app.sync.models import SyncConflict
+from app.sync.schemas import ConflictPublic, ConflictResolve, Resolution, UserRef
+from app.users.models import User
+
+
+async def publics(session: AsyncSession, conflicts: list[SyncConflict]) -> list[ConflictPublic]:
+    ids = {c.user_id for c in conflicts}
+    users = (
+        {u.id: u for u in await session.scalars(select(User).where(col(User.id).in_(ids)))}
+        if ids
+        else {}
+    )
+    return [
+        ConflictPublic(
+            **c.model_dump(exclude={"user_id", "client_hash", "updated_at"}),
+            user=UserRef(
+                id=c.user_id,
+                username=users[c.user_id].username,
+                display_name=users[c.user_id].display_name,
+                role=users[c.user_id].role,
+            ),
+        )
+        for c in conflicts
+    ]
+
+
+async def list_conflicts(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    region: str | None,
+    status: str,
+    page: PageParams,
+) -> tuple[list[ConflictPublic], str | None]:
+    """Conflicts in the caller's villages (and `region`), oldest first."""
+    stmt = select(SyncConflict).where(
+        principal.within(col(SyncConflict.village_code)), col(SyncConflict.status) == status
+    )
+    if region is not None:
+        stmt = stmt.where(within_regions([region], col(SyncConflict.village_code)))
+    rows, cursor = await paginate(
+        session, stmt, keys=[col(SyncConflict.created_at), col(SyncConflict.id)], page=page
+    )
+    return await publics(session, rows), cursor
+
+
+async def _values_of(data: ConflictResolve, conflict: SyncConflict) -> dict[str, Any]:
+    if data.choice is Resolution.server:
+        if data.values is not None:
+            raise InvalidInput.field("body.values", "values go with choice merged only")
+        return {}
+    if data.choice is Resolution.client:
+        if data.values is not None:
+            raise InvalidInput.field("body.values", "values go with choice merged only")
+        return dict(conflict.client_changes)
+    if not data.values:
+        raise InvalidInput.field(
+            "body.values", "choice merged needs the values to set", type="missing"
+        )
+    try:
+        update = HouseholdUpdate.model_validate(data.values)
+    except ValidationError as exc:
+        errors = [
+            FieldError(
+                field="body.values." + ".".join(str(p) for p in err["loc"]),
+                message=err["msg"],
+                type=err["type"],
+            )
+            for err in exc.errors()
+        ]
+        raise InvalidInput(
+            "invalid input in: " + ", ".join(e.field for e in errors), errors=errors
+        ) from None
+    return update.model_dump(exclude_unset=True, mode="json")
+
+
+async def resolve_conflict(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    conflict_id: uuid.UUID,
+    data: ConflictResolve,
+) -> tuple[ConflictPublic, int]:
+    """Close a conflict with the server's, the phone's or merged values; returns it and the
+    household's version afterwards."""
+    conflict = await session.scalar(
+        select(SyncConflict)
+        .where(
+            col(SyncConflict.id) == conflict_id, principal.within(col(SyncConflict.village_code))
+        )
+        .with_for_update()
+    )
+    if conflict is None:
+        raise ConflictNotFound(f"conflict {conflict_id} does not exist or is not visible to you")
+    if conflict.status != "open":
+        raise ConflictResolved(
+            f"conflict {conflict_id} was resolved ({conflict.resolution}) at {conflict.resolved_at}"
+        )
+    values = await _values_of(data, conflict)
+    household = await households_service.get_household(
+        session, principal=principal, household_id=conflict.household_id, for_update=True
+    )
+    prefix = "body.values." if data.choice is Resolution.merged else "body."
+    await households_service.apply_changes(
+        session, household, values, principal=principal, field_prefix=prefix
+    )
+    now = utcnow()
+    conflict.status = "resolved"
+    conflict.resolution = data.choice.value
+    conflict.resolved_values = values
+    conflict.resolved_by = principal.id
+    conflict.resolved_at = now
+    conflict.updated_at = now
+    await session.flush()
+    return (await publics(session, [conflict]))[0], household.version

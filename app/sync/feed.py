@@ -1,0 +1,265 @@
+"""The change feed: everything a phone needs about its villages since its cursor.
+
+The feed reads `sync_change` (see changelog.py) in sequence order. Sequence numbers are handed
+out in commit order, so a page that ends at number n has seen everything up to n: no change is
+skipped, and none is returned twice, while writers keep writing.
+
+A cursor is signed and bound to its user and to the villages it was issued for. When the
+caller's villages change (a reassignment), the next pages first carry `delete` entries for
+everything in the villages that were lost, then everything already recorded in the villages
+that were gained, then the feed goes on as before.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, not_, or_
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.auth.principal import Principal, within_regions
+from app.core.base import utcnow
+from app.core.config import Settings
+from app.devices.service import touch_device
+from app.households.models import Household
+from app.households.schemas import household_public
+from app.households.service import members_of
+from app.records import service as records_service
+from app.records.vocabulary import RecordType
+from app.sync import changelog
+from app.sync.errors import CursorGone
+from app.sync.models import Change, ChangeCounter
+
+log = logging.getLogger("fieldsync.sync")
+
+_FRESH = "start a fresh download: call again without a cursor"
+
+
+@dataclass
+class FeedState:
+    """What a cursor remembers (kept short: it travels with every request)."""
+
+    u: str  # the user's id
+    r: list[str]  # the regions the phone holds
+    p: int = 0  # the last sequence number delivered
+    # After a reassignment: regions held before it, and where the feed stood then. Below `s`,
+    # only the regions that were gained are delivered (the rest the phone already has).
+    a: list[str] | None = None
+    s: int | None = None
+    # After a reassignment: the regions whose objects are being deleted, and how far.
+    x: list[str] | None = None
+    q: int = 0
+    v: int = field(default=1)  # cursor format
+
+
+def _key(settings: Settings) -> bytes:
+    return hashlib.sha256(b"fieldsync sync cursor\0" + settings.signing_key.encode()).digest()
+
+
+def encode(state: FeedState, settings: Settings) -> str:
+    payload = {k: v for k, v in asdict(state).items() if v is not None}
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    mac = hmac.new(_key(settings), raw, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+
+def decode(cursor: str, settings: Settings) -> FeedState:
+    try:
+        blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        mac, raw = blob[:16], blob[16:]
+        if not hmac.compare_digest(
+            mac, hmac.new(_key(settings), raw, hashlib.sha256).digest()[:16]
+        ):
+            raise ValueError("bad signature")
+        state = FeedState(**json.loads(raw))
+    except (ValueError, TypeError):
+        raise CursorGone(f"this cursor was not issued by this server; {_FRESH}") from None
+    return state
+
+
+def _state_for(
+    principal: Principal, cursor: str | None, *, horizon: int, settings: Settings
+) -> FeedState:
+    regions = sorted(principal.region_codes)
+    if cursor is None:
+        return FeedState(u=principal.id.hex, r=regions)
+    state = decode(cursor, settings)
+    if state.u != principal.id.hex:
+        raise CursorGone(f"this cursor belongs to another user; {_FRESH}")
+    position = state.s if state.s is not None else state.p
+    if 0 < position < horizon:
+        raise CursorGone(
+            f"this cursor is older than the {settings.change_retention_days} days of deletions "
+            f"the server keeps; {_FRESH}"
+        )
+    if state.r == regions:
+        return state
+    if state.x is not None or state.s is not None:
+        raise CursorGone(f"your villages changed again during a catch-up; {_FRESH}")
+    return FeedState(u=state.u, r=regions, p=0, a=state.r, s=state.p, x=state.r, q=0)
+
+
+async def _page_rows(session: AsyncSession, condition: Any, after: int, limit: int) -> list[Change]:
+    rows = await session.scalars(
+        select(Change)
+        .where(condition, col(Change.seq) > after)
+        .order_by(col(Change.seq))
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def _household_data(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, str, dict[str, Any]]]:
+    households = list(await session.scalars(select(Household).where(col(Household.id).in_(ids))))
+    members = await members_of(session, [h.id for h in households])
+    return {
+        h.id: (
+            h.version,
+            h.village_code,
+            household_public(
+                h, members.get(h.id, []), reveal_pii=principal.may_see_pii(h.village_code)
+            ).model_dump(mode="json"),
+        )
+        for h in households
+    }
+
+
+async def _record_data(
+    session: AsyncSession, record_type: str, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, str, dict[str, Any]]]:
+    kind = records_service.KINDS[RecordType(record_type)]
+    rows = (
+        await session.execute(
+            select(kind.model, col(Household.village_code))
+            .join(Household, col(Household.id) == col(kind.model.household_id))
+            .where(col(kind.model.id).in_(ids))
+        )
+    ).all()
+    by_village: dict[str, list[Any]] = defaultdict(list)
+    for record, village in rows:
+        by_village[village].append(record)
+    out: dict[uuid.UUID, tuple[int, str, dict[str, Any]]] = {}
+    for village, records in by_village.items():
+        publics = await kind.publics(session, records, village)
+        for record, public in zip(records, publics, strict=True):
+            out[record.id] = (record.revision, village, public.model_dump(mode="json"))
+    return out
+
+
+async def _entries(
+    session: AsyncSession, principal: Principal, rows: list[Change]
+) -> list[dict[str, Any]]:
+    """The feed entries of upsert rows, with each object as it is now.
+
+    An object that changed again (or moved) after its row was read is left out here: its newer
+    row has a higher number and comes on a later page, so it is delivered exactly once.
+    """
+    wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for row in rows:
+        wanted[row.entity_type].append(row.entity_id)
+    current: dict[tuple[str, uuid.UUID], tuple[int, str, dict[str, Any]]] = {}
+    for entity_type, ids in wanted.items():
+        if entity_type == changelog.HOUSEHOLD:
+            found = await _household_data(session, principal, ids)
+        else:
+            found = await _record_data(session, entity_type, ids)
+        current.update({(entity_type, k): v for k, v in found.items()})
+    entries = []
+    for row in rows:
+        now = current.get((row.entity_type, row.entity_id))
+        if now is None or now[0] != row.version or now[1] != row.region_code:
+            continue
+        entries.append(_entry(row, data=now[2]))
+    return entries
+
+
+def _entry(row: Change, *, data: dict[str, Any] | None, op: str | None = None) -> dict[str, Any]:
+    return {
+        "type": row.entity_type,
+        "id": str(row.entity_id),
+        "op": op or row.op,
+        "version": row.version,
+        "household_id": str(row.household_id),
+        "data": data,
+    }
+
+
+async def read_changes(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    cursor: str | None,
+    limit: int,
+    settings: Settings,
+) -> dict[str, Any]:
+    counter = await session.get(ChangeCounter, 1)
+    horizon = counter.horizon if counter is not None else 0
+    state = _state_for(principal, cursor, horizon=horizon, settings=settings)
+    changes: list[dict[str, Any]] = []
+    has_more = False
+
+    if state.x is not None:
+        lost = and_(
+            within_regions(state.x, col(Change.region_code)),
+            not_(within_regions(state.r, col(Change.region_code))),
+        )
+        rows = await _page_rows(session, lost, state.q, limit + 1)
+        for row in rows[:limit]:
+            changes.append(_entry(row, data=None, op=changelog.DELETE))
+            state.q = row.seq
+        if len(rows) > limit:
+            has_more = True
+        else:
+            state.x, state.q = None, 0
+
+    room = limit - len(changes)
+    if not has_more and room > 0:
+        scope = within_regions(state.r, col(Change.region_code))
+        if state.s is not None and state.a is not None:
+            gained = not_(within_regions(state.a, col(Change.region_code)))
+            scope = and_(scope, or_(col(Change.seq) > state.s, gained))
+        rows = await _page_rows(session, scope, state.p, room + 1)
+        page = rows[:room]
+        upserts = [row for row in page if row.op == changelog.UPSERT]
+        data = {(e["type"], e["id"]): e for e in await _entries(session, principal, upserts)}
+        for row in page:
+            if row.op == changelog.DELETE:
+                changes.append(_entry(row, data=None))
+            elif (entry := data.get((row.entity_type, str(row.entity_id)))) is not None:
+                changes.append(entry)
+            state.p = row.seq
+        has_more = len(rows) > room
+        if state.s is not None and (state.p >= state.s or not has_more):
+            # Caught up with where the feed stood at the reassignment: back to one stream.
+            state.p = max(state.p, state.s)
+            state.a, state.s = None, None
+    elif room == 0:
+        has_more = True
+
+    if principal.device_id is not None:
+        await _touch(session, principal)
+    return {"changes": changes, "next_cursor": encode(state, settings), "has_more": has_more}
+
+
+async def _touch(session: AsyncSession, principal: Principal) -> None:
+    """Note the pull on the device; best effort, never at the cost of the answer."""
+    assert principal.device_id is not None
+    try:
+        async with session.begin_nested():
+            await touch_device(
+                session, principal.device_id, user_id=principal.id, synced=True, now=utcnow()
+            )
+    except OperationalError:
+        log.info("device %s: last sync time not updated (database busy)", principal.device_id)

@@ -1,0 +1,97 @@
+"""What sync keeps: the change log the feed reads, received batches, and household conflicts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index
+from sqlmodel import Field, SQLModel
+
+from app.core.base import UTCDateTime, created_at_field, updated_at_field, uuid_pk
+
+
+class ChangeCounter(SQLModel, table=True):
+    """The single row that numbers changes.
+
+    A writing transaction takes its numbers with UPDATE … RETURNING, which locks the row until it
+    commits: numbers are handed out in commit order, so a reader that has seen number n has seen
+    every change numbered below n (the feed's exactly-once guarantee rests on this).
+    """
+
+    __tablename__ = "sync_counter"
+
+    id: int = Field(primary_key=True)  # always 1
+    value: int = Field(default=0, sa_type=BigInteger)
+    # Delete entries numbered at or below were pruned: cursors from before cannot be served.
+    horizon: int = Field(default=0, sa_type=BigInteger)
+
+
+class Change(SQLModel, table=True):
+    """The latest change of one object as seen from one village.
+
+    One row per (object, village): `upsert` while the object is in the village, `delete` once it
+    has left (a household moved away). Every change moves the row to a new, higher `seq`, so the
+    table stays as large as the data and a first download is a read of it in `seq` order.
+    """
+
+    __tablename__ = "sync_change"
+    __table_args__ = (Index("ix_sync_change_region_code_seq", "region_code", "seq"),)
+
+    entity_type: str = Field(primary_key=True, max_length=16)
+    entity_id: uuid.UUID = Field(primary_key=True)
+    region_code: str = Field(primary_key=True, max_length=21)
+    household_id: uuid.UUID = Field(index=True)
+    seq: int = Field(sa_type=BigInteger, unique=True)
+    op: str = Field(max_length=8)
+    version: int
+    changed_at: datetime = created_at_field()
+
+
+class SyncBatch(SQLModel, table=True):
+    """A batch as received, with the response it got: a retry is answered from here."""
+
+    __tablename__ = "sync_batch"
+    __table_args__ = (Index("ix_sync_batch_device_id_received_at", "device_id", "received_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    device_id: str = Field(foreign_key="device.id", max_length=128)
+    app_version: str | None = Field(default=None, max_length=32)
+    body_hash: str = Field(max_length=64)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    record_count: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    conflict: int = 0
+    rejected: int = 0
+    response: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class SyncConflict(SQLModel, table=True):
+    """An offline household edit that overlapped a change made since the phone's base version."""
+
+    __tablename__ = "sync_conflict"
+
+    id: uuid.UUID = uuid_pk()
+    household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
+    village_code: str = Field(max_length=21, index=True)
+    batch_id: uuid.UUID = Field(foreign_key="sync_batch.id", index=True)
+    device_id: str = Field(max_length=128, index=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id")
+    base_version: int
+    server_version: int  # the household's version when the edit arrived
+    fields: list[str] = Field(default_factory=list, sa_type=JSON)  # the overlapping fields
+    client_changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # the whole edit
+    server_values: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # of `fields`
+    client_hash: str = Field(max_length=64)  # recognises the same edit sent again
+    status: str = Field(default="open", max_length=16, index=True)
+    resolution: str | None = Field(default=None, max_length=16)
+    resolved_values: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    resolved_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()

@@ -1,0 +1,212 @@
+"""/sync: batches up, the change feed down, the county's status and conflicts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from app.auth.deps import Reader, Writer, require
+from app.auth.principal import Principal
+from app.core.base import utcnow
+from app.core.config import get_settings
+from app.core.db import SessionDep
+from app.core.errors import problem_responses
+from app.core.pagination import Page, PageDep
+from app.sync import batches, conflicts, feed, status
+from app.sync.schemas import (
+    ChangesPage,
+    ConflictPublic,
+    ConflictResolve,
+    ResolveResult,
+    SyncBatchIn,
+    SyncBatchOut,
+    SyncStatus,
+)
+from app.users.models import Role
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+
+CountyAdmin = Annotated[
+    Principal, Depends(require(roles=(Role.county_admin,), scopes=("households:read",)))
+]
+ConflictResolver = Annotated[
+    Principal,
+    Depends(require(roles=(Role.county_admin, Role.first_secretary), scopes=("households:write",))),
+]
+ConflictReader = Annotated[
+    Principal,
+    Depends(require(roles=(Role.county_admin, Role.first_secretary), scopes=("households:read",))),
+]
+
+_REPLAY_HEADER = {
+    "Idempotent-Replay": {
+        "description": "`true` when this is the stored answer to an earlier delivery of the batch",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+_BATCH_DESCRIPTION = """
+
+Every record gets one result, in order: `created`, `updated`, `unchanged` (a retry), `stale` (the
+server holds a later revision), `conflict` or `rejected` (with `code`, `retryable` and the same
+field `errors` as the single endpoints, named `records.<i>.…`). One bad record never blocks the
+rest; the batch as a whole is applied entirely or not at all.
+
+**Retry freely.** The batch and its results are stored with its records: the same `batch_id`
+again returns the stored answer (`Idempotent-Replay: true`) and changes nothing; the same
+`batch_id` with other content is a 409 `batch_id_reused`. A phone that lost the answer can also
+`GET /sync/batches/{batch_id}`.
+
+**Household edits** carry the `base_version` the phone last saw and only the changed fields.
+Applied when the household is still at that version, merged when the fields changed since do
+not overlap, otherwise `conflict` with the overlapping `fields` and the `server_values`; the
+conflict waits in `GET /sync/conflicts` for the county or the first secretary.
+
+**Limits:** at most 500 records and 10 MB (inflated) per batch; 413 beyond, with `limit_records`
+or `limit_bytes`. Bodies may be sent with `Content-Encoding: gzip`; answers are gzipped for
+clients that accept it.
+"""
+
+
+@router.post(
+    "/batches",
+    response_model=SyncBatchOut,
+    responses={
+        **problem_responses(401, 403, 409, 413, 415, 422),
+        200: {"headers": _REPLAY_HEADER},
+    },
+    description="Upload what the phone recorded offline (visits, income snapshots, measures, "
+    "household edits)." + _BATCH_DESCRIPTION,
+)
+async def upload_batch(session: SessionDep, principal: Writer, batch: SyncBatchIn) -> Any:
+    """Upload a batch of offline records, idempotently."""
+    batches.check_limits(batch, get_settings())
+    document, replayed = await batches.receive_batch(session, principal=principal, batch=batch)
+    headers = {"Idempotent-Replay": "true"} if replayed else None
+    return JSONResponse(document, headers=headers)
+
+
+@router.get(
+    "/batches/{batch_id}",
+    response_model=SyncBatchOut,
+    responses=problem_responses(401, 404),
+)
+async def get_batch(session: SessionDep, principal: Reader, batch_id: uuid.UUID) -> Any:
+    """The stored answer to one of your batches (for a phone that lost it)."""
+    document = await batches.get_batch(session, principal=principal, batch_id=batch_id)
+    return JSONResponse(document)
+
+
+@router.get(
+    "/changes",
+    response_model=ChangesPage,
+    responses=problem_responses(401, 403, 410, 422),
+)
+async def list_changes(
+    session: SessionDep,
+    principal: Reader,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=4096, description="`next_cursor` of the previous answer; none at first."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Changes per page.")] = 100,
+) -> Any:
+    """What changed in your villages since your cursor (a first download without one).
+
+    Households come with their members; visits, income snapshots and measures of every author.
+    `delete` entries name what left your villages (a household moved, a reassignment). Keep
+    `next_cursor` and ask again while `has_more`; no change is skipped or repeated. A cursor the
+    server cannot continue from (malformed, another user's, older than the kept history) gets
+    410 `cursor_gone`: drop the local copy and download afresh without a cursor.
+    """
+    return await feed.read_changes(
+        session, principal=principal, cursor=cursor, limit=limit, settings=get_settings()
+    )
+
+
+@router.get(
+    "/status",
+    response_model=SyncStatus,
+    responses={
+        **problem_responses(401, 403, 404),
+        200: {
+            "headers": {
+                "ETag": {"description": "Poll with If-None-Match", "schema": {"type": "string"}}
+            }
+        },
+        304: {"description": "Nothing changed since the ETag given in If-None-Match"},
+    },
+)
+async def get_sync_status(
+    session: SessionDep,
+    principal: CountyAdmin,
+    response: Response,
+    region: Annotated[
+        str | None, Query(max_length=21, description="County, town or village code.")
+    ] = None,
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> Any:
+    """Which devices synced, which are behind, what was rejected or is in conflict (county admin).
+
+    Per device: user, villages, app version, last seen and last sync, the last batch and its
+    counts, records sent in the last 24 hours and 7 days, rejected records, open conflicts,
+    photos still missing, days since the last sync and `behind`. Then a line per village and a
+    summary. Poll with `If-None-Match`: 304 while nothing changed.
+    """
+    settings = get_settings()
+    code = status.region_of(principal, region)
+    now = utcnow()
+    tag = await status.etag(session, region=code, settings=settings, now=now)
+    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": tag})
+    document = await status.sync_status(session, region=code, settings=settings, now=now)
+    response.headers["ETag"] = tag
+    return document
+
+
+@router.get(
+    "/conflicts",
+    response_model=Page[ConflictPublic],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_conflicts(
+    session: SessionDep,
+    principal: ConflictReader,
+    page: PageDep,
+    region: Annotated[
+        str | None, Query(max_length=21, description="Only this county, town or village.")
+    ] = None,
+    state: Annotated[
+        Literal["open", "resolved"], Query(alias="status", description="open (default) or resolved")
+    ] = "open",
+) -> Any:
+    """Household edits from phones that clashed with changes on the server (oldest first)."""
+    items, cursor = await conflicts.list_conflicts(
+        session, principal=principal, region=region, status=state, page=page
+    )
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.post(
+    "/conflicts/{conflict_id}/resolve",
+    response_model=ResolveResult,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def resolve_conflict(
+    session: SessionDep,
+    principal: ConflictResolver,
+    conflict_id: uuid.UUID,
+    data: ConflictResolve,
+) -> Any:
+    """Resolve a conflict: keep the server's values, apply the phone's, or set merged values.
+
+    County admin or the village's first secretary. The household's version moves on when values
+    change; phones receive it through the change feed.
+    """
+    conflict, version = await conflicts.resolve_conflict(
+        session, principal=principal, conflict_id=conflict_id, data=data
+    )
+    return {"conflict": conflict, "household_version": version}
