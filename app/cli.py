@@ -180,6 +180,30 @@ def seed_demo() -> None:
     typer.echo(summary)
 
 
+@cli.command("prune-changes")
+def prune_changes(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Default: FIELDSYNC_CHANGE_RETENTION_DAYS (90)"),
+    ] = None,
+) -> None:
+    """Forget delete entries of the sync feed older than the retention (run daily, e.g. cron).
+
+    Phones whose cursor is older get 410 and download afresh.
+    """
+    from app.core.base import utcnow
+    from app.sync.retention import prune_deletes
+
+    days = older_than_days or get_settings().change_retention_days
+    pruned = _run_in_session(
+        lambda session: prune_deletes(session, older_than_days=days, now=utcnow())
+    )
+    typer.echo(
+        f"pruned {pruned.deleted} delete entries older than {days} days; "
+        f"cursors below {pruned.horizon} now get 410"
+    )
+
+
 @cli.command()
 def openapi(
     output: Annotated[

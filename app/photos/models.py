@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
-from app.core.base import created_at_field
+from app.core.base import UTCDateTime, utcnow
 
 
 class Photo(SQLModel, table=True):
@@ -19,7 +19,7 @@ class Photo(SQLModel, table=True):
     sha256: str = Field(primary_key=True, max_length=64)
     size_bytes: int = Field(sa_type=BigInteger)
     content_type: str = Field(max_length=64)
-    stored_at: datetime = created_at_field()
+    stored_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class PhotoRef(SQLModel, table=True):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, updated_at_field, uuid_pk
+from app.core.base import UTCDateTime, created_at_field, utcnow, uuid_pk
 
 
 class ChangeCounter(SQLModel, table=True):
@@ -94,4 +94,4 @@ class SyncConflict(SQLModel, table=True):
     resolved_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
-    updated_at: datetime = updated_at_field()
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

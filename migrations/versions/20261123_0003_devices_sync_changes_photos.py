@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_photo")),
     )
+    with op.batch_alter_table("photo", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_photo_stored_at"), ["stored_at"], unique=False)
     op.create_table(
         "sync_change",
         sa.Column("entity_type", sa.String(length=16), nullable=False),
@@ -185,6 +187,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_sync_conflict_village_code"), ["village_code"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_sync_conflict_updated_at"), ["updated_at"], unique=False
+        )
 
     # ### end Alembic commands ###
     _backfill_changes()
@@ -266,6 +271,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sync_conflict_device_id"))
         batch_op.drop_index(batch_op.f("ix_sync_conflict_batch_id"))
 
+    with op.batch_alter_table("sync_conflict", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sync_conflict_updated_at"))
     op.drop_table("sync_conflict")
     with op.batch_alter_table("sync_batch", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sync_batch_user_id"))
@@ -290,5 +297,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sync_change_household_id"))
 
     op.drop_table("sync_change")
+    with op.batch_alter_table("photo", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_photo_stored_at"))
     op.drop_table("photo")
     # ### end Alembic commands ###
