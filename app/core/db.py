@@ -70,6 +70,23 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+async def _begin_write(session: AsyncSession) -> None:
+    """Start a writing request's transaction holding the database's write lock.
+
+    One writer at a time, on both databases: SQLite takes its lock at BEGIN IMMEDIATE;
+    PostgreSQL takes the row lock of the sync change counter first, before any other row lock.
+    Every write that the sync feed numbers needs that lock anyway; taking it first means no two
+    transactions can each hold a row the other waits for (no deadlocks), and change numbers
+    follow commit order.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        await session.connection(execution_options={SQLITE_IMMEDIATE: True})
+    else:
+        from app.sync.changelog import lock_writes
+
+        await lock_writes(session)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; committed before the response is sent, rolled back on error.
 
@@ -79,8 +96,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
-        if request.method not in _SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
-            await session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        if request.method not in _SAFE_METHODS:
+            await _begin_write(session)
         try:
             yield session
             await session.commit()

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, attributes
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
@@ -63,6 +64,13 @@ def _allocate(connection: Connection, count: int) -> int:
     if last is None:
         raise RuntimeError("sync_counter has no row: run the migrations")
     return int(last)
+
+
+async def lock_writes(session: AsyncSession) -> None:
+    """Take the counter's row lock now (PostgreSQL), ahead of any other lock of the transaction."""
+    await session.execute(
+        select(col(ChangeCounter.id)).where(col(ChangeCounter.id) == 1).with_for_update()
+    )
 
 
 def _upsert(connection: Connection, entries: list[Entry], now: datetime) -> None:
