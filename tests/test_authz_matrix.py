@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import ROLE_SCOPES, Principal
 from app.core.base import utcnow
+from app.devices.models import Device
 from app.households.models import Member
 from app.main import create_app
 from app.records import service as records_service
 from app.records.vocabulary import RecordType
+from app.sync.models import SyncBatch, SyncConflict
 from app.thresholds.models import PovertyThreshold
 from app.users.models import Role
 from tests.builders import (
@@ -64,6 +66,12 @@ NEW_VILLAGE = "371522101203"
 VISIT_ID = uuid.UUID("00000000-0000-4000-8000-00000000a001")
 SNAPSHOT_ID = uuid.UUID("00000000-0000-4000-8000-00000000a002")
 MEASURE_ID = uuid.UUID("00000000-0000-4000-8000-00000000a003")
+# officer_a1's phone, and one of county B (its admin's).
+DEVICE_A1 = "android-officer-a1"
+DEVICE_B = "android-admin-b"
+# A batch officer_a1 sent, and the household conflict it left in village A1.
+BATCH_ID = uuid.UUID("00000000-0000-4000-8000-00000000b001")
+CONFLICT_ID = uuid.UUID("00000000-0000-4000-8000-00000000c001")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class Ctx:
     # PUT /thresholds/{scope}/{year}: county A's own line for a year it has none yet.
     scope: str = COUNTY_A
     year: int = 2024
+    device_id: str = DEVICE_A1
+    batch_id: uuid.UUID = BATCH_ID
+    conflict_id: uuid.UUID = CONFLICT_ID
 
 
 # What a successful write changed, read back by admin_a: True when the change is there.
@@ -210,6 +221,51 @@ def _measure_write(ctx: Ctx) -> dict[str, Any]:
         "status": "in_progress",
         "progress_pct": 50,
     }
+
+
+async def _device_revoked(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    page = (await _admin_get(client, world, "/devices")).json()
+    return any(d["device_id"] == ctx.device_id and d["revoked"] for d in page["items"])
+
+
+async def _household_moved(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    body = (await _admin_get(client, world, f"/households/{ctx.household_id}")).json()
+    return bool(body["village_code"] == VILLAGE_A2)
+
+
+async def _conflict_resolved(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    page = (await _admin_get(client, world, "/sync/conflicts?status=resolved")).json()
+    return any(item["id"] == str(ctx.conflict_id) for item in page["items"])
+
+
+def _batch(ctx: Ctx) -> dict[str, Any]:
+    visit = {**_visit_write(ctx), "mode": "in_home"}
+    visit.pop("revision")
+    return {
+        "batch_id": str(uuid.uuid4()),
+        "device_id": "android-matrix",
+        "records": [{"type": "visit", "id": str(uuid.uuid4()), "revision": 1, "data": visit}],
+    }
+
+
+def _statuses(body: Any) -> set[str]:
+    return {result["status"] for result in body["results"]}
+
+
+def _feed_households(body: Any) -> set[str]:
+    return {c["data"]["number"] for c in body["changes"] if c["type"] == "household"}
+
+
+def _status_devices(body: Any) -> set[str]:
+    return {device["device_id"] for device in body["devices"]}
+
+
+def _villages(page: Any) -> set[str]:
+    return {item["village_code"] for item in page["items"]}
+
+
+def _device_ids(page: Any) -> set[str]:
+    return {item["device_id"] for item in page["items"]}
 
 
 def _ids(page: Any) -> set[str]:
@@ -383,6 +439,71 @@ TABLE: dict[tuple[str, str], Entry] = {
         json={"poverty_line": "5000.00", "note": "县定标准"},
         effect=_threshold_set,
     ),
+    # --- devices: a county admin sees and revokes the county's phones; everyone else sees their
+    # own and revokes none.
+    ("GET", "/api/v1/devices"): Entry(
+        expect=EVERYONE,
+        sees=_device_ids,
+        own={
+            "officer_a1": {DEVICE_A1},
+            "officer_a2": set(),
+            "secretary_a1": set(),
+            "admin_a": {DEVICE_A1},
+            "admin_b": {DEVICE_B},
+        },
+    ),
+    ("POST", "/api/v1/devices/{device_id}/revoke"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404), effect=_device_revoked
+    ),
+    # A county admin moves a household within the county (roles are checked before objects).
+    ("POST", "/api/v1/households/{household_id}/move"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404),
+        json={"village_code": VILLAGE_A2},
+        if_match=True,
+        effect=_household_moved,
+    ),
+    # --- sync: a batch is always answered; a record of a household the caller may not write is
+    # rejected inside it (and nothing of it is stored).
+    ("POST", "/api/v1/sync/batches"): Entry(
+        expect=EVERYONE,
+        json=_batch,
+        sees=_statuses,
+        own={
+            "officer_a1": {"created"},
+            "officer_a2": {"rejected"},
+            "secretary_a1": {"created"},
+            "admin_a": {"created"},
+            "admin_b": {"rejected"},
+        },
+    ),
+    # A batch's stored answer is for the phone that sent it.
+    ("GET", "/api/v1/sync/batches/{batch_id}"): Entry(expect=expect(401, 200, 404, 404, 404, 404)),
+    ("GET", "/api/v1/sync/changes"): Entry(
+        expect=EVERYONE,
+        sees=_feed_households,
+        own={
+            "officer_a1": {HH_A1},
+            "officer_a2": {HH_A2},
+            "secretary_a1": {HH_A1},
+            "admin_a": {HH_A1, HH_A2},
+            "admin_b": {HH_B1},
+        },
+    ),
+    ("GET", "/api/v1/sync/status"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 200),
+        sees=_status_devices,
+        own={"admin_a": {DEVICE_A1}, "admin_b": {DEVICE_B}},
+    ),
+    ("GET", "/api/v1/sync/conflicts"): Entry(
+        expect=expect(401, 403, 403, 200, 200, 200),
+        sees=_villages,
+        own={"secretary_a1": {VILLAGE_A1}, "admin_a": {VILLAGE_A1}, "admin_b": set()},
+    ),
+    ("POST", "/api/v1/sync/conflicts/{conflict_id}/resolve"): Entry(
+        expect=expect(401, 403, 403, 200, 200, 404),
+        json={"choice": "server"},
+        effect=_conflict_resolved,
+    ),
 }
 
 # Served outside /api/v1 and public by design: probes and the API's own documentation.
@@ -469,6 +590,40 @@ async def ctx(world: World, session: AsyncSession) -> Ctx:
         PovertyThreshold(scope=scope, year=year, poverty_line=500_000)
         for scope, year in OWN_THRESHOLDS.items()
     )
+    now = utcnow()
+    session.add_all(
+        Device(id=device_id, user_id=world.users[who].id, first_seen_at=now, last_seen_at=now)
+        for who, device_id in (("officer_a1", DEVICE_A1), ("admin_b", DEVICE_B))
+    )
+    await session.flush()
+    officer = world.users["officer_a1"]
+    session.add(
+        SyncBatch(
+            id=BATCH_ID,
+            user_id=officer.id,
+            device_id=DEVICE_A1,
+            body_hash="0" * 64,
+            received_at=now,
+            response={"batch_id": str(BATCH_ID), "results": []},
+        )
+    )
+    await session.flush()
+    session.add(
+        SyncConflict(
+            id=CONFLICT_ID,
+            household_id=household_id,
+            village_code=VILLAGE_A1,
+            batch_id=BATCH_ID,
+            device_id=DEVICE_A1,
+            user_id=officer.id,
+            base_version=1,
+            server_version=2,
+            fields=["phone"],
+            client_changes={"phone": "13900000000"},
+            server_values={"phone": PHONE_A1},
+            client_hash="1" * 64,
+        )
+    )
     # The app shares this session and rolls it back when a request fails: commit the world (to
     # the test's outer transaction, still rolled back at the end) so a 4xx cannot take it along.
     await session.commit()
@@ -495,6 +650,9 @@ async def send(
         code=ctx.code,
         scope=ctx.scope,
         year=ctx.year,
+        device_id=ctx.device_id,
+        batch_id=ctx.batch_id,
+        conflict_id=ctx.conflict_id,
     )
     body = entry.json(ctx) if callable(entry.json) else entry.json
     headers = dict(world.headers(caller))
@@ -567,6 +725,9 @@ async def test_hidden_object_looks_like_a_missing_one(
         snapshot_id=uuid.uuid4(),
         measure_id=uuid.uuid4(),
         code="371522101299",
+        device_id="android-never-seen",
+        batch_id=uuid.uuid4(),
+        conflict_id=uuid.uuid4(),
     )
     missing = await send(client, world, missing_ctx, route, caller, if_match='"v1"')
 

@@ -46,15 +46,24 @@ async def create_token(
         Form(description="The phone's stable id; refresh tokens are bound to it."),
     ] = None,
     scope: FormStr = None,
+    app_version: Annotated[
+        str | None,
+        Form(
+            description="The app's version (at most 32 printable characters), shown in the "
+            "county's list of devices.",
+            examples=["2.3.1"],
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Exchange credentials or a refresh token for an access token and a new refresh token.
 
     Refresh tokens rotate on every use; presenting one that was already used revokes the whole
-    login (every token issued from it). Errors follow RFC 6749 §5.2, not problem+json.
+    login (every token issued from it). A login with a `device_id` registers the phone; a phone
+    the county has revoked gets `invalid_grant`. Errors follow RFC 6749 §5.2, not problem+json.
     """
     settings = get_settings()
     try:
-        fields = (grant_type, username, password, refresh_token, device_id, scope)
+        fields = (grant_type, username, password, refresh_token, device_id, scope, app_version)
         if any(value is not None and "\x00" in value for value in fields):
             raise invalid_request("form fields must not contain NUL characters")
         if grant_type == "password":
@@ -69,12 +78,18 @@ async def create_token(
                 password=password,
                 device_id=device_id,
                 scope=scope,
+                app_version=app_version,
             )
         elif grant_type == "refresh_token":
             if not refresh_token or len(refresh_token) > 256:
                 raise invalid_request("refresh_token is required")
             issued = await service.rotate_refresh_token(
-                session, settings, refresh_token=refresh_token, device_id=device_id, scope=scope
+                session,
+                settings,
+                refresh_token=refresh_token,
+                device_id=device_id,
+                scope=scope,
+                app_version=app_version,
             )
         elif not grant_type:
             raise invalid_request("grant_type is required (form-encoded body)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from sqlmodel import col, select
 from app.auth.errors import OAuthError, invalid_grant, invalid_request
 from app.auth.models import RefreshToken, TokenFamily
 from app.auth.principal import ROLE_SCOPES
+from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.security import (
     InvalidToken,
@@ -23,9 +23,10 @@ from app.core.security import (
     new_refresh_token,
     verify_password,
 )
+from app.devices import service as devices_service
 from app.users.models import Role, User
 
-_DEVICE_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_APP_VERSION_MAX = 32
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,17 @@ def _granted_scope(role: Role, requested: str | None) -> str:
 def validate_device_id(device_id: str | None) -> str | None:
     if device_id is None or device_id == "":
         return None
-    if not _DEVICE_ID_RE.fullmatch(device_id):
+    if not devices_service.DEVICE_ID_RE.fullmatch(device_id):
         raise invalid_request("device_id: 1-128 letters, digits and . _ : -")
     return device_id
+
+
+def validate_app_version(app_version: str | None) -> str | None:
+    if app_version is None or app_version == "":
+        return None
+    if len(app_version) > _APP_VERSION_MAX or not app_version.isprintable():
+        raise invalid_request(f"app_version: at most {_APP_VERSION_MAX} printable characters")
+    return app_version
 
 
 async def _issue(
@@ -89,16 +98,24 @@ async def login_with_password(
     password: str,
     device_id: str | None,
     scope: str | None,
+    app_version: str | None = None,
 ) -> IssuedTokens:
-    """Password grant: a new token family bound to the device."""
+    """Password grant: a new token family bound to the device, which is registered."""
     device_id = validate_device_id(device_id)
+    app_version = validate_app_version(app_version)
     user = await session.scalar(select(User).where(User.username == username))
     password_ok = verify_password(user.password_hash if user else None, password)
     if user is None or not password_ok or not user.is_active:
         raise invalid_grant("wrong username or password, or the account is disabled")
-    family = TokenFamily(
-        user_id=user.id, device_id=device_id, scope=_granted_scope(Role(user.role), scope)
-    )
+    granted = _granted_scope(Role(user.role), scope)
+    if device_id is not None:
+        try:
+            await devices_service.register_device(
+                session, user=user, device_id=device_id, app_version=app_version, now=utcnow()
+            )
+        except devices_service.DeviceRevoked:
+            raise invalid_grant("this device has been revoked") from None
+    family = TokenFamily(user_id=user.id, device_id=device_id, scope=granted)
     session.add(family)
     await session.flush()
     return await _issue(session, settings, user=user, family=family)
@@ -119,12 +136,14 @@ async def rotate_refresh_token(
     refresh_token: str,
     device_id: str | None,
     scope: str | None,
+    app_version: str | None = None,
 ) -> IssuedTokens:
     """Refresh grant: spend the token, issue its successor; a reused token kills its family.
 
     Raises OAuthError after recording a revocation: the caller must still commit the session.
     """
     device_id = validate_device_id(device_id)
+    app_version = validate_app_version(app_version)
     row = (
         await session.execute(
             select(RefreshToken, TokenFamily, User)
@@ -138,6 +157,8 @@ async def rotate_refresh_token(
     token, family, user = row
     now = datetime.now(UTC)
     if family.revoked_at is not None:
+        if family.revoked_reason == "device_revoked":
+            raise invalid_grant("this device has been revoked")
         raise invalid_grant("this login has been revoked; sign in again")
     if token.used_at is not None:
         await revoke_family(session, family.id, reason="refresh_token_reuse")
@@ -164,6 +185,15 @@ async def rotate_refresh_token(
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         await revoke_family(session, family.id, reason="refresh_token_reuse")
         raise invalid_grant("refresh token already used; this login is revoked, sign in again")
+    if family.device_id is not None:
+        # Revoking a device revokes its families; this catches a login that raced it.
+        try:
+            await devices_service.touch_device(
+                session, family.device_id, user_id=user.id, app_version=app_version, now=now
+            )
+        except devices_service.DeviceRevoked:
+            await revoke_family(session, family.id, reason="device_revoked")
+            raise invalid_grant("this device has been revoked") from None
     return await _issue(session, settings, user=user, family=family, scope=narrowed)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import CursorResult, delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -31,7 +32,10 @@ async def prune_deletes(session: AsyncSession, *, older_than_days: int, now: dat
     if highest is None:
         counter = await session.get(ChangeCounter, 1)
         return Pruned(0, counter.horizon if counter else 0)
-    result = await session.execute(delete(Change).where(*old, col(Change.seq) <= highest))
+    result = cast(
+        CursorResult[Any],
+        await session.execute(delete(Change).where(*old, col(Change.seq) <= highest)),
+    )
     await session.execute(
         update(ChangeCounter)
         .where(col(ChangeCounter.id) == 1, col(ChangeCounter.horizon) < highest)

@@ -78,7 +78,7 @@ class SyncItem(BaseModel):
     ) = None
 
 
-_BATCH_EXAMPLE = {
+_BATCH_EXAMPLE: dict[str, Any] = {
     "batch_id": "0d6f5f0e-6c1a-4d8e-b0a3-2f6b0c9e4a11",
     "device_id": "android-7f3a9c2e",
     "app_version": "2.3.0",

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, exists, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -40,7 +41,7 @@ def region_of(principal: Principal, region: str | None) -> str:
 
 async def etag(session: AsyncSession, *, region: str, settings: Settings, now: datetime) -> str:
     """Changes whenever anything the status shows may have changed (and every hour)."""
-    maxima = select(
+    maxima = sa_select(
         select(ChangeCounter.value).where(col(ChangeCounter.id) == 1).scalar_subquery(),
         select(func.max(SyncBatch.received_at)).scalar_subquery(),
         select(func.max(Device.last_seen_at)).scalar_subquery(),
@@ -146,7 +147,7 @@ async def sync_status(
         )
 
     behind_after = timedelta(days=settings.sync_behind_days)
-    device_docs = []
+    device_docs: list[dict[str, Any]] = []
     for device, user in device_rows:
         r24, r7, rejected = activity.get(device.id, (0, 0, 0))
         synced = device.last_sync_at

@@ -1,0 +1,1 @@
+"""Phones: registered at login, listed for the county, revoked when lost."""
