@@ -12,8 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.config import get_settings
-
 log = logging.getLogger("fieldsync.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -153,6 +151,42 @@ class PreconditionRequired(AppError):
     title = "Precondition required"
 
 
+class PayloadTooLarge(AppError):
+    """The request body passes the limit of its path, counted after gzip inflation."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+    def __init__(self, *, limit_bytes: int) -> None:
+        super().__init__(
+            f"request body larger than the limit of {limit_bytes} bytes "
+            "(counted after decompression)",
+            limit_bytes=limit_bytes,
+        )
+
+
+class UnsupportedContentEncoding(AppError):
+    status = 415
+    code = "unsupported_content_encoding"
+    title = "Unsupported content encoding"
+
+    @classmethod
+    def of(cls, coding: str) -> UnsupportedContentEncoding:
+        supported = "gzip, x-gzip, identity"
+        return cls(
+            f"request bodies in content coding {coding[:40]!r} are not accepted; "
+            f"send one of: {supported}",
+            headers={"Accept-Encoding": "gzip, identity"},
+        )
+
+
+class InvalidBodyEncoding(AppError):
+    status = 400
+    code = "invalid_body_encoding"
+    title = "Invalid body encoding"
+
+
 def problem_response(
     problem: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -217,8 +251,10 @@ def install_error_handlers(app: FastAPI) -> None:
             "code": code,
             "retryable": exc.status_code >= 500,
         }
-        if exc.status_code == 413:
-            body["limit_bytes"] = get_settings().max_body_bytes
+        # The body middleware answers 413 itself; a 413 raised elsewhere names the same limit.
+        limit = getattr(request.state, "max_body_bytes", None)
+        if exc.status_code == 413 and limit is not None:
+            body["limit_bytes"] = limit
         return problem_response(body, headers=dict(exc.headers or {}))
 
     @app.exception_handler(DBAPIError)
@@ -258,7 +294,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The caller's role does not allow this",
         404: "Not found, or not visible to the caller",
         409: "Conflicts with the current state",
+        410: "Gone: the resource (e.g. a sync cursor) can no longer be served",
         412: "If-Match does not match the current ETag",
+        413: "Request body larger than the limit (`limit_bytes`), counted after gzip inflation",
+        415: "Content-Encoding other than gzip or identity",
         422: "Invalid input; `errors` names each offending field",
         428: "If-Match header required",
     }
