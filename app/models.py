@@ -4,13 +4,13 @@ from app.auth.models import RefreshToken, TokenFamily
 from app.core.base import metadata
 from app.devices.models import Device
 from app.households.models import Household, HouseholdChange, Member
+from app.photos.models import Photo, PhotoRef
 from app.records.models import (
     IncomeSnapshot,
     Measure,
     MeasureRevision,
     Visit,
 )
-from app.photos.models import Photo, PhotoRef
 from app.regions.models import Region
 from app.sync.models import Change, ChangeCounter, SyncBatch, SyncConflict
 from app.thresholds.models import PovertyThreshold

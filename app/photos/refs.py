@@ -22,13 +22,19 @@ def _photos_of(record: RecordColumns) -> Iterator[dict[str, Any]]:
             yield from report.get("photos") or []
 
 
-async def index_photo_refs(session: AsyncSession, record_type: str, record: RecordColumns) -> None:
-    """Replace the stored references of `record` with those of its current revision."""
-    await session.execute(
-        delete(PhotoRef).where(
-            col(PhotoRef.record_type) == record_type, col(PhotoRef.record_id) == record.id
+async def index_photo_refs(
+    session: AsyncSession, record_type: str, record: RecordColumns, *, replace: bool = True
+) -> None:
+    """Replace the stored references of `record` with those of its current revision.
+
+    `replace=False` for a record just created, which has none yet.
+    """
+    if replace:
+        await session.execute(
+            delete(PhotoRef).where(
+                col(PhotoRef.record_type) == record_type, col(PhotoRef.record_id) == record.id
+            )
         )
-    )
     refs: dict[str, PhotoRef] = {}
     for photo in _photos_of(record):
         refs.setdefault(
@@ -43,8 +49,9 @@ async def index_photo_refs(session: AsyncSession, record_type: str, record: Reco
                 tag=photo.get("tag"),
             ),
         )
-    session.add_all(refs.values())
-    await session.flush()
+    if refs:
+        session.add_all(refs.values())
+        await session.flush()
 
 
 async def missing_photos(session: AsyncSession, *, author_id: uuid.UUID) -> list[str]:

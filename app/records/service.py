@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -206,13 +207,21 @@ async def apply_record(
     kind: Kind,
     record_id: uuid.UUID,
     data: RecordWrite,
+    households: dict[uuid.UUID, Household] | None = None,
 ) -> Applied:
     """Create, update or recognise a retry of one record; conflicts and stale writes change nothing.
 
     Returns the outcome and the record as stored afterwards. Raises for input the record can
-    never be stored with (unknown household, invalid values, no right to edit).
+    never be stored with (unknown household, invalid values, no right to edit). `households`
+    caches the caller's households already looked up (a batch names the same ones often).
     """
-    household = await _household_for(session, principal=principal, household_id=data.household_id)
+    household = (households or {}).get(data.household_id)
+    if household is None or inspect(household).expired_attributes:
+        household = await _household_for(
+            session, principal=principal, household_id=data.household_id
+        )
+        if households is not None:
+            households[household.id] = household
     columns = kind.columns(data)
     new_hash = content_hash(data)
     now = utcnow()
@@ -240,7 +249,7 @@ async def apply_record(
             if stored is None:
                 raise
         else:
-            await _after_write(session, record=record, principal=principal)
+            await _after_write(session, record=record, principal=principal, created=True)
             return Applied(Outcome.created, record, household)
 
     if stored.household_id != household.id:
@@ -274,9 +283,9 @@ async def apply_record(
 
 
 async def _after_write(
-    session: AsyncSession, *, record: RecordColumns, principal: Principal
+    session: AsyncSession, *, record: RecordColumns, principal: Principal, created: bool = False
 ) -> None:
-    await index_photo_refs(session, _TYPE_OF[type(record)], record)
+    await index_photo_refs(session, _TYPE_OF[type(record)], record, replace=not created)
     if isinstance(record, Measure):
         session.add(
             MeasureRevision(

@@ -12,9 +12,9 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -29,7 +29,9 @@ from app.households.models import Household
 from app.households.schemas import HouseholdUpdate
 from app.photos.refs import missing_photos
 from app.records import service as records_service
+from app.records.schemas import Revision
 from app.records.vocabulary import Outcome, RecordType
+from app.sync.conflicts import masked
 from app.sync.errors import BatchIdReused, BatchNotFound, BatchTooLarge, DeviceMismatch
 from app.sync.models import SyncBatch, SyncConflict
 from app.sync.schemas import ItemStatus, ItemType, SyncBatchIn, SyncItem
@@ -57,9 +59,10 @@ class _Rejected(Exception):
 
 
 def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
+    """Pydantic's errors with their fields named from `prefix` ("records.3.data.")."""
     return [
         FieldError(
-            field=prefix + ".".join(str(part) for part in err["loc"]),
+            field=(prefix + ".".join(str(part) for part in err["loc"])).rstrip("."),
             message=err["msg"],
             type=err["type"],
         )
@@ -81,12 +84,16 @@ def _uuid(value: Any, field: str) -> uuid.UUID:
     raise _invalid([FieldError(field=field, message="must be a UUID", type="uuid_parsing")])
 
 
-def _positive_int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _invalid(
-            [FieldError(field=field, message="must be an integer of at least 1", type="int")]
-        )
-    return value
+_REVISION: TypeAdapter[int] = TypeAdapter(Revision)
+_VERSION: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1)])
+
+
+def _number(adapter: TypeAdapter[int], value: Any, field: str) -> int:
+    """A revision or version, checked as the single endpoints check it."""
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise _invalid(_field_errors(exc, field)) from None
 
 
 def _rebase(error: AppError, prefix: str) -> AppError:
@@ -123,11 +130,15 @@ _STATUS = {
 
 
 async def _apply_record(
-    session: AsyncSession, principal: Principal, index: int, item: SyncItem
+    session: AsyncSession,
+    principal: Principal,
+    index: int,
+    item: SyncItem,
+    households: dict[uuid.UUID, Household],
 ) -> dict[str, Any]:
     prefix = f"records.{index}."
     record_id = _uuid(item.id, prefix + "id")
-    revision = _positive_int(item.revision, prefix + "revision")
+    revision = _number(_REVISION, item.revision, prefix + "revision")
     if not isinstance(item.data, dict):
         raise _invalid(
             [FieldError(field=prefix + "data", message="must be an object", type="dict_type")]
@@ -139,7 +150,12 @@ async def _apply_record(
         raise _invalid(_field_errors(exc, prefix + "data.")) from None
     try:
         applied = await records_service.apply_record(
-            session, principal=principal, kind=kind, record_id=record_id, data=data
+            session,
+            principal=principal,
+            kind=kind,
+            record_id=record_id,
+            data=data,
+            households=households,
         )
     except AppError as exc:
         raise _Rejected(_rebase(exc, prefix + "data.")) from None
@@ -152,11 +168,13 @@ async def _apply_record(
     if applied.outcome is Outcome.conflict:
         result.update(
             code="revision_conflict",
+            retryable=False,
             detail=f"revision {revision} is stored with other content: edit it as a new revision",
         )
     elif applied.outcome is Outcome.stale:
         result.update(
             code="stale_revision",
+            retryable=False,
             detail=f"the server holds revision {applied.record.revision}, later than {revision}",
         )
     return result
@@ -174,7 +192,7 @@ async def _apply_household_edit(
 ) -> dict[str, Any]:
     prefix = f"records.{index}."
     household_id = _uuid(item.id, prefix + "id")
-    base_version = _positive_int(item.base_version, prefix + "base_version")
+    base_version = _number(_VERSION, item.base_version, prefix + "base_version")
     if not isinstance(item.changes, dict):
         raise _invalid(
             [FieldError(field=prefix + "changes", message="must be an object", type="dict_type")]
@@ -229,7 +247,10 @@ async def _apply_household_edit(
                 f"{base_version}: {', '.join(overlap)}",
                 "conflict_id": str(conflict.id),
                 "fields": overlap,
-                "server_values": conflict.server_values,
+                "server_values": masked(
+                    {name: getattr(household, name) for name in overlap},
+                    reveal=principal.may_see_pii(household.village_code),
+                ),
             }
     try:
         diff = await households_service.apply_changes(
@@ -284,7 +305,12 @@ _RECORD_TYPES = {t.value for t in RecordType}
 
 
 async def _apply_item(
-    session: AsyncSession, principal: Principal, index: int, item: SyncItem, batch: SyncBatch
+    session: AsyncSession,
+    principal: Principal,
+    index: int,
+    item: SyncItem,
+    batch: SyncBatch,
+    households: dict[uuid.UUID, Household],
 ) -> dict[str, Any]:
     item_type = item.type if isinstance(item.type, str) else str(item.type)
     item_id = item.id if isinstance(item.id, str) else str(item.id)
@@ -292,7 +318,7 @@ async def _apply_item(
         # Each record in a savepoint of its own: a rejected one leaves nothing behind.
         async with session.begin_nested():
             if item_type in _RECORD_TYPES:
-                return await _apply_record(session, principal, index, item)
+                return await _apply_record(session, principal, index, item, households)
             if item_type == ItemType.household:
                 return await _apply_household_edit(session, principal, index, item, batch)
             raise _invalid(
@@ -361,8 +387,9 @@ async def receive_batch(
             raise
         return _replay(stored, principal=principal, digest=digest), True
 
+    households: dict[uuid.UUID, Household] = {}  # looked up once per batch
     results = [
-        await _apply_item(session, principal, index, item, row)
+        await _apply_item(session, principal, index, item, row, households)
         for index, item in enumerate(batch.records)
     ]
     counts = Counter(result["status"] for result in results)

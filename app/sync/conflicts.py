@@ -13,6 +13,7 @@ from app.auth.principal import Principal, within_regions
 from app.core.base import utcnow
 from app.core.errors import FieldError, InvalidInput
 from app.core.pagination import PageParams, paginate
+from app.households import id_numbers
 from app.households import service as households_service
 from app.households.schemas import HouseholdUpdate
 from app.sync.errors import ConflictNotFound, ConflictResolved
@@ -20,8 +21,23 @@ from app.sync.models import SyncConflict
 from app.sync.schemas import ConflictPublic, ConflictResolve, Resolution, UserRef
 from app.users.models import User
 
+# Household fields an edit may carry that are personal data.
+_PERSONAL = {"phone": id_numbers.mask_phone}
 
-async def publics(session: AsyncSession, conflicts: list[SyncConflict]) -> list[ConflictPublic]:
+
+def masked(values: dict[str, Any] | None, *, reveal: bool) -> dict[str, Any] | None:
+    """Field values as a caller may see them: phones masked without pii:read."""
+    if values is None or reveal:
+        return values
+    return {
+        name: _PERSONAL[name](value) if name in _PERSONAL and value else value
+        for name, value in values.items()
+    }
+
+
+async def publics(
+    session: AsyncSession, conflicts: list[SyncConflict], *, principal: Principal
+) -> list[ConflictPublic]:
     ids = {c.user_id for c in conflicts}
     users = (
         {u.id: u for u in await session.scalars(select(User).where(col(User.id).in_(ids)))}
@@ -30,7 +46,21 @@ async def publics(session: AsyncSession, conflicts: list[SyncConflict]) -> list[
     )
     return [
         ConflictPublic(
-            **c.model_dump(exclude={"user_id", "client_hash", "updated_at"}),
+            **c.model_dump(
+                exclude={
+                    "user_id",
+                    "client_hash",
+                    "updated_at",
+                    "client_changes",
+                    "server_values",
+                    "resolved_values",
+                }
+            ),
+            client_changes=masked(c.client_changes, reveal=principal.may_see_pii(c.village_code))
+            or {},
+            server_values=masked(c.server_values, reveal=principal.may_see_pii(c.village_code))
+            or {},
+            resolved_values=masked(c.resolved_values, reveal=principal.may_see_pii(c.village_code)),
             user=UserRef(
                 id=c.user_id,
                 username=users[c.user_id].username,
@@ -59,7 +89,7 @@ async def list_conflicts(
     rows, cursor = await paginate(
         session, stmt, keys=[col(SyncConflict.created_at), col(SyncConflict.id)], page=page
     )
-    return await publics(session, rows), cursor
+    return await publics(session, rows, principal=principal), cursor
 
 
 async def _values_of(data: ConflictResolve, conflict: SyncConflict) -> dict[str, Any]:
@@ -130,4 +160,4 @@ async def resolve_conflict(
     conflict.resolved_at = now
     conflict.updated_at = now
     await session.flush()
-    return (await publics(session, [conflict]))[0], household.version
+    return (await publics(session, [conflict], principal=principal))[0], household.version

@@ -88,11 +88,13 @@ def decode(cursor: str, settings: Settings) -> FeedState:
 
 
 def _state_for(
-    principal: Principal, cursor: str | None, *, horizon: int, settings: Settings
+    principal: Principal, cursor: str | None, *, horizon: int, latest: int, settings: Settings
 ) -> FeedState:
     regions = sorted(principal.region_codes)
     if cursor is None:
-        return FeedState(u=principal.id.hex, r=regions)
+        # A first download is a catch-up from holding nothing: what is stored up to `latest`,
+        # without the delete entries (there is nothing to delete yet), then the feed as usual.
+        return FeedState(u=principal.id.hex, r=regions, a=[], s=latest)
     state = decode(cursor, settings)
     if state.u != principal.id.hex:
         raise CursorGone(f"this cursor belongs to another user; {_FRESH}")
@@ -204,9 +206,10 @@ async def read_changes(
     limit: int,
     settings: Settings,
 ) -> dict[str, Any]:
-    counter = await session.get(ChangeCounter, 1)
-    horizon = counter.horizon if counter is not None else 0
-    state = _state_for(principal, cursor, horizon=horizon, settings=settings)
+    counter = await session.get(ChangeCounter, 1, populate_existing=True)
+    # Every change numbered up to `latest` is committed: numbers are taken in commit order.
+    horizon, latest = (counter.horizon, counter.value) if counter is not None else (0, 0)
+    state = _state_for(principal, cursor, horizon=horizon, latest=latest, settings=settings)
     changes: list[dict[str, Any]] = []
     has_more = False
 
@@ -214,6 +217,9 @@ async def read_changes(
         lost = and_(
             within_regions(state.x, col(Change.region_code)),
             not_(within_regions(state.r, col(Change.region_code))),
+            # Deletions the phone applied before the reassignment are done: sent again, they
+            # would remove what has since moved into a village it keeps.
+            or_(col(Change.op) == changelog.UPSERT, col(Change.seq) > (state.s or 0)),
         )
         rows = await _page_rows(session, lost, state.q, limit + 1)
         for row in rows[:limit]:
@@ -228,7 +234,12 @@ async def read_changes(
     if not has_more and room > 0:
         scope = within_regions(state.r, col(Change.region_code))
         if state.s is not None and state.a is not None:
-            gained = not_(within_regions(state.a, col(Change.region_code)))
+            # Below `s`, a gained village's objects as they are now (its old deletions concern
+            # nothing the phone holds, or something that moved into a village it holds).
+            gained = and_(
+                not_(within_regions(state.a, col(Change.region_code))),
+                col(Change.op) == changelog.UPSERT,
+            )
             scope = and_(scope, or_(col(Change.seq) > state.s, gained))
         rows = await _page_rows(session, scope, state.p, room + 1)
         page = rows[:room]
@@ -245,6 +256,10 @@ async def read_changes(
             # Caught up with where the feed stood at the reassignment: back to one stream.
             state.p = max(state.p, state.s)
             state.a, state.s = None, None
+        if not has_more and state.s is None:
+            # Nothing more in the caller's villages up to `latest`: the cursor moves there, so
+            # that it stays newer than any later pruning of other villages' deletions.
+            state.p = max(state.p, latest)
     elif room == 0:
         has_more = True
 

@@ -15,6 +15,7 @@ from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
+from app.regions.codes import CODE_PATTERN
 from app.sync import batches, conflicts, feed, status
 from app.sync.schemas import (
     ChangesPage,
@@ -145,7 +146,8 @@ async def get_sync_status(
     principal: CountyAdmin,
     response: Response,
     region: Annotated[
-        str | None, Query(max_length=21, description="County, town or village code.")
+        str | None,
+        Query(pattern=CODE_PATTERN, description="County, town or village code; default: yours."),
     ] = None,
     if_none_match: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Any:
@@ -177,7 +179,8 @@ async def list_conflicts(
     principal: ConflictReader,
     page: PageDep,
     region: Annotated[
-        str | None, Query(max_length=21, description="Only this county, town or village.")
+        str | None,
+        Query(pattern=CODE_PATTERN, description="Only this county, town or village."),
     ] = None,
     state: Annotated[
         Literal["open", "resolved"], Query(alias="status", description="open (default) or resolved")
