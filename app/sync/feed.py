@@ -22,9 +22,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, not_, or_
+from sqlalchemy import and_, not_, or_, union_all
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.auth.principal import Principal, within_regions
@@ -36,6 +37,7 @@ from app.households.schemas import household_public
 from app.households.service import members_of
 from app.records import service as records_service
 from app.records.vocabulary import RecordType
+from app.regions import codes
 from app.sync import changelog
 from app.sync.errors import CursorGone
 from app.sync.models import Change, ChangeCounter
@@ -111,14 +113,43 @@ def _state_for(
     return FeedState(u=state.u, r=regions, p=0, a=state.r, s=state.p, x=state.r, q=0)
 
 
-async def _page_rows(session: AsyncSession, condition: Any, after: int, limit: int) -> list[Change]:
-    rows = await session.scalars(
+def _in_region(code: str) -> Any:
+    """Change rows of one region: a village by equality (households live in villages), a town
+    or county by prefix."""
+    level = codes.level_of(code)
+    if level in (codes.Level.village, codes.Level.natural_village):
+        return col(Change.region_code) == code
+    return col(Change.region_code).startswith(codes.prefix_of(code))
+
+
+async def _page_rows(
+    session: AsyncSession, regions: list[str], conditions: list[Any], after: int, limit: int
+) -> list[Change]:
+    """The next `limit` rows after `after` in `regions`, in sequence order.
+
+    One index range per region, merged: a village's rows are found through (region_code, seq)
+    however many other villages' rows lie between them.
+    """
+    # A village inside another region of the list would come twice: keep the outer one.
+    outer = [
+        code
+        for code in regions
+        if not any(other != code and codes.is_within(code, other) for other in regions)
+    ]
+    branches = [
         select(Change)
-        .where(condition, col(Change.seq) > after)
+        .where(_in_region(code), col(Change.seq) > after, *conditions)
         .order_by(col(Change.seq))
         .limit(limit)
-    )
-    return list(rows)
+        for code in outer
+    ]
+    if not branches:
+        return []
+    if len(branches) == 1:
+        return list(await session.scalars(branches[0]))
+    merged = union_all(*(select(branch.subquery()) for branch in branches)).subquery()
+    row = aliased(Change, merged)
+    return list(await session.scalars(select(row).order_by(merged.c.seq).limit(limit)))
 
 
 async def _household_data(
@@ -214,14 +245,13 @@ async def read_changes(
     has_more = False
 
     if state.x is not None:
-        lost = and_(
-            within_regions(state.x, col(Change.region_code)),
+        lost = [
             not_(within_regions(state.r, col(Change.region_code))),
             # Deletions the phone applied before the reassignment are done: sent again, they
             # would remove what has since moved into a village it keeps.
             or_(col(Change.op) == changelog.UPSERT, col(Change.seq) > (state.s or 0)),
-        )
-        rows = await _page_rows(session, lost, state.q, limit + 1)
+        ]
+        rows = await _page_rows(session, state.x, lost, state.q, limit + 1)
         for row in rows[:limit]:
             changes.append(_entry(row, data=None, op=changelog.DELETE))
             state.q = row.seq
@@ -232,7 +262,7 @@ async def read_changes(
 
     room = limit - len(changes)
     if not has_more and room > 0:
-        scope = within_regions(state.r, col(Change.region_code))
+        scope: list[Any] = []
         if state.s is not None and state.a is not None:
             # Below `s`, a gained village's objects as they are now (its old deletions concern
             # nothing the phone holds, or something that moved into a village it holds).
@@ -240,8 +270,8 @@ async def read_changes(
                 not_(within_regions(state.a, col(Change.region_code))),
                 col(Change.op) == changelog.UPSERT,
             )
-            scope = and_(scope, or_(col(Change.seq) > state.s, gained))
-        rows = await _page_rows(session, scope, state.p, room + 1)
+            scope.append(or_(col(Change.seq) > state.s, gained))
+        rows = await _page_rows(session, state.r, scope, state.p, room + 1)
         page = rows[:room]
         upserts = [row for row in page if row.op == changelog.UPSERT]
         data = {(e["type"], e["id"]): e for e in await _entries(session, principal, upserts)}

@@ -27,6 +27,7 @@ from tests.assertions import problem
 from tests.builders import (
     ID_HEAD_A1,
     PHONE_A1,
+    TOWN_A1,
     VILLAGE_A1,
     VILLAGE_A2,
     VILLAGE_A3,
@@ -689,3 +690,28 @@ async def test_limits_at_the_bounds_are_accepted(
 
 async def test_the_feed_needs_a_token(client: httpx.AsyncClient) -> None:
     problem(await client.get(CHANGES_URL), 401, "not_authenticated")
+
+
+async def test_a_village_inside_another_assigned_region_is_delivered_once(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """An officer assigned town A1 and village A1 in it gets each change once."""
+    officer = world.users["officer_a1"]
+    session.add(UserRegion(user_id=officer.id, region_code=TOWN_A1))
+    await session.flush()
+    seen: list[tuple[str, str, int]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = await client.get(CHANGES_URL, params=params, headers=world.headers("officer_a1"))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [(c["type"], c["id"], c["version"]) for c in body["changes"]]
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            break
+    assert len(seen) == len(set(seen))
+    households = {c_id for c_type, c_id, _ in seen if c_type == "household"}
+    assert households == {str(world.households["a1"].id), str(world.households["a2"].id)}
