@@ -237,6 +237,9 @@ async def read_changes(
     limit: int,
     settings: Settings,
 ) -> dict[str, Any]:
+    if principal.device_id is not None:
+        # First, while the transaction's view is fresh (SQLite cannot upgrade a stale one).
+        await _touch(session, principal)
     counter = await session.get(ChangeCounter, 1, populate_existing=True)
     # Every change numbered up to `latest` is committed: numbers are taken in commit order.
     horizon, latest = (counter.horizon, counter.value) if counter is not None else (0, 0)
@@ -293,8 +296,6 @@ async def read_changes(
     elif room == 0:
         has_more = True
 
-    if principal.device_id is not None:
-        await _touch(session, principal)
     return {"changes": changes, "next_cursor": encode(state, settings), "has_more": has_more}
 
 
