@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 FIELDSYNC_TEST_POSTGRES_URL ?= postgresql+asyncpg://root@127.0.0.1:5432/test
 export FIELDSYNC_TEST_POSTGRES_URL
 
-.PHONY: run test test-sqlite test-postgres lint openapi migration bench clean
+.PHONY: run test test-sqlite test-postgres lint openapi migration bench bench-sync clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -52,6 +52,11 @@ migration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/list_households.py
+	$(BIN)/python bench/sync_ingest.py
+
+# Visits/s through POST /sync/batches vs raw inserts of the same rows, SQLite and PostgreSQL.
+bench-sync: $(STAMP)
+	$(BIN)/python bench/sync_ingest.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

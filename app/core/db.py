@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -93,10 +95,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     Used with ``Depends(scope="function")`` so the commit happens when the route returns, before
     FastAPI sends the response: a commit that fails becomes an error response, never a lost
     write behind a 200.
+
+    On SQLite, writing requests of this process also queue, first come first served, on one
+    asyncio lock held until commit: SQLite's busy handler polls and is not fair, so under a
+    steady stream of batches a waiting write could otherwise starve past the busy timeout.
+    The busy timeout still orders this process against others (CLI, further workers).
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        if request.method not in _SAFE_METHODS:
+    writing = request.method not in _SAFE_METHODS
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(sessionmaker())
+        if writing and session.get_bind().dialect.name == "sqlite":
+            await stack.enter_async_context(_sqlite_write_lock(request))
+        if writing:
             await _begin_write(session)
         try:
             yield session
@@ -104,6 +115,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+def _sqlite_write_lock(request: Request) -> asyncio.Lock:
+    state = request.app.state
+    lock: asyncio.Lock | None = getattr(state, "sqlite_write_lock", None)
+    if lock is None:
+        lock = state.sqlite_write_lock = asyncio.Lock()
+    return lock
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -211,6 +211,8 @@ _STATUS_CODES = {
 }
 
 
+# PostgreSQL's answers to contention (asyncpg's names for SQLSTATE 40P01, 40001, 55P03).
+_BUSY = {"DeadlockDetectedError", "SerializationError", "LockNotAvailableError"}
 _UNSTORABLE_TEXT = {"CharacterNotInRepertoireError", "UntranslatableCharacterError"}
 
 
@@ -261,6 +263,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         # PostgreSQL refuses text it cannot store (a NUL character): the input's fault, not ours.
         causes = {type(exc.orig).__name__, type(getattr(exc.orig, "__cause__", None)).__name__}
+        if causes & _BUSY or "database is locked" in str(exc.orig):
+            # Contention, not a fault: the same request may succeed a moment later.
+            body = {
+                "type": PROBLEM_BASE + "busy",
+                "title": "Busy",
+                "status": 503,
+                "detail": "the database is busy with other writes; retry in a moment",
+                "instance": request.url.path,
+                "code": "busy",
+                "retryable": True,
+            }
+            log.warning("database busy: %s", type(exc.orig).__name__)
+            return problem_response(body, headers={"Retry-After": "2"})
         if causes & _UNSTORABLE_TEXT:
             problem = InvalidCharacter(
                 "the request contains a character that cannot be stored (e.g. NUL, \\u0000)"

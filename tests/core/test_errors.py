@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from app.core.logging import configure_logging
 from tests.builders import ID_HEAD_A1, World
@@ -38,6 +40,29 @@ async def test_unexpected_error_is_500_with_request_id_and_no_details(  # type: 
     assert body["request_id"] == "req-123" == response.headers["X-Request-ID"]
     assert "internal detail" not in response.text
     assert any("req-123" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+
+
+class DeadlockDetectedError(Exception):
+    """Named as asyncpg names PostgreSQL's 40P01."""
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [sqlite3.OperationalError("database is locked"), DeadlockDetectedError("deadlock detected")],
+    ids=["sqlite-locked", "postgresql-deadlock"],
+)
+async def test_database_contention_is_503_retryable(app, client, cause: Exception) -> None:  # type: ignore[no-untyped-def]
+    """A busy database is the phone's cue to retry (the batch is idempotent), not a fault."""
+
+    @app.post("/busy")
+    async def busy() -> None:
+        raise OperationalError("COMMIT", {}, cause)
+
+    response = await client.post("/busy")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    body = response.json()
+    assert (body["code"], body["retryable"]) == ("busy", True)
 
 
 @pytest.fixture
