@@ -42,6 +42,10 @@ import httpx
 from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 
+# The benchmark creates and drops its databases as the test suite does.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.databases import new_database
+
 FIELDSYNC = str(Path(sys.executable).with_name("fieldsync"))
 POSTGRES_URL = os.environ.get(
     "FIELDSYNC_TEST_POSTGRES_URL", "postgresql+asyncpg://root@127.0.0.1:5432/test"
@@ -69,32 +73,6 @@ def _household_ids() -> list[uuid.UUID]:
 
 
 # --- databases ----------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(backend: str, tmp: Path, postgres_url: str) -> Iterator[str]:
-    """A new, empty database; a PostgreSQL one is dropped afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{(tmp / f'bench-{uuid.uuid4().hex[:8]}.db').as_posix()}"
-        return
-    import asyncpg
-
-    admin = make_url(postgres_url)
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"fieldsync_bench_{uuid.uuid4().hex[:12]}"
-
-    async def _admin(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def postgres_available(postgres_url: str) -> bool:
@@ -309,7 +287,7 @@ async def raw_insert(url: str, rows: list[dict[str, Any]]) -> float:
 
 
 def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    with fresh_database(backend, tmp, args.postgres_url) as url:
+    with new_database(backend, tmp, args.postgres_url) as url:
         prepare(url)
         port = _free_port()
         env = {
@@ -341,7 +319,7 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
         rows = asyncio.run(_stored_rows(url))[WARMUP_BATCHES * BATCH :]
     assert len(rows) == args.batches * BATCH, len(rows)
 
-    with fresh_database(backend, tmp, args.postgres_url) as url:
+    with new_database(backend, tmp, args.postgres_url) as url:
         prepare(url)
         raw_seconds = asyncio.run(raw_insert(url, rows))
 

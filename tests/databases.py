@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,10 +19,15 @@ if BACKEND not in ("sqlite", "postgresql"):
     raise RuntimeError(f"FIELDSYNC_TEST_BACKEND must be sqlite or postgresql, not {BACKEND!r}")
 
 
+def fresh_database(tmp_dir: Path) -> contextlib.AbstractContextManager[str]:
+    """The async URL of a new, empty database of the selected backend; dropped afterwards."""
+    return new_database(BACKEND, tmp_dir, POSTGRES_URL)
+
+
 @contextmanager
-def fresh_database(tmp_dir: Path) -> Iterator[str]:
-    """Yield the async URL of a new, empty database of the selected backend; drop it afterwards."""
-    if BACKEND == "sqlite":
+def new_database(backend: str, tmp_dir: Path, postgres_url: str) -> Iterator[str]:
+    """Yield the async URL of a new, empty database of `backend`; drop it afterwards."""
+    if backend == "sqlite":
         path = tmp_dir / f"fieldsync-{uuid.uuid4().hex[:8]}.db"
         yield f"sqlite+aiosqlite:///{path.as_posix()}"
         return
@@ -30,7 +36,7 @@ def fresh_database(tmp_dir: Path) -> Iterator[str]:
 
     import asyncpg
 
-    admin = make_url(POSTGRES_URL)
+    admin = make_url(postgres_url)
     name = f"fieldsync_test_{uuid.uuid4().hex[:12]}"
     dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
 

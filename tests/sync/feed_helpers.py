@@ -16,6 +16,7 @@ from app.households.models import Household
 from app.records.models import IncomeSnapshot, Measure, Visit
 from tests.builders import World
 from tests.records.bodies import BODIES, SEGMENTS, put
+from tests.sync.helpers import batch
 
 API = "/api/v1"
 CHANGES_URL = f"{API}/sync/changes"
@@ -254,13 +255,7 @@ async def post_batch(
     batch_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """POST a batch with a device token; returns the response document."""
-    body: dict[str, Any] = {
-        "batch_id": str(batch_id or uuid.uuid4()),
-        "device_id": device_id,
-        "records": records,
-    }
-    if app_version is not None:
-        body["app_version"] = app_version
+    body = batch(records, device_id=device_id, batch_id=batch_id, app_version=app_version)
     response = await client.post(
         BATCHES_URL, json=body, headers={"Authorization": f"Bearer {token}"}
     )
