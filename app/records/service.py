@@ -208,12 +208,15 @@ async def apply_record(
     record_id: uuid.UUID,
     data: RecordWrite,
     households: dict[uuid.UUID, Household] | None = None,
+    known: dict[uuid.UUID, Any] | None = None,
 ) -> Applied:
     """Create, update or recognise a retry of one record; conflicts and stale writes change nothing.
 
     Returns the outcome and the record as stored afterwards. Raises for input the record can
-    never be stored with (unknown household, invalid values, no right to edit). `households`
-    caches the caller's households already looked up (a batch names the same ones often).
+    never be stored with (unknown household, invalid values, no right to edit), before writing
+    anything. For a batch: `households` caches the caller's households already looked up, and
+    `known` holds the records of this kind the batch names, loaded and locked up front (an id
+    missing from it does not exist yet); records created here are added to both.
     """
     household = (households or {}).get(data.household_id)
     if household is None or inspect(household).expired_attributes:
@@ -226,7 +229,10 @@ async def apply_record(
     new_hash = content_hash(data)
     now = utcnow()
 
-    stored = await session.get(kind.model, record_id, with_for_update=True)
+    if known is not None:
+        stored = known.get(record_id)
+    else:
+        stored = await session.get(kind.model, record_id, with_for_update=True)
     if stored is None:
         record = new_record(
             kind.model,
@@ -250,6 +256,8 @@ async def apply_record(
                 raise
         else:
             await _after_write(session, record=record, principal=principal, created=True)
+            if known is not None:
+                known[record_id] = record
             return Applied(Outcome.created, record, household)
 
     if stored.household_id != household.id:
@@ -302,6 +310,21 @@ async def _after_write(
 
 
 # --- reading ---------------------------------------------------------------------------------
+
+
+async def load_for_update(
+    session: AsyncSession, kind: Kind, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """The stored records of `ids` (those that exist), locked for this transaction."""
+    found: dict[uuid.UUID, Any] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        rows = await session.scalars(
+            select(kind.model).where(col(kind.model.id).in_(chunk)).with_for_update()
+        )
+        found.update({row.id: row for row in rows})
+    return found
 
 
 async def get_record(

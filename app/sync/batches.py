@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -134,7 +134,7 @@ async def _apply_record(
     principal: Principal,
     index: int,
     item: SyncItem,
-    households: dict[uuid.UUID, Household],
+    cache: _Loaded,
 ) -> dict[str, Any]:
     prefix = f"records.{index}."
     record_id = _uuid(item.id, prefix + "id")
@@ -155,7 +155,8 @@ async def _apply_record(
             kind=kind,
             record_id=record_id,
             data=data,
-            households=households,
+            households=cache.households,
+            known=cache.records[kind.record_type],
         )
     except AppError as exc:
         raise _Rejected(_rebase(exc, prefix + "data.")) from None
@@ -304,32 +305,57 @@ async def _record_conflict(
 _RECORD_TYPES = {t.value for t in RecordType}
 
 
+@dataclass
+class _Loaded:
+    """What a batch looks up once rather than per record."""
+
+    households: dict[uuid.UUID, Household] = field(default_factory=dict)
+    records: dict[RecordType, dict[uuid.UUID, Any]] = field(default_factory=dict)
+
+
+async def _load(session: AsyncSession, items: list[SyncItem]) -> _Loaded:
+    """The stored records the batch names, in one locked query per type."""
+    ids: dict[RecordType, list[uuid.UUID]] = {t: [] for t in RecordType}
+    for item in items:
+        if item.type in _RECORD_TYPES and isinstance(item.id, str):
+            try:
+                ids[RecordType(item.type)].append(uuid.UUID(item.id))
+            except ValueError:
+                continue  # rejected when its turn comes
+    loaded = _Loaded()
+    for record_type, wanted in ids.items():
+        kind = records_service.KINDS[record_type]
+        loaded.records[record_type] = await records_service.load_for_update(session, kind, wanted)
+    return loaded
+
+
 async def _apply_item(
     session: AsyncSession,
     principal: Principal,
     index: int,
     item: SyncItem,
     batch: SyncBatch,
-    households: dict[uuid.UUID, Household],
+    cache: _Loaded,
 ) -> dict[str, Any]:
     item_type = item.type if isinstance(item.type, str) else str(item.type)
     item_id = item.id if isinstance(item.id, str) else str(item.id)
+    # A record is rejected before anything of it is written (checks first, then writes), so a
+    # rejected one leaves nothing behind without a savepoint of its own; anything unexpected
+    # fails the whole batch.
     try:
-        # Each record in a savepoint of its own: a rejected one leaves nothing behind.
-        async with session.begin_nested():
-            if item_type in _RECORD_TYPES:
-                return await _apply_record(session, principal, index, item, households)
-            if item_type == ItemType.household:
-                return await _apply_household_edit(session, principal, index, item, batch)
-            raise _invalid(
-                [
-                    FieldError(
-                        field=f"records.{index}.type",
-                        message="must be one of: " + ", ".join(t.value for t in ItemType),
-                        type="enum",
-                    )
-                ]
-            )
+        if item_type in _RECORD_TYPES:
+            return await _apply_record(session, principal, index, item, cache)
+        if item_type == ItemType.household:
+            return await _apply_household_edit(session, principal, index, item, batch)
+        raise _invalid(
+            [
+                FieldError(
+                    field=f"records.{index}.type",
+                    message="must be one of: " + ", ".join(t.value for t in ItemType),
+                    type="enum",
+                )
+            ]
+        )
     except _Rejected as rejected:
         return _rejected(item_type, item_id, rejected.error)
 
@@ -387,9 +413,9 @@ async def receive_batch(
             raise
         return _replay(stored, principal=principal, digest=digest), True
 
-    households: dict[uuid.UUID, Household] = {}  # looked up once per batch
+    cache = await _load(session, batch.records)
     results = [
-        await _apply_item(session, principal, index, item, row, households)
+        await _apply_item(session, principal, index, item, row, cache)
         for index, item in enumerate(batch.records)
     ]
     counts = Counter(result["status"] for result in results)
