@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,14 +53,35 @@ class Entry:
     version: int
 
 
+# Built once: these run at every flush that changes a household or a record.
+_ALLOCATE = (
+    update(ChangeCounter)
+    .where(col(ChangeCounter.id) == 1)
+    .values(value=col(ChangeCounter.value) + bindparam("count"))
+    .returning(col(ChangeCounter.value))
+)
+
+
+def _upsert_statement(dialect: Any) -> Any:
+    stmt = dialect.insert(Change)
+    return stmt.on_conflict_do_update(
+        index_elements=["entity_type", "entity_id", "region_code"],
+        set_={
+            "household_id": stmt.excluded.household_id,
+            "seq": stmt.excluded.seq,
+            "op": stmt.excluded.op,
+            "version": stmt.excluded.version,
+            "changed_at": stmt.excluded.changed_at,
+        },
+    )
+
+
+_UPSERT = {"postgresql": _upsert_statement(postgresql), "sqlite": _upsert_statement(sqlite)}
+
+
 def _allocate(connection: Connection, count: int) -> int:
     """Take `count` sequence numbers; returns the last. Locks the counter until commit."""
-    last = connection.execute(
-        update(ChangeCounter)
-        .where(col(ChangeCounter.id) == 1)
-        .values(value=col(ChangeCounter.value) + count)
-        .returning(col(ChangeCounter.value))
-    ).scalar_one_or_none()
+    last = connection.execute(_ALLOCATE, {"count": count}).scalar_one_or_none()
     if last is None:
         raise RuntimeError("sync_counter has no row: run the migrations")
     return int(last)
@@ -91,18 +112,7 @@ def _upsert(connection: Connection, entries: list[Entry], now: datetime) -> None
         }
         for i, e in enumerate(entries)
     ]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Change)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["entity_type", "entity_id", "region_code"],
-        set_={
-            "household_id": stmt.excluded.household_id,
-            "seq": stmt.excluded.seq,
-            "op": stmt.excluded.op,
-            "version": stmt.excluded.version,
-            "changed_at": stmt.excluded.changed_at,
-        },
-    )
+    stmt = _UPSERT[connection.dialect.name]
     # The unique seq forbids two rows swapping numbers inside one statement: one row at a time.
     for row in rows:
         connection.execute(stmt, row)
