@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -187,6 +187,23 @@ class InvalidBodyEncoding(AppError):
     title = "Invalid body encoding"
 
 
+def field_errors(exc: ValidationError, prefix: str = "body.") -> list[FieldError]:
+    """Pydantic's errors as FieldErrors, their fields named from `prefix` ("records.3.data.")."""
+    return [
+        FieldError(
+            field=(prefix + ".".join(str(part) for part in err["loc"])).rstrip("."),
+            message=err["msg"],
+            type=err["type"],
+        )
+        for err in exc.errors()
+    ]
+
+
+def invalid_fields(errors: list[FieldError]) -> InvalidInput:
+    """The 422 for these field errors, naming every field in its detail."""
+    return InvalidInput(f"invalid input in: {', '.join(e.field for e in errors)}", errors=errors)
+
+
 def problem_response(
     problem: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -237,9 +254,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 )
                 loc = ("body",)
             errors.append(FieldError(field=_field_path(loc), message=message, type=kind))
-        fields = ", ".join(e.field for e in errors)
-        exc_app = InvalidInput(f"invalid input in: {fields}", errors=errors)
-        return problem_response(exc_app.problem(instance=request.url.path))
+        return problem_response(invalid_fields(errors).problem(instance=request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import delete, exists
+from sqlalchemy import ColumnElement, delete, exists
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -54,12 +54,16 @@ async def index_photo_refs(
         await session.flush()
 
 
+def not_held() -> ColumnElement[bool]:
+    """SQL condition: the server does not hold the bytes of this PhotoRef's photo yet."""
+    return ~exists().where(col(Photo.sha256) == col(PhotoRef.sha256))
+
+
 async def missing_photos(session: AsyncSession, *, author_id: uuid.UUID) -> list[str]:
     """sha256 of photos the author's records reference and the server does not hold yet."""
-    held = exists().where(col(Photo.sha256) == col(PhotoRef.sha256))
     rows = await session.scalars(
         select(PhotoRef.sha256)
-        .where(col(PhotoRef.author_id) == author_id, ~held)
+        .where(col(PhotoRef.author_id) == author_id, not_held())
         .distinct()
         .order_by(col(PhotoRef.sha256))
     )

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import Settings
-from app.core.errors import AppError, FieldError, InvalidInput
+from app.core.errors import AppError, FieldError, field_errors, invalid_fields
 from app.devices.service import touch_device
 from app.households import service as households_service
 from app.households.models import Household
@@ -39,8 +39,11 @@ from app.sync.schemas import ItemStatus, ItemType, SyncBatchIn, SyncItem
 
 def body_hash(batch: SyncBatchIn) -> str:
     """Hash of the batch as parsed: the same content sent plain or gzipped hashes alike."""
-    body = batch.model_dump(mode="json")
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _sha256_of(batch.model_dump(mode="json"))
+
+
+def _sha256_of(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -58,21 +61,8 @@ class _Rejected(Exception):
         self.error = error
 
 
-def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
-    """Pydantic's errors with their fields named from `prefix` ("records.3.data.")."""
-    return [
-        FieldError(
-            field=(prefix + ".".join(str(part) for part in err["loc"])).rstrip("."),
-            message=err["msg"],
-            type=err["type"],
-        )
-        for err in exc.errors()
-    ]
-
-
 def _invalid(errors: list[FieldError]) -> _Rejected:
-    fields = ", ".join(e.field for e in errors)
-    return _Rejected(InvalidInput(f"invalid input in: {fields}", errors=errors))
+    return _Rejected(invalid_fields(errors))
 
 
 def _uuid(value: Any, field: str) -> uuid.UUID:
@@ -93,7 +83,7 @@ def _number(adapter: TypeAdapter[int], value: Any, field: str) -> int:
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
-        raise _invalid(_field_errors(exc, field)) from None
+        raise _invalid(field_errors(exc, field)) from None
 
 
 def _rebase(error: AppError, prefix: str) -> AppError:
@@ -147,7 +137,7 @@ async def _apply_record(
     try:
         data = kind.write.model_validate({**item.data, "revision": revision})
     except ValidationError as exc:
-        raise _invalid(_field_errors(exc, prefix + "data.")) from None
+        raise _invalid(field_errors(exc, prefix + "data.")) from None
     try:
         applied = await records_service.apply_record(
             session,
@@ -182,10 +172,7 @@ async def _apply_record(
 
 
 def _edit_hash(household_id: uuid.UUID, base_version: int, changes: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        [str(household_id), base_version, changes], sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return _sha256_of([str(household_id), base_version, changes])
 
 
 async def _apply_household_edit(
@@ -201,7 +188,7 @@ async def _apply_household_edit(
     try:
         update = HouseholdUpdate.model_validate(item.changes)
     except ValidationError as exc:
-        raise _invalid(_field_errors(exc, prefix + "changes.")) from None
+        raise _invalid(field_errors(exc, prefix + "changes.")) from None
     changes = update.model_dump(exclude_unset=True, mode="json")
     try:
         household = await households_service.get_household(

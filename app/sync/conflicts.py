@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from app.auth.principal import Principal, within_regions
 from app.core.base import utcnow
-from app.core.errors import FieldError, InvalidInput
+from app.core.errors import InvalidInput, field_errors, invalid_fields
 from app.core.pagination import PageParams, paginate
 from app.households import id_numbers
 from app.households import service as households_service
@@ -92,7 +92,7 @@ async def list_conflicts(
     return await publics(session, rows, principal=principal), cursor
 
 
-async def _values_of(data: ConflictResolve, conflict: SyncConflict) -> dict[str, Any]:
+def _values_of(data: ConflictResolve, conflict: SyncConflict) -> dict[str, Any]:
     if data.choice is Resolution.server:
         if data.values is not None:
             raise InvalidInput.field("body.values", "values go with choice merged only")
@@ -108,17 +108,7 @@ async def _values_of(data: ConflictResolve, conflict: SyncConflict) -> dict[str,
     try:
         update = HouseholdUpdate.model_validate(data.values)
     except ValidationError as exc:
-        errors = [
-            FieldError(
-                field="body.values." + ".".join(str(p) for p in err["loc"]),
-                message=err["msg"],
-                type=err["type"],
-            )
-            for err in exc.errors()
-        ]
-        raise InvalidInput(
-            "invalid input in: " + ", ".join(e.field for e in errors), errors=errors
-        ) from None
+        raise invalid_fields(field_errors(exc, "body.values.")) from None
     return update.model_dump(exclude_unset=True, mode="json")
 
 
@@ -144,7 +134,7 @@ async def resolve_conflict(
         raise ConflictResolved(
             f"conflict {conflict_id} was resolved ({conflict.resolution}) at {conflict.resolved_at}"
         )
-    values = await _values_of(data, conflict)
+    values = _values_of(data, conflict)
     household = await households_service.get_household(
         session, principal=principal, household_id=conflict.household_id, for_update=True
     )

@@ -23,6 +23,7 @@ from app.core.errors import NotFound
 from app.devices.models import Device
 from app.households.models import Household
 from app.photos.models import Photo, PhotoRef
+from app.photos.refs import not_held
 from app.regions import codes
 from app.regions.models import Region
 from app.sync.models import ChangeCounter, SyncBatch, SyncConflict
@@ -135,12 +136,11 @@ async def sync_status(
                 )
             ).all()
         )
-        held = exists().where(col(Photo.sha256) == col(PhotoRef.sha256))
         missing = dict(
             (
                 await session.execute(
                     select(PhotoRef.device_id, func.count(func.distinct(PhotoRef.sha256)))
-                    .where(col(PhotoRef.device_id).in_(ids), ~held)
+                    .where(col(PhotoRef.device_id).in_(ids), not_held())
                     .group_by(col(PhotoRef.device_id))
                 )
             ).all()
@@ -199,11 +199,10 @@ async def sync_status(
 
 
 async def _missing_in(session: AsyncSession, regions: list[str]) -> int:
-    held = exists().where(col(Photo.sha256) == col(PhotoRef.sha256))
     count = await session.scalar(
         select(func.count(func.distinct(PhotoRef.sha256)))
         .join(Household, col(Household.id) == col(PhotoRef.household_id))
-        .where(within_regions(regions, col(Household.village_code)), ~held)
+        .where(within_regions(regions, col(Household.village_code)), not_held())
     )
     return int(count or 0)
 
@@ -234,13 +233,12 @@ async def _villages(
             )
         ).all()
     )
-    held = exists().where(col(Photo.sha256) == col(PhotoRef.sha256))
     missing = dict(
         (
             await session.execute(
                 select(Household.village_code, func.count(func.distinct(PhotoRef.sha256)))
                 .join(Household, col(Household.id) == col(PhotoRef.household_id))
-                .where(within_regions([region], col(Household.village_code)), ~held)
+                .where(within_regions([region], col(Household.village_code)), not_held())
                 .group_by(col(Household.village_code))
             )
         ).all()
