@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -202,6 +203,33 @@ def prune_changes(
         f"pruned {pruned.deleted} delete entries older than {days} days; "
         f"cursors below {pruned.horizon} now get 410"
     )
+
+
+@cli.command("prune-uploads")
+def prune_uploads() -> None:
+    """Delete expired uploads and finish any whose last byte arrived before a crash.
+
+    Every API process also does this every FIELDSYNC_UPLOAD_CLEANUP_INTERVAL_SECONDS.
+    """
+    from types import SimpleNamespace
+
+    from app.core.db import transaction
+    from app.photos.storage import make_storage
+    from app.photos.uploads import expire_uploads
+
+    async def _main() -> tuple[int, int]:
+        settings = get_settings()
+        engine = make_engine(settings)
+        storage = make_storage(settings)
+        state = SimpleNamespace(sessionmaker=make_sessionmaker(engine))
+        try:
+            return await expire_uploads(partial(transaction, state), storage, settings)
+        finally:
+            await storage.close()
+            await engine.dispose()
+
+    deleted, finished = asyncio.run(_main())
+    typer.echo(f"deleted {deleted} expired uploads; finished {finished} stranded ones")
 
 
 @cli.command()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from app.api import api_router
 from app.core.config import get_settings
@@ -17,6 +18,9 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestBodyMiddleware, RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.health.router import router as health_router
+from app.photos.cleanup import expire_uploads_periodically
+from app.photos.storage import make_storage
+from app.photos.tus import TusMiddleware
 
 DESCRIPTION = """\
 Backend of the fieldsync phone app for targeted poverty alleviation (精准扶贫) and the monitoring
@@ -42,7 +46,57 @@ TAGS = [
     {"name": "thresholds", "description": "Poverty lines and monitoring thresholds by year."},
     {"name": "sync", "description": "Offline sync: batches up, changes down, status, conflicts."},
     {"name": "devices", "description": "Phones registered at login; revoke a lost one."},
+    {
+        "name": "uploads",
+        "description": "Resumable photo uploads over bad networks: the tus 1.0.0 protocol "
+        "(https://tus.io/protocols/resumable-upload) with the creation, creation-with-upload, "
+        "termination, checksum and expiration extensions. Standard tus clients work unchanged.",
+    },
+    {
+        "name": "photos",
+        "description": "Photos stored by sha256: metadata, content (with Range), thumbnails, "
+        "a household's photos and a measure's before/after evidence.",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+# What a browser client (tus-js-client, a dashboard) may send and read across origins.
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Content-Encoding",
+    "If-Match",
+    "If-None-Match",
+    "Range",
+    "X-Request-ID",
+    "X-HTTP-Method-Override",
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Metadata",
+    "Upload-Checksum",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+]
+CORS_RESPONSE_HEADERS = [
+    "Location",
+    "ETag",
+    "Retry-After",
+    "Content-Range",
+    "X-Request-ID",
+    "Idempotent-Replay",
+    "Record-Outcome",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Expires",
+    "Upload-Defer-Length",
 ]
 
 
@@ -59,17 +113,17 @@ def create_app() -> FastAPI:
         # Fail at start-up, not at the first login, when production runs without its keys.
         settings.signing_key  # noqa: B018
         settings.pii_hash_key  # noqa: B018
-        if not hasattr(app.state, "engine"):
-            app.state.engine = make_engine(settings)
-            app.state.sessionmaker = make_sessionmaker(app.state.engine)
-            owns_engine = True
-        else:
-            owns_engine = False
-        try:
+        async with AsyncExitStack() as stack:
+            if not hasattr(app.state, "engine"):
+                app.state.engine = make_engine(settings)
+                app.state.sessionmaker = make_sessionmaker(app.state.engine)
+                stack.push_async_callback(app.state.engine.dispose)
+            if not hasattr(app.state, "storage"):
+                app.state.storage = make_storage(settings)
+                stack.push_async_callback(app.state.storage.close)
+            if settings.upload_cleanup_interval_seconds:
+                await stack.enter_async_context(expire_uploads_periodically(app.state, settings))
             yield
-        finally:
-            if owns_engine:
-                await app.state.engine.dispose()
 
     app = FastAPI(
         title="fieldsync",
@@ -88,11 +142,36 @@ def create_app() -> FastAPI:
     app.add_middleware(
         RequestBodyMiddleware,
         max_bytes=settings.max_body_bytes,
-        path_limits={"/api/v1/sync/batches": settings.sync_max_body_bytes},
+        path_limits={
+            "/api/v1/sync/batches": settings.sync_max_body_bytes,
+            "/api/v1/uploads": settings.upload_max_bytes,  # creation-with-upload
+        },
+        prefix_limits={
+            "/api/v1/uploads/": settings.upload_max_bytes,
+            "/api/v1/photos/": settings.upload_max_bytes,
+        },
     )
+    # tus framing around the body limit, so that its 413 says Tus-Resumable too.
+    app.add_middleware(TusMiddleware, prefix="/api/v1/uploads")
     # Level 6 (zlib's default) gives nearly all of 9's saving on JSON for far less CPU.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    # Photos are compressed already (and a gzipped byte range would be wrong).
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1024,
+        compresslevel=6,
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*"),
+    )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: browser preflights are answered before anything else, and every response,
+    # errors included, carries the CORS headers. Bearer tokens, not cookies: no credentials.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_RESPONSE_HEADERS,
+        max_age=86400,
+    )
     app.include_router(health_router)
     app.include_router(api_router)
     install_openapi(app)

@@ -4,7 +4,7 @@ from app.auth.models import RefreshToken, TokenFamily
 from app.core.base import metadata
 from app.devices.models import Device
 from app.households.models import Household, HouseholdChange, Member
-from app.photos.models import Photo, PhotoRef
+from app.photos.models import Photo, PhotoRef, Upload, UploadPart
 from app.records.models import (
     IncomeSnapshot,
     Measure,
@@ -34,6 +34,8 @@ __all__ = [
     "SyncBatch",
     "SyncConflict",
     "TokenFamily",
+    "Upload",
+    "UploadPart",
     "User",
     "UserRegion",
     "Visit",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -77,12 +78,19 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-def app(session: AsyncSession, engine: AsyncEngine):  # type: ignore[no-untyped-def]
-    from app.core.db import get_session
+def media_dir(tmp_path: Path) -> Path:
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def app(session: AsyncSession, engine: AsyncEngine, media_dir: Path):  # type: ignore[no-untyped-def]
+    from app.core.db import get_session, get_transactions
     from app.main import create_app
+    from app.photos.storage import LocalStorage
 
     application = create_app()
     application.state.engine = engine
+    application.state.storage = LocalStorage(media_dir)
 
     async def _session() -> AsyncIterator[AsyncSession]:
         # Like a real request, each one runs in a transaction of its own (here: a savepoint):
@@ -91,7 +99,14 @@ def app(session: AsyncSession, engine: AsyncEngine):  # type: ignore[no-untyped-
         async with session.begin_nested():
             yield session
 
+    @asynccontextmanager
+    async def _transaction(*, writing: bool) -> AsyncIterator[AsyncSession]:
+        async with session.begin_nested():
+            yield session
+
     application.dependency_overrides[get_session] = _session
+    # Routes that open their own short transactions (uploads) get savepoints too.
+    application.dependency_overrides[get_transactions] = lambda: _transaction
     return application
 
 

@@ -8,10 +8,12 @@ without its authorization being decided and tested here.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +27,8 @@ from app.core.base import utcnow
 from app.devices.models import Device
 from app.households.models import Member
 from app.main import create_app
+from app.photos.models import Photo, Upload
+from app.photos.storage import LocalStorage, original_key, thumbnail_key
 from app.records import service as records_service
 from app.records.vocabulary import RecordType
 from app.sync.models import SyncBatch, SyncConflict
@@ -46,6 +50,8 @@ from tests.builders import (
     VILLAGE_B1,
     World,
 )
+from tests.photos.images import jpeg_bytes
+from tests.photos.tus_helpers import metadata as tus_metadata
 
 API = "/api/v1"
 CALLERS: tuple[str | None, ...] = (
@@ -72,6 +78,16 @@ DEVICE_B = "android-admin-b"
 # A batch officer_a1 sent, and the household conflict it left in village A1.
 BATCH_ID = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 CONFLICT_ID = uuid.UUID("00000000-0000-4000-8000-00000000c001")
+# A photo held for household a1 (named by its visit), and officer_a1's unfinished upload of
+# another one; a third photo is what PUT /photos stores.
+PHOTO = jpeg_bytes(48, 32, color=(10, 120, 60))
+PHOTO_SHA = hashlib.sha256(PHOTO).hexdigest()
+UPLOADING = jpeg_bytes(40, 30, color=(90, 20, 160))
+UPLOADING_SHA = hashlib.sha256(UPLOADING).hexdigest()
+UPLOAD_ID = "0" * 31 + "1"
+PUT_PHOTO = jpeg_bytes(36, 24, color=(250, 200, 10))
+PUT_PHOTO_SHA = hashlib.sha256(PUT_PHOTO).hexdigest()
+TUS = {"Tus-Resumable": "1.0.0"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,9 @@ class Ctx:
     device_id: str = DEVICE_A1
     batch_id: uuid.UUID = BATCH_ID
     conflict_id: uuid.UUID = CONFLICT_ID
+    sha256: str = PHOTO_SHA
+    upload_id: str = UPLOAD_ID
+    put_sha256: str = PUT_PHOTO_SHA
 
 
 # What a successful write changed, read back by admin_a: True when the change is there.
@@ -128,6 +147,12 @@ class Entry:
     own: dict[str | None, set[str]] = field(default_factory=dict)
     # Write routes: whether the change is there afterwards (must match success).
     effect: Effect | None = None
+    # Raw bodies (uploads) and the headers they need, fixed or made from the ids.
+    content: bytes | None = None
+    headers: dict[str, str] | Callable[[Ctx], dict[str, str]] | None = None
+    params: Callable[[Ctx], dict[str, str]] | None = None
+    # Path ids other than the ctx's defaults.
+    ids: Callable[[Ctx], dict[str, str]] | None = None
 
 
 async def _admin_get(client: httpx.AsyncClient, world: World, url: str) -> httpx.Response:
@@ -246,6 +271,37 @@ def _batch(ctx: Ctx) -> dict[str, Any]:
         "device_id": "android-matrix",
         "records": [{"type": "visit", "id": str(uuid.uuid4()), "revision": 1, "data": visit}],
     }
+
+
+async def _upload_started(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    response = await client.head(
+        f"{API}/uploads/{ctx.upload_id}", headers=world.headers("officer_a1") | TUS
+    )
+    return response.status_code == 200 and response.headers["upload-offset"] == "10"
+
+
+async def _upload_gone(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    response = await client.head(
+        f"{API}/uploads/{ctx.upload_id}", headers=world.headers("officer_a1") | TUS
+    )
+    return response.status_code == 404
+
+
+async def _photo_stored(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return (await _admin_get(client, world, f"/photos/{ctx.put_sha256}")).status_code == 200
+
+
+def _new_upload(ctx: Ctx) -> dict[str, str]:
+    return TUS | {
+        "Upload-Length": str(len(PUT_PHOTO)),
+        "Upload-Metadata": tus_metadata(
+            sha256=ctx.put_sha256, household_id=str(ctx.household_id), filename="房屋.jpg"
+        ),
+    }
+
+
+def _photo_shas(page: Any) -> set[str]:
+    return {item["sha256"] for item in page["items"]}
 
 
 def _statuses(body: Any) -> set[str]:
@@ -504,6 +560,40 @@ TABLE: dict[tuple[str, str], Entry] = {
         json={"choice": "server"},
         effect=_conflict_resolved,
     ),
+    # --- uploads (tus): discovery is public; an upload is for a household the caller may
+    # write, and belongs to the user who started it.
+    ("OPTIONS", "/api/v1/uploads"): Entry(expect=expect(204, 204, 204, 204, 204, 204), public=True),
+    ("POST", "/api/v1/uploads"): Entry(expect=CREATE_IN_OBJECT, headers=_new_upload),
+    ("HEAD", "/api/v1/uploads/{upload_id}"): Entry(
+        expect=expect(401, 200, 404, 404, 404, 404), headers=TUS
+    ),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): Entry(
+        expect=expect(401, 204, 404, 404, 404, 404),
+        content=UPLOADING[:10],
+        headers=TUS | {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        effect=_upload_started,
+    ),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): Entry(
+        expect=expect(401, 204, 404, 404, 404, 404), headers=TUS, effect=_upload_gone
+    ),
+    # --- photos: readable where a record naming it, or the household it came for, is.
+    ("PUT", "/api/v1/photos/{sha256}"): Entry(
+        expect=CREATE_IN_OBJECT,
+        content=PUT_PHOTO,
+        headers={"Content-Type": "image/jpeg"},
+        params=lambda ctx: {"household_id": str(ctx.household_id)},
+        ids=lambda ctx: {"sha256": ctx.put_sha256},
+        effect=_photo_stored,
+    ),
+    ("GET", "/api/v1/photos/{sha256}"): Entry(expect=OBJECT),
+    ("GET", "/api/v1/photos/{sha256}/content"): Entry(expect=OBJECT),
+    ("GET", "/api/v1/photos/{sha256}/thumbnail"): Entry(expect=OBJECT),
+    ("GET", "/api/v1/households/{household_id}/photos"): Entry(
+        expect=OBJECT,
+        sees=_photo_shas,
+        own={caller: {PHOTO_SHA} for caller in A1_READERS},
+    ),
+    ("GET", "/api/v1/measures/{measure_id}/photos"): Entry(expect=OBJECT),
 }
 
 # Served outside /api/v1 and public by design: probes and the API's own documentation.
@@ -530,7 +620,9 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
         methods = getattr(route, "methods", None)
         # A mount or websocket under the API would escape the table: refuse it outright.
         assert methods, f"route without methods: {route.path}"
-        served |= {(m, route.path) for m in methods if m != "HEAD"}
+        # Starlette answers HEAD on every GET route by itself: only HEAD routes of their own
+        # (tus) count.
+        served |= {(m, route.path) for m in methods if m != "HEAD" or "GET" not in methods}
     return served
 
 
@@ -561,7 +653,14 @@ async def _write_records(session: AsyncSession, world: World, ctx: Ctx) -> None:
         scopes=frozenset(ROLE_SCOPES[Role.officer]),
     )
     records = {
-        RecordType.visit: (ctx.visit_id, {**_visit_write(ctx), "mode": "in_home"}),
+        RecordType.visit: (
+            ctx.visit_id,
+            {
+                **_visit_write(ctx),
+                "mode": "in_home",
+                "photos": [{"sha256": PHOTO_SHA, "tag": "before", "measure_id": str(MEASURE_ID)}],
+            },
+        ),
         RecordType.income_snapshot: (ctx.snapshot_id, {**_snapshot_write(ctx), "wage_income": 0}),
         RecordType.measure: (ctx.measure_id, {**_measure_write(ctx), "progress_pct": 0}),
     }
@@ -577,8 +676,40 @@ async def _write_records(session: AsyncSession, world: World, ctx: Ctx) -> None:
         assert applied.outcome.value == "created"
 
 
+async def _hold_photo(session: AsyncSession, world: World, media_dir: Path) -> None:
+    """PHOTO held for household a1 (bytes and thumbnail in the store); officer_a1 uploading
+    UPLOADING, nothing sent yet."""
+    storage = LocalStorage(media_dir)
+    source = media_dir.parent / "photo.jpg"
+    source.write_bytes(PHOTO)
+    await storage.put_file(original_key(PHOTO_SHA), source, content_type="image/jpeg")
+    await storage.put_file(thumbnail_key(PHOTO_SHA), source, content_type="image/jpeg")
+    officer, household = world.users["officer_a1"], world.households["a1"]
+    session.add(
+        Photo(
+            sha256=PHOTO_SHA,
+            size_bytes=len(PHOTO),
+            content_type="image/jpeg",
+            width=48,
+            height=32,
+            household_id=household.id,
+            uploaded_by=officer.id,
+        )
+    )
+    session.add(
+        Upload(
+            id=UPLOAD_ID,
+            user_id=officer.id,
+            household_id=household.id,
+            sha256=UPLOADING_SHA,
+            length=len(UPLOADING),
+            expires_at=utcnow() + timedelta(days=7),
+        )
+    )
+
+
 @pytest.fixture
-async def ctx(world: World, session: AsyncSession) -> Ctx:
+async def ctx(world: World, session: AsyncSession, media_dir: Path) -> Ctx:
     household_id = world.households["a1"].id
     member_id = await session.scalar(
         select(Member.id).where(Member.household_id == household_id, Member.relation == "spouse")
@@ -586,6 +717,7 @@ async def ctx(world: World, session: AsyncSession) -> Ctx:
     assert member_id is not None
     context = Ctx(household_id=household_id, member_id=member_id)
     await _write_records(session, world, context)
+    await _hold_photo(session, world, media_dir)
     session.add_all(
         PovertyThreshold(scope=scope, year=year, poverty_line=500_000)
         for scope, year in OWN_THRESHOLDS.items()
@@ -653,9 +785,12 @@ async def send(
         device_id=ctx.device_id,
         batch_id=ctx.batch_id,
         conflict_id=ctx.conflict_id,
+        upload_id=ctx.upload_id,
+        **({"sha256": ctx.sha256} | (entry.ids(ctx) if entry.ids else {})),
     )
     body = entry.json(ctx) if callable(entry.json) else entry.json
     headers = dict(world.headers(caller))
+    headers |= (entry.headers(ctx) if callable(entry.headers) else entry.headers) or {}
     if entry.if_match and if_match is not None:
         headers["If-Match"] = if_match
     elif entry.if_match:
@@ -664,7 +799,16 @@ async def send(
         current = await _admin_get(client, world, f"/households/{ctx.household_id}")
         assert current.status_code == 200, current.text
         headers["If-Match"] = current.headers["etag"]
-    return await client.request(method, url, headers=headers, json=body, data=entry.form)
+    params = entry.params(ctx) if entry.params else None
+    return await client.request(
+        method,
+        url,
+        headers=headers,
+        json=body,
+        data=entry.form,
+        content=entry.content,
+        params=params,
+    )
 
 
 def _case_id(route: tuple[str, str], caller: str | None) -> str:
@@ -686,7 +830,10 @@ async def test_authorization(
     response = await send(client, world, ctx, route, caller)
 
     assert response.status_code == expected, response.text
-    if expected >= 400 and not entry.public:
+    if expected >= 400 and route[0] == "HEAD":
+        # No body to a HEAD request: the problem is announced, not sent.
+        assert response.headers["content-type"] == "application/problem+json"
+    elif expected >= 400 and not entry.public:
         assert response.headers["content-type"] == "application/problem+json"
         problem = response.json()
         assert problem["status"] == expected
@@ -728,10 +875,14 @@ async def test_hidden_object_looks_like_a_missing_one(
         device_id="android-never-seen",
         batch_id=uuid.uuid4(),
         conflict_id=uuid.uuid4(),
+        sha256=hashlib.sha256(b"never uploaded").hexdigest(),
+        upload_id=uuid.uuid4().hex,
     )
     missing = await send(client, world, missing_ctx, route, caller, if_match='"v1"')
 
     assert hidden.status_code == missing.status_code == 404
+    if route[0] == "HEAD":
+        return  # no bodies to compare
     hidden_body, missing_body = hidden.json(), missing.json()
     for key in ("type", "title", "code", "status"):
         assert hidden_body[key] == missing_body[key]

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.auth.models import TokenFamily
 from app.auth.principal import ROLE_SCOPES, Principal
 from app.core.config import get_settings
-from app.core.db import SessionDep
+from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import Forbidden, InsufficientScope, NotAuthenticated
 from app.core.security import InvalidToken, decode_access_token
 from app.users.models import Role, User, UserRegion
@@ -36,6 +37,19 @@ async def get_principal(
     session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
     """The caller behind a valid, unrevoked access token."""
+    return await authenticate(session, token)
+
+
+async def get_principal_briefly(
+    transactions: TransactionsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
+    """The caller, looked up in a transaction closed at once: for routes that then wait on the
+    network (an upload over 2G) and must hold neither a transaction nor the write lock."""
+    async with transactions(writing=False) as session:
+        return await authenticate(session, token)
+
+
+async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     if not token:
         raise _unauthorized("an access token is required", error=None)
     try:
@@ -70,14 +84,18 @@ async def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+BrieflyAuthenticated = Annotated[Principal, Depends(get_principal_briefly)]
 
 
 def require(
-    *, roles: tuple[Role, ...] = (), scopes: tuple[str, ...] = ()
-) -> Callable[[Principal], Awaitable[Principal]]:
-    """Dependency factory: the caller must hold one of `roles` (if given) and every scope."""
+    *, roles: tuple[Role, ...] = (), scopes: tuple[str, ...] = (), briefly: bool = False
+) -> Callable[..., Awaitable[Principal]]:
+    """Dependency factory: the caller must hold one of `roles` (if given) and every scope.
 
-    async def _check(principal: CurrentPrincipal) -> Principal:
+    `briefly`: authenticate in a transaction of its own (see `get_principal_briefly`).
+    """
+
+    def verify(principal: Principal) -> Principal:
         if roles and principal.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
         missing = [scope for scope in scopes if scope not in principal.scopes]
@@ -89,13 +107,21 @@ def require(
             )
         return principal
 
-    return _check
+    async def check(principal: CurrentPrincipal) -> Principal:
+        return verify(principal)
+
+    async def check_briefly(principal: BrieflyAuthenticated) -> Principal:
+        return verify(principal)
+
+    return check_briefly if briefly else check
 
 
 # Read the households (and their records) of the caller's villages.
 Reader = Annotated[Principal, Depends(require(scopes=("households:read",)))]
 # Change them: record visits, snapshots and measures, edit households and members.
 Writer = Annotated[Principal, Depends(require(scopes=("households:write",)))]
+# The same, for routes that stream a request body and open their own short transactions.
+StreamingWriter = Annotated[Principal, Depends(require(scopes=("households:write",), briefly=True))]
 # County information center: register households.
 HouseholdAdmin = Annotated[
     Principal, Depends(require(roles=(Role.county_admin,), scopes=("households:write",)))

@@ -60,9 +60,55 @@ class Settings(BaseSettings):
         ge=1,
         description="How long the change feed keeps delete entries; older cursors get 410.",
     )
+    storage_backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where photo bytes live: `local` (media_dir) or an S3-compatible object store.",
+    )
+    media_dir: Path | None = Field(
+        default=None, description="Directory of the local photo store; default: data_dir/media."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, Ceph, OSS…); None: AWS."
+    )
+    s3_bucket: str = "fieldsync"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = Field(default="", description="Prefix of every key in the bucket.")
+    upload_max_bytes: int = Field(
+        default=64 * 1_048_576,
+        ge=1024,
+        description="Largest photo accepted, by upload or PUT (413 beyond; tus Tus-Max-Size).",
+    )
+    photo_max_pixels: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Most pixels a photo may have: larger ones are refused (413) undecoded.",
+    )
+    upload_expiry_days: int = Field(
+        default=7, ge=1, description="An unfinished upload untouched for this long is deleted."
+    )
+    upload_cleanup_interval_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How often each API process deletes expired uploads; 0: only the CLI does.",
+    )
+    exif_utc_offset_minutes: int = Field(
+        default=8 * 60,
+        ge=-14 * 60,
+        le=14 * 60,
+        description="UTC offset of EXIF capture times that carry none (phones write local time).",
+    )
+    cors_allow_origins: list[str] = Field(
+        default=["*"], description="Origins browser clients may call from (CORS)."
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000
+
+    @property
+    def effective_media_dir(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @property
     def effective_database_url(self) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from typing import Annotated, Any
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import partial
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy import event
@@ -89,24 +90,21 @@ async def _begin_write(session: AsyncSession) -> None:
         await lock_writes(session)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; committed before the response is sent, rolled back on error.
+@asynccontextmanager
+async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction of its own: committed at the end, rolled back on error.
 
-    Used with ``Depends(scope="function")`` so the commit happens when the route returns, before
-    FastAPI sends the response: a commit that fails becomes an error response, never a lost
-    write behind a 200.
-
-    On SQLite, writing requests of this process also queue, first come first served, on one
-    asyncio lock held until commit: SQLite's busy handler polls and is not fair, so under a
+    `writing` transactions hold the database's write lock (see `_begin_write`) from the start.
+    On SQLite, writing transactions of this process also queue, first come first served, on
+    one asyncio lock held until commit: SQLite's busy handler polls and is not fair, so under a
     steady stream of batches a waiting write could otherwise starve past the busy timeout.
     The busy timeout still orders this process against others (CLI, further workers).
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    writing = request.method not in _SAFE_METHODS
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(sessionmaker())
         if writing and session.get_bind().dialect.name == "sqlite":
-            await stack.enter_async_context(_sqlite_write_lock(request))
+            await stack.enter_async_context(_sqlite_write_lock(state))
         if writing:
             await _begin_write(session)
         try:
@@ -117,8 +115,30 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def _sqlite_write_lock(request: Request) -> asyncio.Lock:
-    state = request.app.state
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; committed before the response is sent, rolled back on error.
+
+    Used with ``Depends(scope="function")`` so the commit happens when the route returns, before
+    FastAPI sends the response: a commit that fails becomes an error response, never a lost
+    write behind a 200. A request with an unsafe method writes: it holds the write lock.
+    """
+    async with transaction(request.app.state, writing=request.method not in _SAFE_METHODS) as s:
+        yield s
+
+
+class Transactions(Protocol):
+    """Opens short transactions on demand (`writing=True`: holding the write lock)."""
+
+    def __call__(self, *, writing: bool) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+
+def get_transactions(request: Request) -> Transactions:
+    """For routes that must not hold a transaction while they wait on the network (uploads):
+    they open short ones as they need them."""
+    return partial(transaction, request.app.state)
+
+
+def _sqlite_write_lock(state: Any) -> asyncio.Lock:
     lock: asyncio.Lock | None = getattr(state, "sqlite_write_lock", None)
     if lock is None:
         lock = state.sqlite_write_lock = asyncio.Lock()
@@ -126,3 +146,4 @@ def _sqlite_write_lock(request: Request) -> asyncio.Lock:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+TransactionsDep = Annotated[Transactions, Depends(get_transactions)]

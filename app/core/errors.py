@@ -316,8 +316,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(body, headers={"X-Request-ID": request_id} if request_id else None)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries documenting problem documents for the given statuses."""
+def problem_responses(
+    *statuses: int, described: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem documents for the given statuses
+    (`described` overrides the generic description of a status)."""
     descriptions = {
         400: "Malformed request",
         401: "Missing, expired or invalid access token",
@@ -329,8 +332,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body larger than the limit (`limit_bytes`), counted after gzip inflation",
         415: "Content-Encoding other than gzip or identity",
         422: "Invalid input; `errors` names each offending field",
+        416: "The Range lies outside the content",
         428: "If-Match header required",
-    }
+        460: "Checksum mismatch (tus): the bytes do not match their announced checksum",
+    } | (described or {})
     return {
         status: {
             "model": Problem,

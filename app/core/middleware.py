@@ -76,23 +76,39 @@ class RequestBodyMiddleware:
 
     Phones on slow networks send `Content-Encoding: gzip`: the app downstream sees the inflated
     body, without the content-encoding and content-length headers. The limit (the default, or
-    the override of the exact path) bounds both the bytes received and the bytes inflated, so a
-    gzip bomb never inflates more than limit + 1 bytes. A declared Content-Length above it is
+    the override of the exact path, or else of the longest matching prefix) bounds both the
+    bytes received and the bytes inflated, so a gzip bomb never inflates more than limit + 1
+    bytes. A declared Content-Length above it is
     refused before anything is read.
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, path_limits: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        path_limits: Mapping[str, int] | None = None,
+        prefix_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.path_limits = dict(path_limits or {})
+        # Longest prefix first, so a more specific one wins.
+        self.prefix_limits = sorted((prefix_limits or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def limit_of(self, path: str) -> int:
+        if path in self.path_limits:
+            return self.path_limits[path]
+        for prefix, limit in self.prefix_limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.path_limits.get(scope["path"], self.max_bytes)
+        limit = self.limit_of(scope["path"])
         # The 413 handler of errors.py reads it from there, like the request id.
         scope.setdefault("state", {})["max_body_bytes"] = limit
         declared = dict(scope["headers"]).get(b"content-length")

@@ -14,12 +14,16 @@ from app.photos.models import Photo, PhotoRef
 from app.records.models import Measure, RecordColumns, Visit
 
 
-def _photos_of(record: RecordColumns) -> Iterator[dict[str, Any]]:
+def _photos_of(record: RecordColumns) -> Iterator[tuple[dict[str, Any], uuid.UUID | None]]:
+    """Each photo reference of the record, with the measure it documents."""
     if isinstance(record, Visit):
-        yield from record.photos
+        for photo in record.photos:
+            measure_id = photo.get("measure_id")
+            yield photo, uuid.UUID(str(measure_id)) if measure_id else None
     elif isinstance(record, Measure):
         for report in record.progress_reports:
-            yield from report.get("photos") or []
+            for photo in report.get("photos") or []:
+                yield photo, record.id
 
 
 async def index_photo_refs(
@@ -36,7 +40,7 @@ async def index_photo_refs(
             )
         )
     refs: dict[str, PhotoRef] = {}
-    for photo in _photos_of(record):
+    for photo, measure_id in _photos_of(record):
         refs.setdefault(
             photo["sha256"],
             PhotoRef(
@@ -47,6 +51,7 @@ async def index_photo_refs(
                 author_id=record.author_id,
                 device_id=record.device_id,
                 tag=photo.get("tag"),
+                measure_id=measure_id,
             ),
         )
     if refs:

@@ -1,0 +1,607 @@
+"""/uploads (tus 1.0.0 resumable uploads) and /photos: store, describe and serve photos."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from email.utils import format_datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlmodel import col, select
+
+from app.auth.deps import Reader, StreamingWriter
+from app.core.config import Settings, get_settings
+from app.core.db import SessionDep, TransactionsDep
+from app.core.errors import AppError, InvalidInput, problem_responses
+from app.core.pagination import Page, PageDep, paginate
+from app.households.service import get_household
+from app.photos import service
+from app.photos import storage as keys
+from app.photos.errors import PhotoNotFound, WrongUploadContentType
+from app.photos.models import Photo, PhotoRef, Upload
+from app.photos.schemas import (
+    HouseholdPhoto,
+    MeasurePhotos,
+    PhotoPublic,
+    household_photo,
+    photo_public,
+)
+from app.photos.spool import spool, spool_dir
+from app.photos.storage import Storage, make_storage
+from app.photos.uploads import (
+    CHECKSUM_ALGORITHMS,
+    CHUNK_MEDIA_TYPE,
+    TUS_EXTENSIONS,
+    TUS_VERSION,
+    Uploads,
+    parse_checksum,
+    parse_length,
+    parse_metadata,
+    parse_offset,
+)
+from app.records.vocabulary import PhotoTag
+
+router = APIRouter()
+
+UPLOADS_PATH = "/uploads"
+
+
+def get_storage(request: Request) -> Storage:
+    state = request.app.state
+    storage: Storage | None = getattr(state, "storage", None)
+    if storage is None:
+        storage = state.storage = make_storage(get_settings())
+    return storage
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Sha256Path = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the photo file, 64 lowercase hex digits.",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    ),
+]
+UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="From `Location`.")]
+
+_TUS_RESUMABLE = {"description": "tus protocol version: 1.0.0", "schema": {"type": "string"}}
+_UPLOAD_OFFSET = {"description": "Bytes the server holds", "schema": {"type": "integer"}}
+_UPLOAD_EXPIRES = {
+    "description": "When the unfinished upload will be deleted (RFC 9110 HTTP-date)",
+    "schema": {"type": "string"},
+}
+# tus requests carry their own headers; documented so generated clients can send them.
+_TUS_REQUEST = {
+    "Tus-Resumable": "Must be 1.0.0 (412 otherwise).",
+}
+
+
+def _tus_headers(upload: Upload) -> dict[str, str]:
+    headers = {"Upload-Offset": str(upload.offset), "Cache-Control": "no-store"}
+    if upload.completed_at is None:
+        headers["Upload-Expires"] = format_datetime(upload.expires_at, usegmt=True)
+    return headers
+
+
+def _uploads(
+    transactions: TransactionsDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    principal: StreamingWriter,
+) -> Uploads:
+    return Uploads(transactions, storage, settings, principal)
+
+
+UploadsDep = Annotated[Uploads, Depends(_uploads)]
+
+
+@router.options(
+    UPLOADS_PATH,
+    tags=["uploads"],
+    status_code=204,
+    openapi_extra={"security": []},  # public: what the server supports
+    responses={
+        204: {
+            "description": "What the server supports",
+            "headers": {
+                "Tus-Version": {"schema": {"type": "string"}, "description": "1.0.0"},
+                "Tus-Extension": {"schema": {"type": "string"}},
+                "Tus-Max-Size": {"schema": {"type": "integer"}},
+                "Tus-Checksum-Algorithm": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def describe_uploads(settings: SettingsDep) -> Response:
+    """tus discovery: versions, extensions, the largest upload and the checksum algorithms."""
+    return Response(
+        status_code=204,
+        headers={
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": ",".join(TUS_EXTENSIONS),
+            "Tus-Max-Size": str(settings.upload_max_bytes),
+            "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+        },
+    )
+
+
+@router.post(
+    UPLOADS_PATH,
+    tags=["uploads"],
+    status_code=201,
+    responses={
+        201: {
+            "description": "Created; `Location` is the upload's URL. With a body "
+            "(creation-with-upload), `Upload-Offset` says how much of it was kept.",
+            "headers": {
+                "Location": {"schema": {"type": "string"}},
+                "Upload-Offset": _UPLOAD_OFFSET,
+                "Upload-Expires": _UPLOAD_EXPIRES,
+                "Tus-Resumable": _TUS_RESUMABLE,
+            },
+        },
+        **problem_responses(
+            400,
+            401,
+            403,
+            404,
+            412,
+            413,
+            415,
+            422,
+            460,
+            described={
+                400: "Upload-Length missing or malformed, or bad Upload-Metadata encoding",
+                404: "The household or visit named is not in the caller's villages",
+                412: "Tus-Resumable is not 1.0.0",
+                413: "Upload-Length over Tus-Max-Size, or an image over the pixel limit",
+                415: "The finished file is not a JPEG, PNG, WebP or HEIC image",
+                422: "Upload-Metadata lacks sha256 or names a bad field",
+            },
+        ),
+    },
+)
+async def create_upload(
+    request: Request,
+    uploads: UploadsDep,
+    upload_length: Annotated[
+        str | None, Header(description="Size of the whole file in bytes.")
+    ] = None,
+    upload_metadata: Annotated[
+        str | None,
+        Header(
+            description="Comma-separated `key base64(value)`: sha256 (required), filename, "
+            "filetype, household_id, visit_id, tag.",
+        ),
+    ] = None,
+    tus_resumable: Annotated[str | None, Header(description="1.0.0")] = None,
+    content_type: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Start a resumable upload of one photo (tus creation, creation-with-upload).
+
+    The caller must be allowed to write the household the photo belongs to: `household_id`,
+    or the household of `visit_id`, or that of a record already naming the photo's sha256.
+    A photo the server already holds is stored once (the sync feed's `missing_photos` tells a
+    phone which of its photos the server lacks).
+    """
+    length = parse_length(upload_length, limit=uploads.settings.upload_max_bytes)
+    metadata = parse_metadata(upload_metadata)
+    upload = await uploads.create(length=length, metadata=metadata)
+    if _is_chunk(content_type) and upload.offset < upload.length:
+        upload = await uploads.append(upload, offset=0, chunks=request.stream(), checksum=None)
+    headers = _tus_headers(upload) | {"Location": f"/api/v1{UPLOADS_PATH}/{upload.id}"}
+    return Response(status_code=201, headers=headers)
+
+
+def _is_chunk(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == CHUNK_MEDIA_TYPE
+
+
+@router.head(
+    UPLOADS_PATH + "/{upload_id}",
+    tags=["uploads"],
+    responses={
+        200: {
+            "description": "Where the upload stands",
+            "headers": {
+                "Upload-Offset": _UPLOAD_OFFSET,
+                "Upload-Length": {"schema": {"type": "integer"}},
+                "Upload-Metadata": {"schema": {"type": "string"}},
+                "Upload-Expires": _UPLOAD_EXPIRES,
+                "Tus-Resumable": _TUS_RESUMABLE,
+            },
+        },
+        **problem_responses(401, 403, 404, 410, 412),
+    },
+)
+async def get_upload_offset(
+    uploads: UploadsDep,
+    upload_id: UploadId,
+    tus_resumable: Annotated[str | None, Header(description="1.0.0")] = None,
+) -> Response:
+    """How many bytes of the upload the server holds: resume the PATCHes from there."""
+    upload = await uploads.get(upload_id)
+    headers = _tus_headers(upload) | {"Upload-Length": str(upload.length)}
+    if upload.metadata_header:
+        headers["Upload-Metadata"] = upload.metadata_header
+    return Response(status_code=200, headers=headers)
+
+
+@router.patch(
+    UPLOADS_PATH + "/{upload_id}",
+    tags=["uploads"],
+    status_code=204,
+    responses={
+        204: {
+            "description": "Bytes kept; `Upload-Offset` is the new offset. At the last byte "
+            "the whole file was verified and stored.",
+            "headers": {
+                "Upload-Offset": _UPLOAD_OFFSET,
+                "Upload-Expires": _UPLOAD_EXPIRES,
+                "Tus-Resumable": _TUS_RESUMABLE,
+            },
+        },
+        **problem_responses(
+            400,
+            401,
+            403,
+            404,
+            409,
+            410,
+            412,
+            413,
+            415,
+            460,
+            described={
+                400: "Upload-Offset missing, or an unsupported Upload-Checksum algorithm",
+                409: "Upload-Offset is not the upload's offset (`upload_offset` says it)",
+                410: "The upload expired unfinished",
+                413: "The body goes past Upload-Length, or the image has too many pixels",
+                415: "Content-Type is not application/offset+octet-stream, or the finished "
+                "file is not a supported image",
+                460: "The body does not match Upload-Checksum, or the whole file does not "
+                "match the sha256 of Upload-Metadata (the upload is discarded)",
+            },
+        ),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {CHUNK_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def append_upload(
+    request: Request,
+    uploads: UploadsDep,
+    upload_id: UploadId,
+    upload_offset: Annotated[str | None, Header(description="Where this body starts.")] = None,
+    upload_checksum: Annotated[
+        str | None, Header(description="`<algorithm> <base64 digest>` of this body.")
+    ] = None,
+    tus_resumable: Annotated[str | None, Header(description="1.0.0")] = None,
+    content_type: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Append bytes at `Upload-Offset` (tus core, checksum extension).
+
+    A body cut short by the network keeps what arrived (HEAD tells how much), unless it carried
+    `Upload-Checksum`, which then cannot hold.
+    """
+    if not _is_chunk(content_type):
+        raise WrongUploadContentType(f"Content-Type must be {CHUNK_MEDIA_TYPE}")
+    offset = parse_offset(upload_offset)
+    checksum = parse_checksum(upload_checksum)
+    upload = await uploads.get(upload_id)
+    upload = await uploads.append(upload, offset=offset, chunks=request.stream(), checksum=checksum)
+    return Response(status_code=204, headers=_tus_headers(upload))
+
+
+@router.delete(
+    UPLOADS_PATH + "/{upload_id}",
+    tags=["uploads"],
+    status_code=204,
+    responses={
+        204: {"description": "Deleted", "headers": {"Tus-Resumable": _TUS_RESUMABLE}},
+        **problem_responses(401, 403, 404, 410, 412),
+    },
+)
+async def terminate_upload(
+    uploads: UploadsDep,
+    upload_id: UploadId,
+    tus_resumable: Annotated[str | None, Header(description="1.0.0")] = None,
+) -> Response:
+    """Abandon an upload (tus termination); a finished photo stays stored."""
+    upload = await uploads.get(upload_id)
+    await uploads.discard(upload)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/photos/{sha256}",
+    tags=["photos"],
+    response_model=PhotoPublic,
+    status_code=201,
+    responses={
+        200: {"model": PhotoPublic, "description": "Already held: nothing changed"},
+        **problem_responses(
+            401,
+            403,
+            404,
+            413,
+            415,
+            422,
+            described={
+                404: "The household named is not in the caller's villages",
+                413: "Body over the size limit, or an image over the pixel limit",
+                415: "Not a JPEG, PNG, WebP or HEIC image, or a damaged one",
+                422: "The body's sha256 differs from the path, or no household is known",
+            },
+        ),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def put_photo(
+    request: Request,
+    transactions: TransactionsDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    principal: StreamingWriter,
+    sha256: Sha256Path,
+    household_id: Annotated[
+        uuid.UUID | None,
+        Query(description="The household it belongs to; default: that of a record naming it."),
+    ] = None,
+) -> Any:
+    """Store a small photo in one request (the raw bytes as the body); repeating it is a no-op.
+
+    The body's sha256 must equal the path.
+    """
+    async with transactions(writing=False) as session:
+        target = await service.household_for_photo(
+            session,
+            principal=principal,
+            sha256=sha256,
+            household_id=household_id,
+            visit_id=None,
+            field_prefix="query.",
+        )
+        held = await session.get(Photo, sha256)
+    if held is None:
+        received = await spool(
+            request.stream(),
+            spool_dir(settings.data_dir),
+            limit=settings.upload_max_bytes,
+        )
+        try:
+            if received.cut_short:
+                raise InvalidInput.field("body", "the body was cut short", type="incomplete")
+            if received.hexdigest("sha256") != sha256:
+                raise InvalidInput.field(
+                    "body",
+                    f"the body's sha256 is {received.hexdigest('sha256')}, not the {sha256} "
+                    "of the path; nothing was stored",
+                    type="sha256_mismatch",
+                )
+            info = await service.inspect(settings, received.path)
+            await service.store_photo(
+                transactions,
+                storage,
+                settings,
+                sha256=sha256,
+                path=received.path,
+                info=info,
+                size=received.size,
+                household_id=target,
+                uploaded_by=principal.id,
+            )
+        finally:
+            await received.discard()
+    async with transactions(writing=False) as session:
+        photo = await service.get_photo(session, principal=principal, sha256=sha256)
+        references = await service.references_of(session, principal=principal, sha256=sha256)
+    body = photo_public(photo, references).model_dump(mode="json")
+    return JSONResponse(
+        body,
+        status_code=200 if held is not None else 201,
+        headers={"Location": f"/api/v1/photos/{sha256}"},
+    )
+
+
+@router.get(
+    "/photos/{sha256}",
+    tags=["photos"],
+    response_model=PhotoPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_photo(session: SessionDep, principal: Reader, sha256: Sha256Path) -> PhotoPublic:
+    """A photo's size, type, dimensions, capture time and place, and the records naming it."""
+    photo = await service.get_photo(session, principal=principal, sha256=sha256)
+    references = await service.references_of(session, principal=principal, sha256=sha256)
+    return photo_public(photo, references)
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.get(
+    "/photos/{sha256}/content",
+    tags=["photos"],
+    response_class=Response,
+    responses={
+        200: {"description": "The original bytes", "content": {"image/*": _BINARY}},
+        206: {"description": "The requested byte range", "content": {"image/*": _BINARY}},
+        304: {"description": "Not modified (If-None-Match)"},
+        **problem_responses(401, 403, 404, 416, 422),
+    },
+)
+async def get_photo_content(
+    request: Request,
+    session: SessionDep,
+    storage: StorageDep,
+    principal: Reader,
+    sha256: Sha256Path,
+) -> Response:
+    """The original bytes; `Range: bytes=…` resumes a download, `If-None-Match` revalidates
+    (the content never changes: its ETag is its sha256)."""
+    photo = await service.get_photo(session, principal=principal, sha256=sha256)
+    return await _serve(
+        request,
+        storage,
+        key=keys.original_key(sha256),
+        etag=f'"{sha256}"',
+        media_type=photo.content_type,
+        size=photo.size_bytes,
+    )
+
+
+@router.get(
+    "/photos/{sha256}/thumbnail",
+    tags=["photos"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A JPEG at most 320 px wide and high",
+            "content": {"image/jpeg": _BINARY},
+        },
+        304: {"description": "Not modified (If-None-Match)"},
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def get_photo_thumbnail(
+    request: Request,
+    session: SessionDep,
+    storage: StorageDep,
+    principal: Reader,
+    sha256: Sha256Path,
+) -> Response:
+    """A small JPEG of the photo (at most 320 px), for lists on a phone."""
+    await service.get_photo(session, principal=principal, sha256=sha256)
+    key = keys.thumbnail_key(sha256)
+    size = await storage.size(key)
+    if size is None:
+        raise PhotoNotFound(f"photo {sha256} has no thumbnail")
+    return await _serve(
+        request, storage, key=key, etag=f'"{sha256}-320"', media_type="image/jpeg", size=size
+    )
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(AppError):
+    status = 416
+    code = "range_not_satisfiable"
+    title = "Range not satisfiable"
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) of a single-range `Range` header; None to send everything."""
+    match = _RANGE.match((header or "").strip())
+    if match is None:
+        return None  # absent, or several ranges: RFC 9110 lets a server send the whole
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        start, end = max(size - int(last), 0), size
+    else:
+        start = int(first)
+        end = min(int(last) + 1, size) if last else size
+    if start >= size or start >= end:
+        raise RangeNotSatisfiable(
+            f"the content has {size} bytes", headers={"Content-Range": f"bytes */{size}"}
+        )
+    return start, end
+
+
+async def _serve(
+    request: Request, storage: Storage, *, key: str, etag: str, media_type: str, size: int
+) -> Response:
+    headers = {
+        "ETag": etag,
+        # Private: a shared cache must not hand it to a caller who may not see it.
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "Accept-Ranges": "bytes",
+    }
+    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    if_range = request.headers.get("if-range")
+    span = _byte_range(request.headers.get("range"), size)
+    if span is None or (if_range is not None and if_range.strip() != etag):
+        return StreamingResponse(
+            storage.read(key),
+            media_type=media_type,
+            headers=headers | {"Content-Length": str(size)},
+        )
+    start, end = span
+    return StreamingResponse(
+        storage.read(key, start, end),
+        status_code=206,
+        media_type=media_type,
+        headers=headers
+        | {"Content-Length": str(end - start), "Content-Range": f"bytes {start}-{end - 1}/{size}"},
+    )
+
+
+@router.get(
+    "/households/{household_id}/photos",
+    tags=["photos"],
+    response_model=Page[HouseholdPhoto],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_household_photos(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    household_id: uuid.UUID,
+    tag: Annotated[PhotoTag | None, Query(description="Only photos with this tag.")] = None,
+) -> Page[HouseholdPhoto]:
+    """The photos the household's records name, held or still to come from the phone."""
+    await get_household(session, principal=principal, household_id=household_id)
+    stmt = select(PhotoRef).where(PhotoRef.household_id == household_id)
+    if tag is not None:
+        stmt = stmt.where(PhotoRef.tag == tag.value)
+    refs, cursor = await paginate(
+        session,
+        stmt,
+        keys=[col(PhotoRef.sha256), col(PhotoRef.record_type), col(PhotoRef.record_id)],
+        page=page,
+    )
+    held = {
+        photo.sha256: photo
+        for photo in await session.scalars(
+            select(Photo).where(col(Photo.sha256).in_({ref.sha256 for ref in refs}))
+        )
+    }
+    return Page(
+        items=[household_photo(ref, held.get(ref.sha256)) for ref in refs], next_cursor=cursor
+    )
+
+
+@router.get(
+    "/measures/{measure_id}/photos",
+    tags=["photos"],
+    response_model=MeasurePhotos,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_measure_photos(
+    session: SessionDep, principal: Reader, measure_id: uuid.UUID
+) -> MeasurePhotos:
+    """A support measure's before/after evidence: every photo naming the measure, by tag."""
+    measure, rows = await service.measure_photos(
+        session, principal=principal, measure_id=measure_id
+    )
+    groups: dict[str, list[HouseholdPhoto]] = {"before": [], "after": [], "other": []}
+    for ref, photo in rows:
+        group = ref.tag if ref.tag in ("before", "after") else "other"
+        groups[group].append(household_photo(ref, photo))
+    return MeasurePhotos(measure_id=measure.id, title=measure.title, **groups)
