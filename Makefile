@@ -6,8 +6,10 @@ STAMP  := $(VENV)/.installed-stamp
 # The PostgreSQL the test suite uses in CI; override to point elsewhere.
 FIELDSYNC_TEST_POSTGRES_URL ?= postgresql+asyncpg://root@127.0.0.1:5432/test
 export FIELDSYNC_TEST_POSTGRES_URL
+# Test processes (pytest-xdist); each builds its own database. `auto`: one per CPU.
+TEST_WORKERS ?= auto
 
-.PHONY: run test test-sqlite test-postgres lint openapi migration bench bench-sync clean
+.PHONY: run test test-sqlite test-postgres lint openapi migration bench bench-sync bench-photos clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -32,11 +34,11 @@ test: $(STAMP)
 
 test-sqlite: $(STAMP)
 	@echo "== test suite on SQLite =="
-	FIELDSYNC_TEST_BACKEND=sqlite $(BIN)/python -m pytest
+	FIELDSYNC_TEST_BACKEND=sqlite $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test-postgres: $(STAMP)
 	@echo "== test suite on PostgreSQL =="
-	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest
+	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check app tests migrations bench
@@ -53,10 +55,15 @@ migration: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/list_households.py
 	$(BIN)/python bench/sync_ingest.py
+	$(BIN)/python bench/photo_upload.py
 
 # Visits/s through POST /sync/batches vs raw inserts of the same rows, SQLite and PostgreSQL.
 bench-sync: $(STAMP)
 	$(BIN)/python bench/sync_ingest.py
+
+# Server memory while a 50 MB photo arrives by tus; 200 KB photos/s by PUT and tus (needs wrk).
+bench-photos: $(STAMP)
+	$(BIN)/python bench/photo_upload.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
