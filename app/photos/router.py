@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from app.auth.deps import Reader, StreamingWriter
 from app.core.config import Settings, get_settings
-from app.core.db import SessionDep, TransactionsDep
+from app.core.db import SessionDep, Transactions, TransactionsDep
 from app.core.errors import AppError, InvalidInput, problem_responses
 from app.core.pagination import Page, PageDep, paginate
 from app.households.service import get_household
@@ -156,7 +156,7 @@ async def describe_uploads(settings: SettingsDep) -> Response:
             460,
             described={
                 400: "Upload-Length missing or malformed, or bad Upload-Metadata encoding",
-                404: "The household or visit named is not in the caller's villages",
+                404: "The household named is not in the caller's villages",
                 412: "Tus-Resumable is not 1.0.0",
                 413: "Upload-Length over Tus-Max-Size, or an image over the pixel limit",
                 415: "The finished file is not a JPEG, PNG, WebP or HEIC image",
@@ -192,7 +192,12 @@ async def create_upload(
     metadata = parse_metadata(upload_metadata)
     upload = await uploads.create(length=length, metadata=metadata)
     if _is_chunk(content_type) and upload.offset < upload.length:
-        upload = await uploads.append(upload, offset=0, chunks=request.stream(), checksum=None)
+        try:
+            upload = await uploads.append(upload, offset=0, chunks=request.stream(), checksum=None)
+        except AppError:
+            # The client got no Location: it could neither resume nor delete the upload.
+            await uploads.discard(upload)
+            raise
     headers = _tus_headers(upload) | {"Location": f"/api/v1{UPLOADS_PATH}/{upload.id}"}
     return Response(status_code=201, headers=headers)
 
@@ -375,22 +380,60 @@ async def put_photo(
             field_prefix="query.",
         )
         held = await session.get(Photo, sha256)
-    if held is None:
-        received = await spool(
-            request.stream(),
-            spool_dir(settings.data_dir),
-            limit=settings.upload_max_bytes,
+        visible = held is not None and await service.may_read(
+            session, principal=principal, sha256=sha256
         )
-        try:
-            if received.cut_short:
-                raise InvalidInput.field("body", "the body was cut short", type="incomplete")
-            if received.hexdigest("sha256") != sha256:
-                raise InvalidInput.field(
-                    "body",
-                    f"the body's sha256 is {received.hexdigest('sha256')}, not the {sha256} "
-                    "of the path; nothing was stored",
-                    type="sha256_mismatch",
-                )
+    if not visible:
+        # New bytes, or bytes held for a household the caller cannot see: the caller proves
+        # they have the photo by sending it (nothing is stored twice).
+        await _receive_photo(
+            request,
+            transactions,
+            storage,
+            settings,
+            sha256=sha256,
+            household_id=target,
+            uploaded_by=principal.id,
+            store=held is None,
+        )
+    async with transactions(writing=False) as session:
+        photo = await session.get(Photo, sha256)
+        assert photo is not None
+        references = await service.references_of(session, principal=principal, sha256=sha256)
+    body = photo_public(photo, references).model_dump(mode="json")
+    return JSONResponse(
+        body,
+        status_code=200 if held is not None else 201,
+        headers={"Location": f"/api/v1/photos/{sha256}"},
+    )
+
+
+async def _receive_photo(
+    request: Request,
+    transactions: Transactions,
+    storage: Storage,
+    settings: Settings,
+    *,
+    sha256: str,
+    household_id: uuid.UUID,
+    uploaded_by: uuid.UUID,
+    store: bool,
+) -> None:
+    """Read the body, check it is the photo `sha256` names, and store it if `store`."""
+    received = await spool(
+        request.stream(), spool_dir(settings.data_dir), limit=settings.upload_max_bytes
+    )
+    try:
+        if received.cut_short:
+            raise InvalidInput.field("body", "the body was cut short", type="incomplete")
+        if received.hexdigest("sha256") != sha256:
+            raise InvalidInput.field(
+                "body",
+                f"the body's sha256 is {received.hexdigest('sha256')}, not the {sha256} "
+                "of the path; nothing was stored",
+                type="sha256_mismatch",
+            )
+        if store:
             info = await service.inspect(settings, received.path)
             await service.store_photo(
                 transactions,
@@ -400,20 +443,11 @@ async def put_photo(
                 path=received.path,
                 info=info,
                 size=received.size,
-                household_id=target,
-                uploaded_by=principal.id,
+                household_id=household_id,
+                uploaded_by=uploaded_by,
             )
-        finally:
-            await received.discard()
-    async with transactions(writing=False) as session:
-        photo = await service.get_photo(session, principal=principal, sha256=sha256)
-        references = await service.references_of(session, principal=principal, sha256=sha256)
-    body = photo_public(photo, references).model_dump(mode="json")
-    return JSONResponse(
-        body,
-        status_code=200 if held is not None else 201,
-        headers={"Location": f"/api/v1/photos/{sha256}"},
-    )
+    finally:
+        await received.discard()
 
 
 @router.get(
@@ -532,7 +566,9 @@ async def _serve(
         "Cache-Control": "private, max-age=31536000, immutable",
         "Accept-Ranges": "bytes",
     }
-    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+    # If-None-Match compares weakly, and `*` matches any content (RFC 9110 13.1.2).
+    tags = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
+    if "*" in tags or etag in [tag.removeprefix("W/") for tag in tags]:
         return Response(status_code=304, headers=headers)
     if_range = request.headers.get("if-range")
     span = _byte_range(request.headers.get("range"), size)

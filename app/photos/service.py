@@ -151,6 +151,10 @@ def _readable(principal: Principal, sha256: Any) -> Any:
     return or_(referenced, uploaded_for)
 
 
+async def may_read(session: AsyncSession, *, principal: Principal, sha256: str) -> bool:
+    return bool(await session.scalar(select(_readable(principal, sha256))))
+
+
 async def get_photo(session: AsyncSession, *, principal: Principal, sha256: str) -> Photo:
     """A photo the server holds and the caller may see, else PhotoNotFound."""
     photo = await session.scalar(
