@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.pool import NullPool
 
 from tests.databases import fresh_database
 
@@ -189,3 +192,65 @@ def test_operator_mistakes_get_clear_messages(cli_env: dict[str, str], tmp_path:
     production = {**cli_env, "FIELDSYNC_ENVIRONMENT": "production"}
     refused = run(production, "seed-demo", ok=False)
     assert refused.returncode == 2 and "refused in production" in refused.stderr
+
+
+def test_prune_uploads_deletes_expired_uploads_and_their_parts(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    run(cli_env, "migrate")
+    media = tmp_path / "data" / "media"
+    expired, live = "e" * 32, "f" * 32
+    for upload_id in (expired, live):
+        part = media / "uploads" / upload_id / f"{0:016d}-abcd1234"
+        part.parent.mkdir(parents=True)
+        part.write_bytes(b"\xff\xd8 first bytes of a photo")
+    asyncio.run(_add_uploads(cli_env["FIELDSYNC_DATABASE_URL"], {expired: -1, live: 6}))
+
+    result = run(cli_env, "prune-uploads")
+
+    assert "deleted 1 expired uploads" in result.stdout
+    assert not (media / "uploads" / expired).exists()
+    assert (media / "uploads" / live).is_dir()
+    assert run(cli_env, "prune-uploads").stdout.startswith("deleted 0 expired uploads")
+
+
+async def _add_uploads(url: str, days_left: dict[str, int]) -> None:
+    """Uploads by a new officer for a new household, expiring in so many days, one part each."""
+    from app.core.base import utcnow
+    from app.core.config import get_settings
+    from app.core.db import make_engine, make_sessionmaker
+    from app.photos.models import Upload, UploadPart
+    from app.users.models import Role
+    from tests.builders import VILLAGE_A1, make_household, make_region, make_user
+
+    engine = make_engine(get_settings(), url=url, poolclass=NullPool)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await make_region(session, VILLAGE_A1, "王庄村", population=1286)
+            user = await make_user(
+                session, username="cli.officer", role=Role.officer, regions=[VILLAGE_A1]
+            )
+            household = await make_household(session, village=VILLAGE_A1)
+            for upload_id, days in days_left.items():
+                session.add(
+                    Upload(
+                        id=upload_id,
+                        user_id=user.id,
+                        household_id=household.id,
+                        sha256="0" * 64,
+                        length=1000,
+                        offset=24,
+                        expires_at=utcnow() + timedelta(days=days),
+                    )
+                )
+                await session.flush()
+                session.add(
+                    UploadPart(
+                        upload_id=upload_id,
+                        start=0,
+                        size=24,
+                        key=f"uploads/{upload_id}/{0:016d}-abcd1234",
+                    )
+                )
+    finally:
+        await engine.dispose()

@@ -107,9 +107,10 @@ def _backfill_measure_ids() -> None:
                     .where(
                         photo_ref.c.record_type == "visit",
                         photo_ref.c.record_id == record.id,
-                        photo_ref.c.sha256 == str(photo["sha256"]).lower(),
+                        photo_ref.c.sha256 == str(photo["sha256"]),
                     )
-                    .values(measure_id=uuid.UUID(str(photo["measure_id"])))
+                    # Bound as a Uuid: reflection sees SQLite's CHAR(32), not the type.
+                    .values(measure_id=sa.literal(uuid.UUID(str(photo["measure_id"])), sa.Uuid()))
                 )
 
 

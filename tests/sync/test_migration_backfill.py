@@ -1,4 +1,5 @@
-"""Migration 0003 enters the data already stored into the change log and the photo index."""
+"""Migrations 0003 and 0004 enter the data already stored into the change log and the photo
+index (0004: the measure a visit's photo documents)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _id(value: uuid.UUID, dialect: str) -> uuid.UUID | str:
 async def test_existing_households_and_records_enter_the_change_log(scratch_url: str) -> None:
     await asyncio.to_thread(migrations.upgrade, scratch_url, "0002")
     engine = make_engine(get_settings(), url=scratch_url)
-    household, visit, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    household, visit, user, measure = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     try:
         async with engine.begin() as conn:
             d = conn.dialect.name
@@ -79,7 +80,9 @@ async def test_existing_households_and_records_enter_the_change_log(scratch_url:
                     "user": _id(user, d),
                     "now": now,
                     "later": datetime(2026, 11, 2, 8, tzinfo=UTC),
-                    "photos": json.dumps([{"sha256": SHA, "tag": "before"}]),
+                    "photos": json.dumps(
+                        [{"sha256": SHA, "tag": "before", "measure_id": str(measure)}]
+                    ),
                 },
             )
         await asyncio.to_thread(migrations.upgrade, scratch_url, "head")
@@ -94,7 +97,9 @@ async def test_existing_households_and_records_enter_the_change_log(scratch_url:
             ).all()
             counter = (await conn.execute(text("SELECT value, horizon FROM sync_counter"))).one()
             refs = (
-                await conn.execute(text("SELECT sha256, record_type, tag FROM photo_ref"))
+                await conn.execute(
+                    text("SELECT sha256, record_type, tag, measure_id FROM photo_ref")
+                )
             ).all()
     finally:
         await engine.dispose()
@@ -104,4 +109,4 @@ async def test_existing_households_and_records_enter_the_change_log(scratch_url:
         ("visit", VILLAGE, 2, "upsert", 2),
     ]
     assert tuple(counter) == (2, 0)
-    assert [tuple(r) for r in refs] == [(SHA, "visit", "before")]
+    assert [tuple(r) for r in refs] == [(SHA, "visit", "before", _id(measure, d))]
