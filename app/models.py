@@ -4,7 +4,7 @@ from app.auth.models import RefreshToken, TokenFamily
 from app.core.base import metadata
 from app.devices.models import Device
 from app.households.models import Household, HouseholdChange, Member
-from app.photos.models import Photo, PhotoRef, Upload, UploadPart
+from app.photos.models import Photo, PhotoHolder, PhotoRef, Upload, UploadPart
 from app.records.models import (
     IncomeSnapshot,
     Measure,
@@ -27,6 +27,7 @@ __all__ = [
     "MeasureRevision",
     "Member",
     "Photo",
+    "PhotoHolder",
     "PhotoRef",
     "PovertyThreshold",
     "RefreshToken",

@@ -100,7 +100,7 @@ def app(session: AsyncSession, engine: AsyncEngine, media_dir: Path):  # type: i
             yield session
 
     @asynccontextmanager
-    async def _transaction(*, writing: bool) -> AsyncIterator[AsyncSession]:
+    async def _transaction(*, writing: bool, numbered: bool = True) -> AsyncIterator[AsyncSession]:
         async with session.begin_nested():
             yield session
 

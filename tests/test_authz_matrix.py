@@ -27,7 +27,7 @@ from app.core.base import utcnow
 from app.devices.models import Device
 from app.households.models import Member
 from app.main import create_app
-from app.photos.models import Photo, Upload
+from app.photos.models import Photo, PhotoHolder, Upload
 from app.photos.storage import LocalStorage, original_key, thumbnail_key
 from app.records import service as records_service
 from app.records.vocabulary import RecordType
@@ -696,6 +696,8 @@ async def _hold_photo(session: AsyncSession, world: World, media_dir: Path) -> N
             uploaded_by=officer.id,
         )
     )
+    await session.flush()
+    session.add(PhotoHolder(sha256=PHOTO_SHA, household_id=household.id, user_id=officer.id))
     session.add(
         Upload(
             id=UPLOAD_ID,

@@ -85,6 +85,20 @@ class Settings(BaseSettings):
         ge=1,
         description="Most pixels a photo may have: larger ones are refused (413) undecoded.",
     )
+    photo_max_decoded_bytes: int = Field(
+        default=256 * 1_048_576,
+        ge=1_048_576,
+        description="Most memory decoding one photo may take (pixels × bytes per pixel; JPEGs "
+        "are decoded at reduced size): beyond, 413 undecoded.",
+    )
+    upload_max_parts: int = Field(
+        default=2000,
+        ge=1,
+        description="Most PATCHes (parts) one upload may take; each is an object and a row.",
+    )
+    upload_max_unfinished: int = Field(
+        default=200, ge=1, description="Most unfinished uploads one user may have (429 beyond)."
+    )
     upload_expiry_days: int = Field(
         default=7, ge=1, description="An unfinished upload untouched for this long is deleted."
     )

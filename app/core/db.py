@@ -73,25 +73,28 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def _begin_write(session: AsyncSession) -> None:
+async def _begin_write(session: AsyncSession, *, numbered: bool = True) -> None:
     """Start a writing request's transaction holding the database's write lock.
 
     One writer at a time, on both databases: SQLite takes its lock at BEGIN IMMEDIATE;
     PostgreSQL takes the row lock of the sync change counter first, before any other row lock.
     Every write that the sync feed numbers needs that lock anyway; taking it first means no two
     transactions can each hold a row the other waits for (no deadlocks), and change numbers
-    follow commit order.
+    follow commit order. Writes of rows the feed never numbers (upload bookkeeping) pass
+    `numbered=False` and, on PostgreSQL, do not queue behind sync batches.
     """
     if session.get_bind().dialect.name == "sqlite":
         await session.connection(execution_options={SQLITE_IMMEDIATE: True})
-    else:
+    elif numbered:
         from app.sync.changelog import lock_writes
 
         await lock_writes(session)
 
 
 @asynccontextmanager
-async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    state: Any, *, writing: bool, numbered: bool = True
+) -> AsyncIterator[AsyncSession]:
     """A session in a transaction of its own: committed at the end, rolled back on error.
 
     `writing` transactions hold the database's write lock (see `_begin_write`) from the start.
@@ -106,7 +109,7 @@ async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSessio
         if writing and session.get_bind().dialect.name == "sqlite":
             await stack.enter_async_context(_sqlite_write_lock(state))
         if writing:
-            await _begin_write(session)
+            await _begin_write(session, numbered=numbered)
         try:
             yield session
             await session.commit()
@@ -127,9 +130,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 class Transactions(Protocol):
-    """Opens short transactions on demand (`writing=True`: holding the write lock)."""
+    """Opens short transactions on demand (`writing=True`: holding the write lock;
+    `numbered=False`: writes no row the sync feed numbers)."""
 
-    def __call__(self, *, writing: bool) -> AbstractAsyncContextManager[AsyncSession]: ...
+    def __call__(
+        self, *, writing: bool, numbered: bool = True
+    ) -> AbstractAsyncContextManager[AsyncSession]: ...
 
 
 def get_transactions(request: Request) -> Transactions:

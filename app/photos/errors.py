@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import AppError, Conflict, FieldError, NotFound
 
 
 class PhotoNotFound(NotFound):
@@ -15,10 +15,50 @@ class UploadNotFound(NotFound):
     title = "Upload not found"
 
 
-class UploadExpired(AppError):
-    status = 410
+class UploadExpired(NotFound):
+    """404, not 410: tus-android-client starts a new upload only when HEAD answers 404."""
+
     code = "upload_expired"
     title = "Upload expired"
+
+
+class UploadFinishing(Conflict):
+    code = "upload_finishing"
+    title = "Upload being finished"
+
+
+class TooManyUploads(AppError):
+    status = 429
+    code = "too_many_uploads"
+    title = "Too many unfinished uploads"
+    retryable = True
+
+
+class TooManyParts(AppError):
+    status = 413
+    code = "too_many_parts"
+    title = "Upload in too many parts"
+
+
+class RangeNotSatisfiable(AppError):
+    status = 416
+    code = "range_not_satisfiable"
+    title = "Range not satisfiable"
+
+
+class InvalidHeader(AppError):
+    """A tus request header is missing or malformed."""
+
+    status = 400
+    code = "invalid_header"
+    title = "Invalid header"
+
+    @classmethod
+    def of(cls, header: str, message: str, *, type: str = "invalid") -> InvalidHeader:
+        return cls(
+            f"{header}: {message}",
+            errors=[FieldError(field=f"header.{header}", message=message, type=type)],
+        )
 
 
 class OffsetMismatch(Conflict):

@@ -76,8 +76,33 @@ class ImageInfo:
     thumbnail: bytes  # JPEG, RGB, longest side <= THUMBNAIL_SIDE, upright, no EXIF
 
 
-def inspect_image(path: Path, *, max_pixels: int, default_utc_offset: timedelta) -> ImageInfo:
-    """Check, decode and describe the image at `path`; raise NotAnImage or ImageTooLarge."""
+# Bytes of memory per decoded pixel, by mode: Pillow keeps RGB in 4 bytes, and the thumbnail
+# converts 16-bit grey (to 32-bit, twice) and palette images (to RGB) on the way.
+_BYTES_PER_PIXEL = {"1": 5, "L": 1, "P": 5, "LA": 4, "PA": 8, "I": 8, "F": 8}
+_SIXTEEN_BIT = 10
+# libwebp decodes into a buffer of its own that Pillow then copies.
+_FORMAT_FACTOR = {"WEBP": 2}
+
+
+def decoded_bytes(im: Image.Image) -> int:
+    """Memory decoding `im` (at its current, possibly drafted, size) and thumbnailing takes."""
+    per_pixel = _SIXTEEN_BIT if im.mode.startswith("I;16") else _BYTES_PER_PIXEL.get(im.mode, 4)
+    width, height = im.size
+    return width * height * per_pixel * _FORMAT_FACTOR.get(str(im.format), 1)
+
+
+def inspect_image(
+    path: Path,
+    *,
+    max_pixels: int,
+    default_utc_offset: timedelta,
+    max_decoded_bytes: int | None = None,
+) -> ImageInfo:
+    """Check, decode and describe the image at `path`; raise NotAnImage or ImageTooLarge.
+
+    Both limits are checked from the header, before anything is decoded: `max_pixels`, and
+    `max_decoded_bytes` of memory the decoding would take (JPEGs decode at reduced size).
+    """
     with path.open("rb") as fp:
         if os.fstat(fp.fileno()).st_size == 0:
             raise NotAnImage("the file is empty")
@@ -90,6 +115,11 @@ def inspect_image(path: Path, *, max_pixels: int, default_utc_offset: timedelta)
                 raise NotAnImage(NOT_AN_IMAGE)
             if im.format in ("JPEG", "MPO"):
                 im.draft("RGB", _DRAFT_SIZE)
+            if max_decoded_bytes is not None and decoded_bytes(im) > max_decoded_bytes:
+                raise ImageTooLarge(
+                    f"decoding the image would take {decoded_bytes(im)} bytes of memory; "
+                    f"the limit is {max_decoded_bytes}"
+                )
             try:
                 im.load()
             except _DECODE_ERRORS as exc:

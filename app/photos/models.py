@@ -30,6 +30,22 @@ class Photo(SQLModel, table=True):
     uploaded_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
 
 
+class PhotoHolder(SQLModel, table=True):
+    """Who has sent the bytes of a photo, for which household: proof of possession.
+
+    A record naming a sha256 does not prove its author has the photo; sending the bytes does.
+    A photo is readable in the villages of the households it was sent for, and through the
+    records of the users who sent it.
+    """
+
+    __tablename__ = "photo_holder"
+
+    sha256: str = Field(foreign_key="photo.sha256", primary_key=True, max_length=64)
+    household_id: uuid.UUID = Field(foreign_key="household.id", primary_key=True, index=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", primary_key=True, index=True)
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class PhotoRef(SQLModel, table=True):
     """A record's reference to a photo by sha256; the bytes may arrive before or after it."""
 
@@ -65,6 +81,10 @@ class Upload(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # How many parts the bytes so far are in (bounded: each is an object and a row).
+    parts: int = 0
+    # A request finishing the upload claims it until then (others leave it alone).
+    finishing_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class UploadPart(SQLModel, table=True):

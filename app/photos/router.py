@@ -9,18 +9,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlmodel import col, select
 
 from app.auth.deps import Reader, StreamingWriter
 from app.core.config import Settings, get_settings
 from app.core.db import SessionDep, Transactions, TransactionsDep
 from app.core.errors import AppError, InvalidInput, problem_responses
-from app.core.pagination import Page, PageDep, paginate
-from app.households.service import get_household
+from app.core.pagination import Page, PageDep
 from app.photos import service
 from app.photos import storage as keys
-from app.photos.errors import PhotoNotFound, WrongUploadContentType
-from app.photos.models import Photo, PhotoRef, Upload
+from app.photos.errors import PhotoNotFound, RangeNotSatisfiable, WrongUploadContentType
+from app.photos.models import Photo, Upload
 from app.photos.schemas import (
     HouseholdPhoto,
     MeasurePhotos,
@@ -178,6 +176,9 @@ async def create_upload(
             "filetype, household_id, visit_id, tag.",
         ),
     ] = None,
+    upload_checksum: Annotated[
+        str | None, Header(description="`<algorithm> <base64 digest>` of a body sent along.")
+    ] = None,
     tus_resumable: Annotated[str | None, Header(description="1.0.0")] = None,
     content_type: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -190,15 +191,20 @@ async def create_upload(
     """
     length = parse_length(upload_length, limit=uploads.settings.upload_max_bytes)
     metadata = parse_metadata(upload_metadata)
+    checksum = parse_checksum(upload_checksum)
     upload = await uploads.create(length=length, metadata=metadata)
     if _is_chunk(content_type) and upload.offset < upload.length:
         try:
-            upload = await uploads.append(upload, offset=0, chunks=request.stream(), checksum=None)
+            upload = await uploads.append(
+                upload, offset=0, chunks=request.stream(), checksum=checksum
+            )
         except AppError:
             # The client got no Location: it could neither resume nor delete the upload.
             await uploads.discard(upload)
             raise
-    headers = _tus_headers(upload) | {"Location": f"/api/v1{UPLOADS_PATH}/{upload.id}"}
+    # Relative (RFC 9110 allows it; tus clients resolve it), behind any path prefix.
+    location = f"{request.scope.get('root_path', '')}/api/v1{UPLOADS_PATH}/{upload.id}"
+    headers = _tus_headers(upload) | {"Location": location}
     return Response(status_code=201, headers=headers)
 
 
@@ -229,7 +235,7 @@ async def get_upload_offset(
     tus_resumable: Annotated[str | None, Header(description="1.0.0")] = None,
 ) -> Response:
     """How many bytes of the upload the server holds: resume the PATCHes from there."""
-    upload = await uploads.get(upload_id)
+    upload = await uploads.settle(await uploads.get(upload_id))
     headers = _tus_headers(upload) | {"Upload-Length": str(upload.length)}
     if upload.metadata_header:
         headers["Upload-Metadata"] = upload.metadata_header
@@ -300,7 +306,7 @@ async def append_upload(
         raise WrongUploadContentType(f"Content-Type must be {CHUNK_MEDIA_TYPE}")
     offset = parse_offset(upload_offset)
     checksum = parse_checksum(upload_checksum)
-    upload = await uploads.get(upload_id)
+    upload = await uploads.settle(await uploads.get(upload_id))
     upload = await uploads.append(upload, offset=offset, chunks=request.stream(), checksum=checksum)
     return Response(status_code=204, headers=_tus_headers(upload))
 
@@ -321,7 +327,7 @@ async def terminate_upload(
 ) -> Response:
     """Abandon an upload (tus termination); a finished photo stays stored."""
     upload = await uploads.get(upload_id)
-    await uploads.discard(upload)
+    await uploads.terminate(upload)
     return Response(status_code=204)
 
 
@@ -433,7 +439,12 @@ async def _receive_photo(
                 "of the path; nothing was stored",
                 type="sha256_mismatch",
             )
-        if store:
+        if not store:
+            async with transactions(writing=True, numbered=False) as session:
+                await service.add_holder(
+                    session, sha256=sha256, household_id=household_id, user_id=uploaded_by
+                )
+        else:
             info = await service.inspect(settings, received.path)
             await service.store_photo(
                 transactions,
@@ -528,13 +539,7 @@ async def get_photo_thumbnail(
     )
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-class RangeNotSatisfiable(AppError):
-    status = 416
-    code = "range_not_satisfiable"
-    title = "Range not satisfiable"
+_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -549,6 +554,8 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         start, end = max(size - int(last), 0), size
     else:
         start = int(first)
+        if last and int(last) < start:
+            return None  # invalid: RFC 9110 says to ignore the header
         end = min(int(last) + 1, size) if last else size
     if start >= size or start >= end:
         raise RangeNotSatisfiable(
@@ -602,25 +609,14 @@ async def list_household_photos(
     tag: Annotated[PhotoTag | None, Query(description="Only photos with this tag.")] = None,
 ) -> Page[HouseholdPhoto]:
     """The photos the household's records name, held or still to come from the phone."""
-    await get_household(session, principal=principal, household_id=household_id)
-    stmt = select(PhotoRef).where(PhotoRef.household_id == household_id)
-    if tag is not None:
-        stmt = stmt.where(PhotoRef.tag == tag.value)
-    refs, cursor = await paginate(
+    rows, cursor = await service.household_photos(
         session,
-        stmt,
-        keys=[col(PhotoRef.sha256), col(PhotoRef.record_type), col(PhotoRef.record_id)],
+        principal=principal,
+        household_id=household_id,
+        tag=tag.value if tag else None,
         page=page,
     )
-    held = {
-        photo.sha256: photo
-        for photo in await session.scalars(
-            select(Photo).where(col(Photo.sha256).in_({ref.sha256 for ref in refs}))
-        )
-    }
-    return Page(
-        items=[household_photo(ref, held.get(ref.sha256)) for ref in refs], next_cursor=cursor
-    )
+    return Page(items=[household_photo(ref, photo) for ref, photo in rows], next_cursor=cursor)
 
 
 @router.get(

@@ -10,18 +10,20 @@ from typing import Any
 import anyio
 from sqlalchemy import exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.auth.principal import Principal
 from app.core.config import Settings
 from app.core.db import Transactions
 from app.core.errors import InvalidInput
+from app.core.pagination import PageParams, paginate
 from app.households.models import Household
 from app.households.service import get_household
 from app.photos import storage as keys
 from app.photos.errors import PhotoNotFound
 from app.photos.imaging import ImageInfo, inspect_image
-from app.photos.models import Photo, PhotoRef
+from app.photos.models import Photo, PhotoHolder, PhotoRef
 from app.photos.spool import spool_dir
 from app.photos.storage import Storage
 from app.records.errors import RecordNotFound
@@ -40,8 +42,8 @@ async def household_for_photo(
     """The household a photo is uploaded for, which the caller must be allowed to write.
 
     Named directly, or through the visit it belongs to, or else through a record of the
-    caller's villages that already references the photo, or the household of the caller's
-    villages it was first uploaded for. A household or visit outside the caller's villages is
+    caller's villages that already references the photo, or a household of the caller's
+    villages it was sent for. A household or visit outside the caller's villages is
     not found (its existence is not leaked).
     """
     if visit_id is not None:
@@ -68,9 +70,11 @@ async def household_for_photo(
         .order_by(col(PhotoRef.household_id))
         .limit(1)
     ) or await session.scalar(
-        select(Photo.household_id)
-        .join(Household, col(Household.id) == Photo.household_id)
-        .where(Photo.sha256 == sha256, in_villages)
+        select(PhotoHolder.household_id)
+        .join(Household, col(Household.id) == PhotoHolder.household_id)
+        .where(PhotoHolder.sha256 == sha256, in_villages)
+        .order_by(col(PhotoHolder.household_id))
+        .limit(1)
     )
     if referenced is None:
         raise InvalidInput.field(
@@ -82,11 +86,22 @@ async def household_for_photo(
     return referenced
 
 
+# Decoding a photo takes up to a few hundred MB for the largest allowed (a PNG or WebP cannot
+# be decoded at reduced size): one at a time per process bounds what concurrent uploads take.
+_DECODING = anyio.CapacityLimiter(1)
+
+
 async def inspect(settings: Settings, path: Path) -> ImageInfo:
     """Check the file is a supported, sane image and read what it tells (in a worker thread)."""
     offset = timedelta(minutes=settings.exif_utc_offset_minutes)
     return await anyio.to_thread.run_sync(
-        lambda: inspect_image(path, max_pixels=settings.photo_max_pixels, default_utc_offset=offset)
+        lambda: inspect_image(
+            path,
+            max_pixels=settings.photo_max_pixels,
+            max_decoded_bytes=settings.photo_max_decoded_bytes,
+            default_utc_offset=offset,
+        ),
+        limiter=_DECODING,
     )
 
 
@@ -102,20 +117,22 @@ async def store_photo(
     household_id: uuid.UUID,
     uploaded_by: uuid.UUID,
 ) -> Photo:
-    """Store verified bytes and their thumbnail under their sha256, then the photo's row.
+    """Store verified bytes and their thumbnail under their sha256, then the photo's row, and
+    note who sent them for which household.
 
     The bytes go first: a photo row always names bytes the store holds. Storing bytes that are
     already there is harmless (content addressing), so two uploads of one photo may race.
     """
     if not await storage.exists(keys.original_key(sha256)):
         await storage.put_file(keys.original_key(sha256), path, content_type=info.content_type)
-    thumbnail = spool_dir(settings.data_dir) / f"{uuid.uuid4().hex}.jpg"
-    try:
-        await anyio.Path(thumbnail).write_bytes(info.thumbnail)
-        await storage.put_file(keys.thumbnail_key(sha256), thumbnail, content_type="image/jpeg")
-    finally:
-        await anyio.Path(thumbnail).unlink(missing_ok=True)
-    async with transactions(writing=True) as session:
+    if not await storage.exists(keys.thumbnail_key(sha256)):
+        thumbnail = spool_dir(settings.data_dir) / f"{uuid.uuid4().hex}.jpg"
+        try:
+            await anyio.Path(thumbnail).write_bytes(info.thumbnail)
+            await storage.put_file(keys.thumbnail_key(sha256), thumbnail, content_type="image/jpeg")
+        finally:
+            await anyio.Path(thumbnail).unlink(missing_ok=True)
+    async with transactions(writing=True, numbered=False) as session:
         photo = await session.get(Photo, sha256)
         if photo is None:
             photo = Photo(
@@ -131,24 +148,40 @@ async def store_photo(
                 uploaded_by=uploaded_by,
             )
             session.add(photo)
+            await session.flush()
+        await add_holder(session, sha256=sha256, household_id=household_id, user_id=uploaded_by)
     return photo
+
+
+async def add_holder(
+    session: AsyncSession, *, sha256: str, household_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    """Note that `user_id` sent the bytes of `sha256` for `household_id` (once)."""
+    if await session.get(PhotoHolder, (sha256, household_id, user_id)) is None:
+        session.add(PhotoHolder(sha256=sha256, household_id=household_id, user_id=user_id))
 
 
 def _readable(principal: Principal, sha256: Any) -> Any:
     """SQL condition: the caller may see the photo `sha256` names.
 
-    A record of the caller's villages references it, or it was uploaded for a household there.
+    Its bytes were sent for a household of the caller's villages, or a record there names it
+    whose author sent the bytes. Naming a sha256 in a record proves nothing: anyone could copy
+    one from elsewhere; having sent the bytes does.
     """
     in_villages = principal.within(col(Household.village_code))
-    referenced = exists().where(
+    sent_here = exists().where(
+        col(PhotoHolder.sha256) == sha256,
+        col(PhotoHolder.household_id) == Household.id,
+        in_villages,
+    )
+    holder = aliased(PhotoHolder)
+    named_by_sender = exists().where(
         col(PhotoRef.sha256) == sha256,
         col(PhotoRef.household_id) == Household.id,
         in_villages,
+        exists().where(col(holder.sha256) == sha256, col(holder.user_id) == PhotoRef.author_id),
     )
-    uploaded_for = exists().where(
-        col(Photo.sha256) == sha256, col(Photo.household_id) == Household.id, in_villages
-    )
-    return or_(referenced, uploaded_for)
+    return or_(sent_here, named_by_sender)
 
 
 async def may_read(session: AsyncSession, *, principal: Principal, sha256: str) -> bool:
@@ -176,6 +209,34 @@ async def references_of(
         .order_by(col(PhotoRef.record_type), col(PhotoRef.record_id))
     )
     return list(rows)
+
+
+async def household_photos(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    household_id: uuid.UUID,
+    tag: str | None,
+    page: PageParams,
+) -> tuple[list[tuple[PhotoRef, Photo | None]], str | None]:
+    """One page of the photos the household's records name, each with its Photo if held."""
+    await get_household(session, principal=principal, household_id=household_id)
+    stmt = select(PhotoRef).where(PhotoRef.household_id == household_id)
+    if tag is not None:
+        stmt = stmt.where(PhotoRef.tag == tag)
+    refs, cursor = await paginate(
+        session,
+        stmt,
+        keys=[col(PhotoRef.sha256), col(PhotoRef.record_type), col(PhotoRef.record_id)],
+        page=page,
+    )
+    held = {
+        photo.sha256: photo
+        for photo in await session.scalars(
+            select(Photo).where(col(Photo.sha256).in_({ref.sha256 for ref in refs}))
+        )
+    }
+    return [(ref, held.get(ref.sha256)) for ref in refs], cursor
 
 
 async def measure_photos(

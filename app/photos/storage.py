@@ -83,6 +83,7 @@ class LocalStorage:
             with temporary.open("rb+") as written:
                 os.fsync(written.fileno())
             os.replace(temporary, target)
+            _fsync_directory(target.parent)  # the new name survives a power cut too
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
@@ -133,6 +134,14 @@ class LocalStorage:
 
     async def close(self) -> None:
         return None
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def make_storage(settings: Settings) -> Storage:

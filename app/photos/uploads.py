@@ -20,21 +20,25 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.db import Transactions
-from app.core.errors import AppError, FieldError, InvalidInput
+from app.core.errors import AppError, InvalidInput
 from app.photos import service
 from app.photos import storage as keys
 from app.photos.errors import (
     ChecksumMismatch,
+    InvalidHeader,
     OffsetMismatch,
+    TooManyParts,
+    TooManyUploads,
     UnsupportedChecksum,
     UploadExpired,
+    UploadFinishing,
     UploadNotFound,
     UploadTooLarge,
 )
@@ -50,23 +54,13 @@ TUS_EXTENSIONS = ("creation", "creation-with-upload", "termination", "checksum",
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
 CHUNK_MEDIA_TYPE = "application/offset+octet-stream"
 
-_METADATA_KEY = re.compile(r"^[^\s,]+$")
+# tus: keys are ASCII, without spaces and commas.
+_METADATA_KEY = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")
+# ASCII digits only (str.isdigit takes "²"), and no more than a BIGINT holds.
+_NUMBER = re.compile(r"^[0-9]{1,18}$")
+# Claimed by a request finishing an upload for at most this long (then others may retry).
+FINISHING_CLAIM = timedelta(minutes=10)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class InvalidHeader(AppError):
-    """A tus request header is missing or malformed."""
-
-    status = 400
-    code = "invalid_header"
-    title = "Invalid header"
-
-    @classmethod
-    def of(cls, header: str, message: str, *, type: str = "invalid") -> InvalidHeader:
-        return cls(
-            f"{header}: {message}",
-            errors=[FieldError(field=f"header.{header}", message=message, type=type)],
-        )
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ def parse_metadata(header: str | None) -> UploadMetadata:
             raise InvalidHeader.of("Upload-Metadata", f"bad or repeated key {key[:40]!r}")
         try:
             pairs[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # ValueError: non-ASCII input, bad UTF-8
             raise InvalidHeader.of(
                 "Upload-Metadata", f"the value of {key!r} is not base64 of UTF-8 text"
             ) from None
@@ -137,7 +131,7 @@ def parse_metadata(header: str | None) -> UploadMetadata:
 def parse_length(header: str | None, *, limit: int) -> int:
     if header is None:
         raise InvalidHeader.of("Upload-Length", "required (deferred lengths are not supported)")
-    if not header.strip().isdigit():
+    if not _NUMBER.match(header.strip()):
         raise InvalidHeader.of("Upload-Length", "must be a non-negative integer")
     length = int(header)
     if length > limit:
@@ -148,7 +142,7 @@ def parse_length(header: str | None, *, limit: int) -> int:
 
 
 def parse_offset(header: str | None) -> int:
-    if header is None or not header.strip().isdigit():
+    if header is None or not _NUMBER.match(header.strip()):
         raise InvalidHeader.of("Upload-Offset", "required, a non-negative integer")
     return int(header)
 
@@ -165,7 +159,7 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
         )
     try:
         digest = base64.b64decode(encoded.strip(), validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):
         raise InvalidHeader.of("Upload-Checksum", "the digest is not base64") from None
     if len(digest) != hashlib.new(algorithm.lower()).digest_size:
         raise InvalidHeader.of("Upload-Checksum", f"not a {algorithm.lower()} digest")
@@ -199,7 +193,22 @@ class Uploads:
         the server lacks from the sync feed's `missing_photos` and upload only those.
         """
         now = utcnow()
-        async with self.transactions(writing=True) as session:
+        async with self.transactions(writing=True, numbered=False) as session:
+            unfinished = await session.scalar(
+                select(func.count())
+                .select_from(Upload)
+                .where(
+                    Upload.user_id == self.principal.id,
+                    col(Upload.completed_at).is_(None),
+                    Upload.expires_at > now,
+                )
+            )
+            if (unfinished or 0) >= self.settings.upload_max_unfinished:
+                raise TooManyUploads(
+                    f"you have {unfinished} unfinished uploads: finish or delete some "
+                    "(DELETE their URL) before starting more",
+                    headers={"Retry-After": "3600"},
+                )
             household_id = await service.household_for_photo(
                 session,
                 principal=self.principal,
@@ -240,6 +249,13 @@ class Uploads:
             raise UploadExpired(f"upload {upload_id} expired unfinished: start a new one")
         return upload
 
+    async def settle(self, upload: Upload) -> Upload:
+        """Finish an upload whose last byte arrived but whose finishing was cut off (a crash),
+        before telling the phone it is complete."""
+        if upload.offset == upload.length and upload.completed_at is None:
+            await self._finish(upload)
+        return upload
+
     async def append(
         self,
         upload: Upload,
@@ -257,6 +273,11 @@ class Uploads:
             raise OffsetMismatch(
                 f"the upload is at offset {upload.offset}, not {offset}: resume from there",
                 upload_offset=upload.offset,
+            )
+        if upload.parts >= self.settings.upload_max_parts and offset < upload.length:
+            raise TooManyParts(
+                f"the upload is already in {upload.parts} parts: delete it and upload the "
+                "photo again in larger chunks"
             )
         algorithms = ("sha256",) if checksum is None else ("sha256", checksum[0])
         received = await spool(
@@ -301,11 +322,15 @@ class Uploads:
     async def _advance(self, upload: Upload, *, offset: int, size: int, key: str) -> Upload:
         """Move the offset past the new part, if no other request moved it first."""
         now = utcnow()
-        async with self.transactions(writing=True) as session:
+        async with self.transactions(writing=True, numbered=False) as session:
             moved = await session.execute(
                 update(Upload)
                 .where(col(Upload.id) == upload.id, col(Upload.offset) == offset)
-                .values(offset=offset + size, expires_at=now + self.expiry)
+                .values(
+                    offset=offset + size,
+                    parts=col(Upload.parts) + 1,
+                    expires_at=now + self.expiry,
+                )
             )
             if moved.rowcount == 1:  # type: ignore[attr-defined]
                 session.add(UploadPart(upload_id=upload.id, start=offset, size=size, key=key))
@@ -326,12 +351,44 @@ class Uploads:
     async def discard(self, upload: Upload) -> None:
         await discard_upload(self.transactions, self.storage, upload)
 
+    async def terminate(self, upload: Upload) -> None:
+        """tus termination; not while a request is finishing the upload (409)."""
+        claim = upload.finishing_until
+        if upload.completed_at is None and claim is not None and claim > utcnow():
+            raise UploadFinishing(f"upload {upload.id} is being finished: ask again shortly")
+        await self.discard(upload)
+
+
+async def _claim(transactions: Transactions, upload: Upload, *, now: datetime) -> bool:
+    """Claim a complete, unfinished upload for finishing; False if another request has it."""
+    async with transactions(writing=True, numbered=False) as session:
+        claimed = await session.execute(
+            update(Upload)
+            .where(
+                col(Upload.id) == upload.id,
+                col(Upload.completed_at).is_(None),
+                col(Upload.offset) == col(Upload.length),
+                or_(
+                    col(Upload.finishing_until).is_(None),
+                    col(Upload.finishing_until) <= now,
+                ),
+            )
+            .values(finishing_until=now + FINISHING_CLAIM)
+        )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
 
 async def finish_upload(
     transactions: Transactions, storage: Storage, settings: Settings, upload: Upload
-) -> None:
+) -> bool:
     """Join the parts, verify the whole file and store it as a photo; on any refusal the
-    upload is discarded (the phone must send a correct file as a new upload)."""
+    upload is discarded (the phone must send a correct file as a new upload).
+
+    Only one request finishes an upload at a time (a claim on its row): the last PATCH, a HEAD
+    after a crash, or the periodic sweep. False if another one has it in hand.
+    """
+    if not await _claim(transactions, upload, now=utcnow()):
+        return False
     async with transactions(writing=False) as session:
         parts = list(
             await session.scalars(
@@ -371,15 +428,20 @@ async def finish_upload(
     finally:
         await joined.discard()
     now = utcnow()
-    async with transactions(writing=True) as session:
+    async with transactions(writing=True, numbered=False) as session:
         await session.execute(
             update(Upload)
             .where(col(Upload.id) == upload.id)
-            .values(completed_at=now, expires_at=now + timedelta(days=settings.upload_expiry_days))
+            .values(
+                completed_at=now,
+                finishing_until=None,
+                expires_at=now + timedelta(days=settings.upload_expiry_days),
+            )
         )
         await session.execute(delete(UploadPart).where(col(UploadPart.upload_id) == upload.id))
     upload.completed_at = now
     await storage.delete_prefix(keys.staging_prefix(upload.id))
+    return True
 
 
 async def _read_parts(storage: Storage, parts: list[UploadPart]) -> AsyncIterator[bytes]:
@@ -392,12 +454,34 @@ async def _read_parts(storage: Storage, parts: list[UploadPart]) -> AsyncIterato
         position += part.size
 
 
-async def discard_upload(transactions: Transactions, storage: Storage, upload: Upload) -> None:
-    """Delete the upload and its parts (termination, refusal, expiry)."""
-    async with transactions(writing=True) as session:
-        await session.execute(delete(UploadPart).where(col(UploadPart.upload_id) == upload.id))
-        await session.execute(delete(Upload).where(col(Upload.id) == upload.id))
+async def discard_upload(
+    transactions: Transactions,
+    storage: Storage,
+    upload: Upload,
+    *,
+    expired_by: datetime | None = None,
+) -> bool:
+    """Delete the upload and its parts (termination, refusal); with `expired_by`, only if it
+    is still expired then and nobody is finishing it. Whether it was deleted."""
+    condition = col(Upload.id) == upload.id
+    if expired_by is not None:
+        condition = and_(
+            condition,
+            col(Upload.expires_at) <= expired_by,
+            or_(
+                col(Upload.completed_at).is_not(None),
+                col(Upload.finishing_until).is_(None),
+                col(Upload.finishing_until) <= expired_by,
+            ),
+        )
+    async with transactions(writing=True, numbered=False) as session:
+        doomed = select(Upload.id).where(condition).scalar_subquery()
+        await session.execute(delete(UploadPart).where(col(UploadPart.upload_id) == doomed))
+        deleted = await session.execute(delete(Upload).where(condition))
+    if deleted.rowcount != 1:  # type: ignore[attr-defined]
+        return False
     await storage.delete_prefix(keys.staging_prefix(upload.id))
+    return True
 
 
 async def expire_uploads(
@@ -406,31 +490,36 @@ async def expire_uploads(
     """Delete unfinished uploads past their expiry and finished ones past their retention;
     finish uploads whose last byte arrived but whose finishing was cut off (a crash).
 
-    Returns (deleted, finished).
+    Safe to run in several processes at once. One upload that fails is logged and skipped:
+    it never holds up the others. Returns (deleted, finished).
     """
     now = now or utcnow()
+    idle_since = now + timedelta(days=settings.upload_expiry_days) - timedelta(minutes=1)
     async with transactions(writing=False) as session:
         expired = list(await session.scalars(select(Upload).where(Upload.expires_at <= now)))
-        # Complete but unfinished for more than a minute: the request that should have
+        # Complete but unfinished, and idle for a minute: the request that should have
         # finished it died.
         stranded = list(
             await session.scalars(
                 select(Upload).where(
                     Upload.offset == Upload.length,
                     col(Upload.completed_at).is_(None),
-                    Upload.expires_at
-                    <= now + timedelta(days=settings.upload_expiry_days) - timedelta(minutes=1),
+                    Upload.expires_at <= idle_since,
                     Upload.expires_at > now,
                 )
             )
         )
-    finished = 0
+    finished = deleted = 0
     for upload in stranded:
         try:
-            await finish_upload(transactions, storage, settings, upload)
-            finished += 1
+            finished += await finish_upload(transactions, storage, settings, upload)
         except AppError as refused:
             log.info("stranded upload %s refused: %s", upload.id, refused.code)
+        except Exception:
+            log.exception("stranded upload %s could not be finished; retried later", upload.id)
     for upload in expired:
-        await discard_upload(transactions, storage, upload)
-    return len(expired), finished
+        try:
+            deleted += await discard_upload(transactions, storage, upload, expired_by=now)
+        except Exception:
+            log.exception("expired upload %s could not be deleted; retried later", upload.id)
+    return deleted, finished

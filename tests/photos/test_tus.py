@@ -585,8 +585,9 @@ async def test_an_expired_upload_is_gone_and_the_sweep_deletes_it_and_its_parts(
         .values(expires_at=utcnow() - timedelta(minutes=1))
     )
     await session.flush()
-    assert (await head(client, url, officer)).status_code == 410  # HEAD: no problem body
-    problem(await patch(client, url, officer, 8000, data[8000:]), 410, "upload_expired")
+    # 404, not 410: tus-android-client starts a new upload only on 404 (HEAD: no body).
+    assert (await head(client, url, officer)).status_code == 404
+    problem(await patch(client, url, officer, 8000, data[8000:]), 404, "upload_expired")
     assert await count(session, UploadPart, col(UploadPart.upload_id) == upload_id) == 1
 
     transactions = app.dependency_overrides[get_transactions]()
@@ -623,7 +624,10 @@ async def test_the_sweep_finishes_an_upload_whose_last_byte_arrived_before_a_cra
         died = await patch(client, url, officer, 0, data)
     assert died.status_code == 500
     # Every byte arrived, but the photo was not stored.
-    assert await offset_of(client, url, officer) == len(data)
+    stored = await session.scalar(
+        select(Upload).where(col(Upload.id) == upload_id).execution_options(populate_existing=True)
+    )
+    assert stored is not None and stored.offset == len(data) and stored.completed_at is None
     assert await session.get(Photo, sha) is None
     assert await count(session, UploadPart, col(UploadPart.upload_id) == upload_id) == 1
 
@@ -645,3 +649,26 @@ async def test_the_sweep_finishes_an_upload_whose_last_byte_arrived_before_a_cra
         select(Upload).where(col(Upload.id) == upload_id).execution_options(populate_existing=True)
     )
     assert upload is not None and upload.completed_at is not None
+
+
+async def test_a_head_after_a_crash_finishes_the_upload_before_saying_it_is_complete(
+    client: httpx.AsyncClient, session: AsyncSession, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tus clients take offset == length for success: the photo must be there by then."""
+    officer = world.headers("officer_a1")
+    data = noisy_jpeg_bytes()
+    sha = sha256_hex(data)
+    created = await create(client, officer, data, household_id=world.households["a1"].id)
+    url = created.headers["Location"]
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process died while joining the parts")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(uploads, "finish_upload", crash)
+        assert (await patch(client, url, officer, 0, data)).status_code == 500
+    assert await session.get(Photo, sha) is None
+
+    assert await offset_of(client, url, officer) == len(data)
+    content = await client.get(f"/api/v1/photos/{sha}/content", headers=officer)
+    assert content.status_code == 200 and content.content == data
