@@ -6,6 +6,7 @@ from app.auth.router import router as auth_router
 from app.devices.router import router as devices_router
 from app.households.router import router as households_router
 from app.photos.router import router as photos_router
+from app.photos.uploads_router import router as uploads_router
 from app.records.router import router as records_router
 from app.regions.router import router as regions_router
 from app.sync.router import router as sync_router
@@ -19,4 +20,5 @@ api_router.include_router(records_router)
 api_router.include_router(thresholds_router)
 api_router.include_router(devices_router)
 api_router.include_router(sync_router)
+api_router.include_router(uploads_router)
 api_router.include_router(photos_router)
