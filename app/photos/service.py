@@ -123,9 +123,11 @@ async def store_photo(
     The bytes go first: a photo row always names bytes the store holds. Storing bytes that are
     already there is harmless (content addressing), so two uploads of one photo may race.
     """
-    if not await storage.exists(keys.original_key(sha256)):
+    new = not await storage.exists(keys.original_key(sha256))
+    if new:
         await storage.put_file(keys.original_key(sha256), path, content_type=info.content_type)
-    if not await storage.exists(keys.thumbnail_key(sha256)):
+    # The thumbnail goes second: with the original new, it cannot be there yet.
+    if new or not await storage.exists(keys.thumbnail_key(sha256)):
         thumbnail = spool_dir(settings.data_dir) / f"{uuid.uuid4().hex}.jpg"
         try:
             await anyio.Path(thumbnail).write_bytes(info.thumbnail)

@@ -296,7 +296,7 @@ class Uploads:
             await received.discard()
         upload = await self._advance(upload, offset=offset, size=received.size, key=key)
         if upload.offset == upload.length:
-            await self._finish(upload)
+            await self._finish(upload, claimed=True)
         return upload
 
     def _check_received(
@@ -320,8 +320,10 @@ class Uploads:
                 )
 
     async def _advance(self, upload: Upload, *, offset: int, size: int, key: str) -> Upload:
-        """Move the offset past the new part, if no other request moved it first."""
+        """Move the offset past the new part, if no other request moved it first; the request
+        that moves it to the end claims the finishing in the same statement."""
         now = utcnow()
+        last = offset + size == upload.length
         async with self.transactions(writing=True, numbered=False) as session:
             moved = await session.execute(
                 update(Upload)
@@ -330,6 +332,7 @@ class Uploads:
                     offset=offset + size,
                     parts=col(Upload.parts) + 1,
                     expires_at=now + self.expiry,
+                    finishing_until=now + FINISHING_CLAIM if last else None,
                 )
             )
             if moved.rowcount == 1:  # type: ignore[attr-defined]
@@ -345,8 +348,8 @@ class Uploads:
         assert refreshed is not None
         return refreshed
 
-    async def _finish(self, upload: Upload) -> None:
-        await finish_upload(self.transactions, self.storage, self.settings, upload)
+    async def _finish(self, upload: Upload, *, claimed: bool = False) -> None:
+        await finish_upload(self.transactions, self.storage, self.settings, upload, claimed=claimed)
 
     async def discard(self, upload: Upload) -> None:
         await discard_upload(self.transactions, self.storage, upload)
@@ -379,15 +382,21 @@ async def _claim(transactions: Transactions, upload: Upload, *, now: datetime) -
 
 
 async def finish_upload(
-    transactions: Transactions, storage: Storage, settings: Settings, upload: Upload
+    transactions: Transactions,
+    storage: Storage,
+    settings: Settings,
+    upload: Upload,
+    *,
+    claimed: bool = False,
 ) -> bool:
     """Join the parts, verify the whole file and store it as a photo; on any refusal the
     upload is discarded (the phone must send a correct file as a new upload).
 
     Only one request finishes an upload at a time (a claim on its row): the last PATCH, a HEAD
-    after a crash, or the periodic sweep. False if another one has it in hand.
+    after a crash, or the periodic sweep. False if another one has it in hand. `claimed`: the
+    caller already holds the claim (the PATCH that moved the offset to the end).
     """
-    if not await _claim(transactions, upload, now=utcnow()):
+    if not claimed and not await _claim(transactions, upload, now=utcnow()):
         return False
     async with transactions(writing=False) as session:
         parts = list(

@@ -631,11 +631,14 @@ async def test_the_sweep_finishes_an_upload_whose_last_byte_arrived_before_a_cra
     assert await session.get(Photo, sha) is None
     assert await count(session, UploadPart, col(UploadPart.upload_id) == upload_id) == 1
 
-    # Two minutes later the sweep finishes what the request could not.
+    # Later, when the dead request's claim has run out, the sweep finishes what it could not.
     await session.execute(
         update(Upload)
         .where(col(Upload.id) == upload_id)
-        .values(expires_at=utcnow() + timedelta(days=7, minutes=-2))
+        .values(
+            expires_at=utcnow() + timedelta(days=7, minutes=-2),
+            finishing_until=utcnow() - timedelta(seconds=1),
+        )
     )
     await session.flush()
     transactions = app.dependency_overrides[get_transactions]()
@@ -668,6 +671,13 @@ async def test_a_head_after_a_crash_finishes_the_upload_before_saying_it_is_comp
         patched.setattr(uploads, "finish_upload", crash)
         assert (await patch(client, url, officer, 0, data)).status_code == 500
     assert await session.get(Photo, sha) is None
+    # The dead request's claim runs out (FINISHING_CLAIM); until then, it might still be alive.
+    await session.execute(
+        update(Upload)
+        .where(col(Upload.id) == url.rsplit("/", 1)[1])
+        .values(finishing_until=utcnow() - timedelta(seconds=1))
+    )
+    await session.flush()
 
     assert await offset_of(client, url, officer) == len(data)
     content = await client.get(f"/api/v1/photos/{sha}/content", headers=officer)
