@@ -184,7 +184,9 @@ def _is_chunk(content_type: str | None) -> bool:
                 "Tus-Resumable": _TUS_RESUMABLE,
             },
         },
-        **problem_responses(401, 403, 404, 410, 412),
+        **problem_responses(
+            401, 403, 404, 412, described={404: "No such upload of the caller's, or expired"}
+        ),
     },
 )
 async def get_upload_offset(
@@ -219,7 +221,6 @@ async def get_upload_offset(
             403,
             404,
             409,
-            410,
             412,
             413,
             415,
@@ -227,7 +228,7 @@ async def get_upload_offset(
             described={
                 400: "Upload-Offset missing, or an unsupported Upload-Checksum algorithm",
                 409: "Upload-Offset is not the upload's offset (`upload_offset` says it)",
-                410: "The upload expired unfinished",
+                404: "No such upload of the caller's, or it expired unfinished (start anew)",
                 413: "The body goes past Upload-Length, or the image has too many pixels",
                 415: "Content-Type is not application/offset+octet-stream, or the finished "
                 "file is not a supported image",
@@ -273,7 +274,9 @@ async def append_upload(
     status_code=204,
     responses={
         204: {"description": "Deleted", "headers": {"Tus-Resumable": _TUS_RESUMABLE}},
-        **problem_responses(401, 403, 404, 410, 412),
+        **problem_responses(
+            401, 403, 404, 412, described={404: "No such upload of the caller's, or expired"}
+        ),
     },
 )
 async def terminate_upload(
