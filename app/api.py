@@ -7,6 +7,9 @@ from app.devices.router import router as devices_router
 from app.households.router import router as households_router
 from app.photos.router import router as photos_router
 from app.photos.uploads_router import router as uploads_router
+from app.progress.household_router import router as household_progress_router
+from app.progress.region_router import router as region_progress_router
+from app.quality.router import router as quality_router
 from app.records.router import router as records_router
 from app.regions.router import router as regions_router
 from app.sync.router import router as sync_router
@@ -22,3 +25,6 @@ api_router.include_router(devices_router)
 api_router.include_router(sync_router)
 api_router.include_router(uploads_router)
 api_router.include_router(photos_router)
+api_router.include_router(household_progress_router)
+api_router.include_router(region_progress_router)
+api_router.include_router(quality_router)

@@ -57,6 +57,15 @@ TAGS = [
         "description": "Photos stored by sha256: metadata, content (with Range), thumbnails, "
         "a household's photos and a measure's before/after evidence.",
     },
+    {
+        "name": "progress",
+        "description": "Each household's before and after, each region's standing (精准扶贫 "
+        "progress and 防返贫 monitoring flags).",
+    },
+    {
+        "name": "quality",
+        "description": "Data cleaning (数据清洗): records that cannot be trusted yet.",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 

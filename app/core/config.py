@@ -116,6 +116,22 @@ class Settings(BaseSettings):
     cors_allow_origins: list[str] = Field(
         default=["*"], description="Origins browser clients may call from (CORS)."
     )
+    visit_cadence_days: int = Field(
+        default=30, ge=1, description="A household not visited for longer is `visit_overdue`."
+    )
+    income_drop_share: float = Field(
+        default=0.30,
+        gt=0,
+        lt=1,
+        description="A fall of per-capita income between the two latest snapshots larger than "
+        "this share flags `income_drop`.",
+    )
+    village_exit_incidence: float = Field(
+        default=0.02,
+        gt=0,
+        lt=1,
+        description="Poverty incidence below which a village may exit (0.03 in the west).",
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000
