@@ -594,6 +594,21 @@ TABLE: dict[tuple[str, str], Entry] = {
         own={caller: {PHOTO_SHA} for caller in A1_READERS},
     ),
     ("GET", "/api/v1/measures/{measure_id}/photos"): Entry(expect=OBJECT),
+    # --- progress and data quality: a household's, a region's (at or below the caller's
+    # regions), the issues of the caller's villages.
+    ("GET", "/api/v1/households/{household_id}/progress"): Entry(expect=OBJECT),
+    ("GET", "/api/v1/regions/{code}/progress"): Entry(expect=OBJECT),
+    ("GET", "/api/v1/quality/issues"): Entry(
+        expect=EVERYONE,
+        sees=_villages,
+        own={
+            "officer_a1": {VILLAGE_A1},
+            "officer_a2": {VILLAGE_A2},
+            "secretary_a1": {VILLAGE_A1},
+            "admin_a": {VILLAGE_A1, VILLAGE_A2},
+            "admin_b": {VILLAGE_B1},
+        },
+    ),
 }
 
 # Served outside /api/v1 and public by design: probes and the API's own documentation.

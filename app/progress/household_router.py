@@ -1,5 +1,41 @@
-"""Placeholder: routes are being written."""
+"""/households/{household_id}/progress: where one household stands."""
+
+from __future__ import annotations
+
+import uuid
 
 from fastapi import APIRouter
 
+from app.auth.deps import Reader
+from app.core.db import SessionDep
+from app.core.errors import problem_responses
+from app.progress import household as service
+from app.progress.household_schemas import HouseholdProgress
+
 router = APIRouter(tags=["progress"])
+
+
+@router.get(
+    "/households/{household_id}/progress",
+    response_model=HouseholdProgress,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_household_progress(
+    session: SessionDep, principal: Reader, household_id: uuid.UUID
+) -> HouseholdProgress:
+    """Get a household's progress: income, guarantees, measures, visits, exit and risk flags.
+
+    * `income`: baseline and latest per-capita income, the change, one figure per year, and the
+      margins to the poverty line and monitoring threshold of the latest year.
+    * `guarantees`: each of 两不愁三保障 and safe water at its latest assessment on a visit.
+    * `measures`: counts by status, funds, overdue measures, before/after photo pairs.
+    * `visits`: how many, how recent, and whether a visit is overdue (`visit_cadence_days`).
+    * `exit`: whether the household meets the exit rule, else every reason it does not.
+    * `risk_flags`: `income_drop`, `below_monitoring_threshold`, `indicator_lost`,
+      `measure_overdue`, `visit_overdue`, `photos_missing`, each with the ids of its evidence.
+
+    Money is in yuan, as strings with two decimals.
+    """
+    return await service.get_household_progress(
+        session, principal=principal, household_id=household_id
+    )
