@@ -9,7 +9,7 @@ export FIELDSYNC_TEST_POSTGRES_URL
 # Test processes (pytest-xdist); each builds its own database. `auto`: one per CPU.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-sqlite test-postgres lint openapi migration bench bench-sync bench-photos clean
+.PHONY: run test test-sqlite test-postgres lint openapi migration bench bench-sync bench-photos bench-progress clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/list_households.py
 	$(BIN)/python bench/sync_ingest.py
 	$(BIN)/python bench/photo_upload.py
+	$(BIN)/python bench/progress_read.py
 
 # Visits/s through POST /sync/batches vs raw inserts of the same rows, SQLite and PostgreSQL.
 bench-sync: $(STAMP)
@@ -64,6 +65,11 @@ bench-sync: $(STAMP)
 # Server memory while a 50 MB photo arrives by tus; 200 KB photos/s by PUT and tus (needs wrk).
 bench-photos: $(STAMP)
 	$(BIN)/python bench/photo_upload.py
+
+# p50/p99 of household and county progress on generated counties of 5,000 and 50,000 households
+# (1,000,000 visits), SQLite and PostgreSQL (needs wrk; long: the generator alone takes minutes).
+bench-progress: $(STAMP)
+	$(BIN)/python bench/progress_read.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
