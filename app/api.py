@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
 from app.devices.router import router as devices_router
+from app.exports.router import router as exports_router
 from app.households.router import router as households_router
 from app.photos.router import router as photos_router
 from app.photos.uploads_router import router as uploads_router
@@ -28,3 +29,4 @@ api_router.include_router(photos_router)
 api_router.include_router(household_progress_router)
 api_router.include_router(region_progress_router)
 api_router.include_router(quality_router)
+api_router.include_router(exports_router)

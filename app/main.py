@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from app.api import api_router
+from app.exports.writers import XLSX_MEDIA_TYPE
 from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
@@ -65,6 +66,10 @@ TAGS = [
     {
         "name": "quality",
         "description": "Data cleaning (数据清洗): records that cannot be trusted yet.",
+    },
+    {
+        "name": "exports",
+        "description": "A region's households with their progress, as CSV or Excel, streamed.",
     },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -168,7 +173,7 @@ def create_app() -> FastAPI:
         GZipMiddleware,
         minimum_size=1024,
         compresslevel=6,
-        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*"),
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*", XLSX_MEDIA_TYPE),
     )
     app.add_middleware(RequestContextMiddleware)
     # Outermost: browser preflights are answered before anything else, and every response,

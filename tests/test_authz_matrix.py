@@ -609,6 +609,13 @@ TABLE: dict[tuple[str, str], Entry] = {
             "admin_b": {VILLAGE_B1},
         },
     ),
+    # --- exports: the households of a region at or below the caller's regions (village A1).
+    ("GET", "/api/v1/exports/households.csv"): Entry(
+        expect=OBJECT, params=lambda ctx: {"region": ctx.code}
+    ),
+    ("GET", "/api/v1/exports/households.xlsx"): Entry(
+        expect=OBJECT, params=lambda ctx: {"region": ctx.code}
+    ),
 }
 
 # Served outside /api/v1 and public by design: probes and the API's own documentation.

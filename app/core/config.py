@@ -132,6 +132,34 @@ class Settings(BaseSettings):
         lt=1,
         description="Poverty incidence below which a village may exit (0.03 in the west).",
     )
+    quality_max_per_capita_yuan: int = Field(
+        default=200_000,
+        gt=0,
+        description="income_implausible: a per-capita net income above this (yuan) is a typo.",
+    )
+    quality_far_from_village_km: float = Field(
+        default=5.0,
+        gt=0,
+        description="visit_far_from_village: a visit further than this from the median "
+        "position of the village's other in-person visits.",
+    )
+    quality_min_other_visits: int = Field(
+        default=3,
+        ge=1,
+        description="visit_far_from_village judges a visit only when its village has at least "
+        "this many other positioned in-person visits.",
+    )
+    report_utc_offset_minutes: int = Field(
+        default=8 * 60,
+        ge=-14 * 60,
+        le=14 * 60,
+        description="UTC offset of the times in exports (China Standard Time).",
+    )
+    export_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Exports one API process runs at once; more wait their turn.",
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000

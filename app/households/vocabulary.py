@@ -30,6 +30,21 @@ STATUS_NATIONAL_CODE = {
     Status.returned: "3",
     Status.lifted_no_support: "4",
 }
+# Chinese labels, for people (exports, messages); the codes above are the contract.
+ATTRIBUTE_LABELS = {
+    Attribute.general: "一般贫困户",
+    Attribute.dibao: "低保贫困户",
+    Attribute.tekun: "特困供养贫困户",
+    Attribute.dibao_tekun: "低保特困户",
+}
+STATUS_LABELS = {
+    Status.new: "新识别",
+    Status.in_poverty: "未脱贫",
+    Status.lifted: "已脱贫(享受政策)",
+    Status.lifted_no_support: "已脱贫(不享受政策)",
+    Status.returned: "返贫",
+    Status.removed: "已注销",
+}
 # Statuses whose members count as poor population (poverty incidence).
 POOR_STATUSES = frozenset({Status.new, Status.in_poverty, Status.returned})
 
@@ -49,6 +64,24 @@ class Cause(StrEnum):
     marriage = "marriage"  # 12 因婚
     funeral = "funeral"  # 13 因丧
     other = "other"  # 99 其他
+
+
+CAUSE_LABELS = {
+    Cause.illness: "因病",
+    Cause.disability: "因残",
+    Cause.schooling: "因学",
+    Cause.disaster: "因灾",
+    Cause.lack_land: "缺土地",
+    Cause.lack_water: "缺水",
+    Cause.lack_skills: "缺技术",
+    Cause.lack_labour: "缺劳力",
+    Cause.lack_capital: "缺资金",
+    Cause.poor_transport: "交通条件落后",
+    Cause.low_motivation: "自身发展动力不足",
+    Cause.marriage: "因婚",
+    Cause.funeral: "因丧",
+    Cause.other: "其他",
+}
 
 
 class IdentificationStandard(StrEnum):

@@ -47,7 +47,7 @@ from app.core.config import get_settings
 from app.core.errors import InvalidInput
 from app.core.money import divide_half_up, fen_str
 from app.households.models import Household, Member
-from app.households.vocabulary import POOR_STATUSES, Attribute, Status
+from app.households.vocabulary import POOR_STATUSES, Attribute, Relation, Status
 from app.photos.models import PhotoRef
 from app.photos.refs import not_held
 from app.progress import household as rules
@@ -75,6 +75,20 @@ CHILD_LEVEL: dict[codes.Level, codes.Level | None] = {
 }
 # Visit coverage: households visited at or after now minus each of these many days.
 COVERAGE_DAYS = (30, 90)
+# The household's own columns in the export's rows (after household_id, status, attribute).
+HOUSEHOLD_DETAILS = (
+    "household_id",
+    "status",
+    "attribute",
+    "number",
+    "village_code",
+    "group_name",
+    "head_name",
+    "phone",
+    "main_cause",
+    "identified_year",
+    "exit_year",
+)
 
 
 # --- the figures of one region, as sums the children add up to -------------------------------
@@ -264,7 +278,28 @@ def _share_as_fraction(share: float) -> tuple[int, int]:
     return fraction.numerator, fraction.denominator
 
 
-def _figures_query(
+@dataclass(frozen=True)
+class _PerHousehold:
+    """Per counted household: its row (`hh`), the FROM joining its facts, and the rules as SQL.
+
+    The region figures sum these conditions per child region; the export lists them per
+    household. Both therefore apply exactly the same rules.
+    """
+
+    hh: Any  # the household's columns: household_id, status, attribute, child, threshold_key …
+    joined: Any
+    snapshots: Any  # latest_year, latest, previous, baseline, baseline_year
+    visits: Any  # last_visited_at, visits, recent_visits, ok_<indicator>, not_ok_<indicator>
+    measures: Any  # measures_<status>, funds, funds_spent, overdue
+    people: Any  # people: current members of a poor household
+    members: Any | None  # detailed only: size (current members), head_id_number
+    thresholds: Any  # poverty_line, monitoring_threshold of the latest snapshot's year
+    exit_eligible: ColumnElement[bool]
+    visited: dict[int, ColumnElement[bool]]  # by COVERAGE_DAYS
+    flags: dict[str, ColumnElement[bool]]  # by FLAGS
+
+
+def _per_household(
     *,
     level: codes.Level,
     code: str,
@@ -272,8 +307,9 @@ def _figures_query(
     special: Sequence[str],
     steps: Sequence[_Step],
     now: datetime,
-) -> Any:
-    """One row per child region (the region itself for a village) with every additive figure."""
+    detailed: bool = False,
+) -> _PerHousehold:
+    """The per-household query parts; `detailed` adds the columns of the export's rows."""
     settings = get_settings()
     today = now.astimezone(UTC).date()  # as the household progress: dates in UTC
     village = col(Household.village_code)
@@ -289,6 +325,11 @@ def _figures_query(
             col(Household.attribute).label("attribute"),
             _child_key(level, code, village).label("child"),
             _threshold_key(code, special, village).label("threshold_key"),
+            *(
+                [col(getattr(Household, name)).label(name) for name in HOUSEHOLD_DETAILS[3:]]
+                if detailed
+                else []
+            ),
         )
         .where(*counted_where)
         .subquery("hh")
@@ -324,6 +365,7 @@ def _figures_query(
             func.max(case((rs.rn == 1, rs.per_capita))).label("latest"),
             func.max(case((rs.rn == 2, rs.per_capita))).label("previous"),
             func.max(case((rs.rb == 1, rs.per_capita))).label("baseline"),
+            *([func.max(case((rs.rb == 1, rs.year))).label("baseline_year")] if detailed else []),
         )
         .where(or_(rs.rn <= 2, rs.rb == 1))
         .group_by(rs.household_id)
@@ -349,6 +391,7 @@ def _figures_query(
         .subquery("ranked_visits")
     )
     rv = ranked_visits.c
+    recent_since = literal(now - timedelta(days=rules.RECENT_VISIT_DAYS), UTCDateTime)
     visits = (
         select(
             rv.household_id,
@@ -358,6 +401,14 @@ def _figures_query(
                 for name in INDICATORS
                 for check in (Check.ok, Check.not_ok)
             ],
+            *(
+                [
+                    func.count().label("visits"),
+                    _count(rv.visited_at >= recent_since).label("recent_visits"),
+                ]
+                if detailed
+                else []
+            ),
         )
         .group_by(rv.household_id)
         .subquery("visits")
@@ -370,7 +421,7 @@ def _figures_query(
             *[_count(measure_status == s.value).label(f"measures_{s}") for s in MeasureStatus],
             func.sum(col(Measure.funds)).label("funds"),
             func.sum(col(Measure.funds_spent)).label("funds_spent"),
-            func.max(case((rules.measure_overdue(today), 1), else_=0)).label("overdue"),
+            _count(rules.measure_overdue(today)).label("overdue"),
         )
         .where(col(Measure.household_id).in_(counted))
         .group_by(col(Measure.household_id))
@@ -387,6 +438,20 @@ def _figures_query(
         )
         .group_by(col(Member.household_id))
         .subquery("people")
+    )
+    members = (
+        select(
+            col(Member.household_id).label("household_id"),
+            func.count().label("size"),
+            func.min(
+                case((col(Member.relation) == Relation.head.value, col(Member.id_number)))
+            ).label("head_id_number"),
+        )
+        .where(col(Member.removed_at).is_(None), col(Member.household_id).in_(counted))
+        .group_by(col(Member.household_id))
+        .subquery("members")
+        if detailed
+        else None
     )
 
     photos_missing = (
@@ -413,6 +478,8 @@ def _figures_query(
             ),
         )
     )
+    if members is not None:
+        joined = joined.outerjoin(members, members.c.household_id == hh.c.household_id)
 
     def latest_ok(name: str) -> ColumnElement[bool]:
         ok, not_ok = v[f"ok_{name}"], v[f"not_ok_{name}"]
@@ -430,21 +497,52 @@ def _figures_query(
         datetime.combine(today - timedelta(days=settings.visit_cadence_days), time(), UTC),
         UTCDateTime,
     )
+    flags: dict[str, ColumnElement[bool]] = {
+        "income_drop": and_(
+            s.previous > 0,
+            (s.previous - s.latest) * denominator > s.previous * numerator,
+        ),
+        "below_monitoring_threshold": and_(
+            hh.c.status.in_([st.value for st in rules.LIFTED_STATUSES]),
+            th.c.monitoring_threshold.is_not(None),
+            s.latest < th.c.monitoring_threshold,
+        ),
+        "indicator_lost": or_(*[lost(name) for name in INDICATORS]),
+        "measure_overdue": m.overdue > 0,
+        "visit_overdue": or_(v.last_visited_at.is_(None), v.last_visited_at < overdue_before),
+        "photos_missing": photos_missing.c.household_id.is_not(None),
+    }
+    return _PerHousehold(
+        hh=hh.c,
+        joined=joined,
+        snapshots=s,
+        visits=v,
+        measures=m,
+        people=people.c,
+        members=None if members is None else members.c,
+        thresholds=th.c,
+        exit_eligible=and_(
+            s.latest.is_not(None),
+            # As the household progress: an unknown line blocks nothing.
+            or_(th.c.poverty_line.is_(None), s.latest > th.c.poverty_line),
+            *[latest_ok(name) for name in INDICATORS],
+        ),
+        visited={days: v.last_visited_at >= since[days] for days in COVERAGE_DAYS},
+        flags=flags,
+    )
+
+
+def _figures_query(p: _PerHousehold) -> Any:
+    """One row per child region (the region itself for a village) with every additive figure."""
+    hh, s, m = p.hh, p.snapshots, p.measures
     return (
         select(
-            hh.c.child,
+            hh.child,
             func.count().label("households_total"),
-            *[_count(hh.c.status == st.value).label(f"status_{st}") for st in Status],
-            *[_count(hh.c.attribute == a.value).label(f"attribute_{a}") for a in Attribute],
-            func.coalesce(func.sum(people.c.people), 0).label("people_in_poverty"),
-            _count(
-                and_(
-                    s.latest.is_not(None),
-                    # As the household progress: an unknown line blocks nothing.
-                    or_(th.c.poverty_line.is_(None), s.latest > th.c.poverty_line),
-                    *[latest_ok(name) for name in INDICATORS],
-                )
-            ).label("exit_eligible"),
+            *[_count(hh.status == st.value).label(f"status_{st}") for st in Status],
+            *[_count(hh.attribute == a.value).label(f"attribute_{a}") for a in Attribute],
+            func.coalesce(func.sum(p.people.people), 0).label("people_in_poverty"),
+            _count(p.exit_eligible).label("exit_eligible"),
             func.count(s.latest).label("households_with_income"),
             func.coalesce(func.sum(s.latest - s.baseline), 0).label("income_change"),
             *[
@@ -453,30 +551,11 @@ def _figures_query(
             ],
             func.coalesce(func.sum(m.funds), 0).label("funds_planned"),
             func.coalesce(func.sum(m.funds_spent), 0).label("funds_spent"),
-            _count(v.last_visited_at >= since[30]).label("visited_30d"),
-            _count(v.last_visited_at >= since[90]).label("visited_90d"),
-            _count(
-                and_(
-                    s.previous > 0,
-                    (s.previous - s.latest) * denominator > s.previous * numerator,
-                )
-            ).label("income_drop"),
-            _count(
-                and_(
-                    hh.c.status.in_([st.value for st in rules.LIFTED_STATUSES]),
-                    th.c.monitoring_threshold.is_not(None),
-                    s.latest < th.c.monitoring_threshold,
-                )
-            ).label("below_monitoring_threshold"),
-            _count(or_(*[lost(name) for name in INDICATORS])).label("indicator_lost"),
-            _count(m.overdue == 1).label("measure_overdue"),
-            _count(or_(v.last_visited_at.is_(None), v.last_visited_at < overdue_before)).label(
-                "visit_overdue"
-            ),
-            _count(photos_missing.c.household_id.is_not(None)).label("photos_missing"),
+            *[_count(p.visited[days]).label(f"visited_{days}d") for days in COVERAGE_DAYS],
+            *[_count(condition).label(flag) for flag, condition in p.flags.items()],
         )
-        .select_from(joined)
-        .group_by(hh.c.child)
+        .select_from(p.joined)
+        .group_by(hh.child)
     )
 
 
@@ -522,32 +601,95 @@ async def _children(
     }
 
 
-async def get_region_progress(
-    session: AsyncSession, *, principal: Principal, code: str, now: datetime | None = None
-) -> RegionProgress:
-    """A village's, town's or county's figures, and each child region's (issue 6)."""
+async def _reported_region(
+    session: AsyncSession, *, principal: Principal, code: str, field: str
+) -> tuple[Any, codes.Level]:
+    """The region progress is reported for, if the caller may see its figures."""
     level = codes.level_of(code)
     if level not in CHILD_LEVEL:
-        raise InvalidInput.field(
-            "path.code", "progress is reported for a county, a town or a village"
-        )
+        raise InvalidInput.field(field, "progress is reported for a county, a town or a village")
     # Only regions at or below the caller's own: the county above an officer's village is
     # readable as a division, but its figures are not theirs to see.
     if not principal.covers(code):
         raise RegionNotFound(f"region {code} does not exist or is not visible to you")
     region = await regions_service.get_region(session, principal=principal, code=code)
+    return region, level
+
+
+async def household_rows(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    code: str,
+    now: datetime,
+    field: str = "query.region",
+) -> Select[Any]:
+    """One row per counted household of the region, in (village, number) order, with the
+    region figures' per-household facts and the export's details (see `_PerHousehold`).
+
+    Checks the region first (as the region progress), so a refusal comes before any row.
+    """
+    _, level = await _reported_region(session, principal=principal, code=code, field=field)
+    special, steps = await _threshold_steps(session, code=code)
+    p = _per_household(
+        level=level,
+        code=code,
+        principal=principal,
+        special=special,
+        steps=steps,
+        now=now,
+        detailed=True,
+    )
+    hh, s, v, m, th = p.hh, p.snapshots, p.visits, p.measures, p.thresholds
+    assert p.members is not None  # detailed
+    return (
+        select(
+            *[hh[name] for name in HOUSEHOLD_DETAILS],
+            p.members.size,
+            p.members.head_id_number,
+            s.baseline_year,
+            s.baseline,
+            s.latest_year,
+            s.latest,
+            th.poverty_line,
+            th.monitoring_threshold,
+            *[v[f"{check}_{name}"] for name in INDICATORS for check in (Check.ok, Check.not_ok)],
+            *[m[f"measures_{st}"] for st in MeasureStatus],
+            m.funds,
+            m.funds_spent,
+            m.overdue,
+            v.visits,
+            v.recent_visits,
+            v.last_visited_at,
+            p.exit_eligible.label("exit_eligible"),
+            *[condition.label(f"flag_{flag}") for flag, condition in p.flags.items()],
+        )
+        .select_from(p.joined)
+        .order_by(hh.village_code, hh.number)
+    )
+
+
+async def get_region_progress(
+    session: AsyncSession, *, principal: Principal, code: str, now: datetime | None = None
+) -> RegionProgress:
+    """A village's, town's or county's figures, and each child region's (issue 6)."""
+    region, level = await _reported_region(
+        session, principal=principal, code=code, field="path.code"
+    )
     now = now or utcnow()
     special, steps = await _threshold_steps(session, code=code)
     children = await _children(session, level=level, code=code)
     rows = (
         await session.execute(
             _figures_query(
-                level=level,
-                code=code,
-                principal=principal,
-                special=special,
-                steps=steps,
-                now=now,
+                _per_household(
+                    level=level,
+                    code=code,
+                    principal=principal,
+                    special=special,
+                    steps=steps,
+                    now=now,
+                )
             )
         )
     ).all()

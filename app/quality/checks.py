@@ -33,13 +33,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from app.core.base import UTCDateTime
+from app.core.config import get_settings
 from app.households.models import Household, Member
 from app.households.vocabulary import Cause
 from app.quality import gb11643
 from app.quality.scope import Scope, current
 from app.quality.vocabulary import (
     KIND_ORDER,
-    MAX_PER_CAPITA_FEN,
     REMOTE_VISIT_MODES,
     IssueKind,
     IssueRecordType,
@@ -301,16 +301,18 @@ def cause_repeated(scope: Scope) -> Select[Any]:
 
 
 def income_implausible(scope: Scope) -> Select[Any]:
-    """An income snapshot with a negative net income, a per-capita income above
-    MAX_PER_CAPITA_FEN, a negative component, or totals that do not add up from the components
-    (a component larger than its total, per-capita ≠ net ÷ size). n1 holds INCOME_BITS."""
+    """An income snapshot with a negative net income, a per-capita income above the setting
+    `quality_max_per_capita_yuan`, a negative component, or totals that do not add up from the
+    components (a component larger than its total, per-capita ≠ net ÷ size).
+    n1 holds INCOME_BITS."""
     h, s = scope.household, IncomeSnapshot
     components = {name: getattr(s, name) for name in records_schemas.COMPONENTS}
     transfers = [v for k, v in components.items() if k.startswith("transfer_")]
     gross = sum((v for k, v in components.items() if k != "business_expenses"), start=literal(0))
     rules = {
         "negative_net_income": col(s.net_income) < 0,
-        "per_capita_above_bound": col(s.per_capita_income) > MAX_PER_CAPITA_FEN,
+        "per_capita_above_bound": col(s.per_capita_income)
+        > get_settings().quality_max_per_capita_yuan * 100,
         "negative_component": or_(*(v < 0 for v in components.values())),
         "totals_mismatch": or_(
             col(s.property_income) != col(s.property_dividend) + col(s.property_other),

@@ -8,15 +8,15 @@ from datetime import date
 from typing import Any
 
 from app.auth.principal import Principal
+from app.core.config import get_settings
 from app.core.money import fen_str
-from app.households.vocabulary import Cause
+from app.households.vocabulary import CAUSE_LABELS, Cause
 from app.quality import gb11643
 from app.quality.checks import CAUSE_BITS, INCOME_BITS
 from app.quality.schemas import QualityIssue
-from app.quality.vocabulary import MAX_PER_CAPITA_FEN, IssueKind, IssueRecordType
+from app.quality.vocabulary import IssueKind, IssueRecordType
 
 _API = "/api/v1"
-_CAUSE_LABELS = {Cause.illness: "因病", Cause.disability: "因残", Cause.schooling: "因学"}
 _UNSUPPORTED = {
     Cause.illness: "every current member is healthy",
     Cause.disability: "no current member is disabled",
@@ -102,7 +102,7 @@ def _income(row: Any) -> tuple[str, list[str]]:
         if name == "negative_net_income":
             texts.append(f"net income {fen_str(row.n2)} yuan is negative")
         elif name == "per_capita_above_bound":
-            bound = fen_str(MAX_PER_CAPITA_FEN)
+            bound = fen_str(get_settings().quality_max_per_capita_yuan * 100)
             texts.append(f"per-capita income {fen_str(row.n3)} yuan is above {bound} yuan")
         else:
             texts.append(_INCOME_TEXT[name])
@@ -114,7 +114,7 @@ def _causes(row: Any) -> tuple[str, list[str]]:
     texts = []
     for cause in causes:
         role = "main cause" if cause == row.text else "other cause"
-        texts.append(f"{role} {cause.value} ({_CAUSE_LABELS[cause]}) but {_UNSUPPORTED[cause]}")
+        texts.append(f"{role} {cause.value} ({CAUSE_LABELS[cause]}) but {_UNSUPPORTED[cause]}")
     return "; ".join(texts), [c.value for c in causes]
 
 

@@ -13,24 +13,20 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.core.config import get_settings
 from app.households.models import Household
 from app.quality import geo
 from app.quality.describe import issue
 from app.quality.schemas import QualityIssue
 from app.quality.scope import Scope
-from app.quality.vocabulary import (
-    FAR_FROM_VILLAGE_KM,
-    MIN_OTHER_VISITS,
-    REMOTE_VISIT_MODES,
-    IssueKind,
-    IssueRecordType,
-)
+from app.quality.vocabulary import REMOTE_VISIT_MODES, IssueKind, IssueRecordType
 from app.records.models import Visit
 
 _BATCH = 5000
@@ -47,13 +43,15 @@ async def _rows(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> AsyncI
 
 # A degree of latitude on the sphere geo.haversine_km measures; a degree of longitude is no
 # longer. Going north-south then east-west is a path no shorter than the great circle, so
-# a point whose |Δlat| + |Δlon| spans less than FAR_FROM_VILLAGE_KM is settled without trig.
+# a point whose |Δlat| + |Δlon| spans less than the distance bound is settled without trig.
 _KM_PER_DEGREE = math.radians(1) * geo.EARTH_RADIUS_KM
 
 
-def _far_in_village(visits: list[Any]) -> list[tuple[Any, float]]:
+def _far_in_village(
+    visits: list[Any], *, far_km: float, min_others: int
+) -> list[tuple[Any, float]]:
     """The visits of one village far from the median position of its other visits, with km."""
-    if len(visits) < MIN_OTHER_VISITS + 1:
+    if len(visits) < min_others + 1:
         return []
     points = [
         geo.to_wgs84(v.lat, v.lon, v.crs) if v.crs in ("gcj02", "bd09") else (v.lat, v.lon)
@@ -61,20 +59,20 @@ def _far_in_village(visits: list[Any]) -> list[tuple[Any, float]]:
     ]
     lat_medians = geo.medians_of_others([p[0] for p in points])
     lon_medians = geo.medians_of_others([p[1] for p in points])
-    near = FAR_FROM_VILLAGE_KM / _KM_PER_DEGREE
+    near = far_km / _KM_PER_DEGREE
     found = []
     for visit, (lat, lon), mlat, mlon in zip(visits, points, lat_medians, lon_medians, strict=True):
         if abs(lat - mlat) + abs(lon - mlon) <= near:
             continue
         km = geo.haversine_km(lat, lon, mlat, mlon)
-        if km > FAR_FROM_VILLAGE_KM:
+        if km > far_km:
             found.append((visit, km))
     return found
 
 
 async def visit_far_from_village(session: AsyncSession, scope: Scope) -> list[QualityIssue]:
-    """In-person visits more than FAR_FROM_VILLAGE_KM from the coordinate-wise median of the
-    village's other in-person positioned visits (needs MIN_OTHER_VISITS of them)."""
+    """In-person visits more than `quality_far_from_village_km` from the coordinate-wise median
+    of the village's other in-person positioned visits (needs `quality_min_other_visits`)."""
     positions = (
         select(
             col(Household.village_code),
@@ -92,14 +90,17 @@ async def visit_far_from_village(session: AsyncSession, scope: Scope) -> list[Qu
         )
         .order_by(col(Household.village_code))
     )
+    settings = get_settings()
+    far_km = settings.quality_far_from_village_km
+    far_in = partial(_far_in_village, far_km=far_km, min_others=settings.quality_min_other_visits)
     far: list[tuple[Any, float, int]] = []
     village: list[Any] = []
     async for row in _rows(session, positions):
         if village and row.village_code != village[0].village_code:
-            far += [(visit, km, len(village) - 1) for visit, km in _far_in_village(village)]
+            far += [(visit, km, len(village) - 1) for visit, km in far_in(village)]
             village = []
         village.append(row)
-    far += [(visit, km, len(village) - 1) for visit, km in _far_in_village(village)]
+    far += [(visit, km, len(village) - 1) for visit, km in far_in(village)]
     if not far:
         return []
     households: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
@@ -120,7 +121,7 @@ async def visit_far_from_village(session: AsyncSession, scope: Scope) -> list[Qu
             household_id=households[uuid.UUID(visit.id)][0],
             household_number=households[uuid.UUID(visit.id)][1],
             detail=f"the visit's position is {km:.1f} km from the median position of the "
-            f"village's {others} other visits (more than {FAR_FROM_VILLAGE_KM:g} km)",
+            f"village's {others} other visits (more than {far_km:g} km)",
         )
         for visit, km, others in far
     ]

@@ -34,12 +34,8 @@ class IssueRecordType(StrEnum):
     income_snapshot = "income_snapshot"
 
 
-# income_implausible: a per-capita net income above this (yuan 200,000, in fen) is a typo.
-MAX_PER_CAPITA_FEN = 200_000 * 100
-# visit_far_from_village: a visit further than this from the median position of the village's
-# other visits, when the village has at least MIN_OTHER_VISITS other positioned visits.
-FAR_FROM_VILLAGE_KM = 5.0
-MIN_OTHER_VISITS = 3
+# The checks' bounds are settings (app.core.config): quality_max_per_capita_yuan,
+# quality_far_from_village_km and quality_min_other_visits.
 # Visit modes that are not in person: no photo is expected and their position says nothing
 # about where the household lives.
 REMOTE_VISIT_MODES = ("phone", "video")

@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from types import SimpleNamespace
@@ -394,21 +394,82 @@ def _money(fen: int) -> str:
     return f"{yuan + 0:.2f}"
 
 
-def _figures(rows: list[Row], data: Data, population: int | None) -> dict[str, Any]:
+FLAGS = (
+    "income_drop",
+    "below_monitoring_threshold",
+    "indicator_lost",
+    "measure_overdue",
+    "visit_overdue",
+    "photos_missing",
+)
+
+
+@dataclass
+class Facts:
+    """One household's progress facts, by the rules as written (the export lists these)."""
+
+    latest: Any = None  # the latest snapshot
+    baseline: Any = None
+    line: int | None = None  # of the latest snapshot's year
+    monitoring: int | None = None
+    assessments: dict[str, str] = field(default_factory=dict)  # latest not unknown, per indicator
+    eligible: bool = False
+    last_visit: datetime | None = None
+    flags: set[str] = field(default_factory=set)
+
+
+def household_facts(row: Row, data: Data) -> Facts:
     now = data.now
     today = now.astimezone(UTC).date()
-    counted = [row for row in rows if row.household.status != "removed"]
-    flags = dict.fromkeys(
-        (
-            "income_drop",
-            "below_monitoring_threshold",
-            "indicator_lost",
-            "measure_overdue",
-            "visit_overdue",
-            "photos_missing",
-        ),
-        0,
+    household = row.household
+    facts = Facts()
+    facts.assessments, ever_ok = _latest_assessments(row.visits)
+    if row.snapshots:
+        by_latest = sorted(row.snapshots, key=lambda s: (s.year, s.recorded_at, s.id), reverse=True)
+        latest = facts.latest = by_latest[0]
+        baselines = [s for s in row.snapshots if s.kind == "baseline"] or row.snapshots
+        facts.baseline = min(baselines, key=lambda s: (s.year, s.recorded_at, s.id))
+        facts.line, facts.monitoring = resolve_thresholds(
+            data.thresholds, household.village_code, latest.year
+        )
+        facts.eligible = (facts.line is None or latest.per_capita_income > facts.line) and all(
+            facts.assessments.get(name) == "ok" for name in INDICATORS
+        )
+        if len(by_latest) > 1:
+            previous = by_latest[1].per_capita_income
+            fall = previous - latest.per_capita_income
+            if previous > 0 and Fraction(fall, previous) > Fraction(3, 10):
+                facts.flags.add("income_drop")
+        if (
+            household.status in ("lifted", "lifted_no_support")
+            and facts.monitoring is not None
+            and latest.per_capita_income < facts.monitoring
+        ):
+            facts.flags.add("below_monitoring_threshold")
+    if any(facts.assessments.get(name) == "not_ok" and ever_ok[name] for name in INDICATORS):
+        facts.flags.add("indicator_lost")
+    last = facts.last_visit = max((v.visited_at for v in row.visits), default=None)
+    if last is None or (today - last.astimezone(UTC).date()).days > 30:
+        facts.flags.add("visit_overdue")
+    if any(overdue(m, today) for m in row.measures):
+        facts.flags.add("measure_overdue")
+    if any(sha not in data.held for sha in row.photo_shas):
+        facts.flags.add("photos_missing")
+    return facts
+
+
+def overdue(measure: Any, today: date) -> bool:
+    return (
+        measure.due_date is not None
+        and measure.due_date < today
+        and measure.status not in ("done", "cancelled")
     )
+
+
+def _figures(rows: list[Row], data: Data, population: int | None) -> dict[str, Any]:
+    now = data.now
+    counted = [row for row in rows if row.household.status != "removed"]
+    flags = dict.fromkeys(FLAGS, 0)
     people = eligible = with_income = change = visited_30 = visited_90 = 0
     planned = spent = 0
     measures = dict.fromkeys(MEASURE_STATUSES, 0)
@@ -416,54 +477,22 @@ def _figures(rows: list[Row], data: Data, population: int | None) -> dict[str, A
         household = row.household
         if household.status in POOR:
             people += sum(1 for m in row.members if m.removed_at is None)
-        latest_assessment, ever_ok = _latest_assessments(row.visits)
-        if row.snapshots:
-            by_latest = sorted(
-                row.snapshots, key=lambda s: (s.year, s.recorded_at, s.id), reverse=True
-            )
-            latest = by_latest[0]
-            baselines = [s for s in row.snapshots if s.kind == "baseline"] or row.snapshots
-            baseline = min(baselines, key=lambda s: (s.year, s.recorded_at, s.id))
+        facts = household_facts(row, data)
+        if facts.latest is not None:
             with_income += 1
-            change += latest.per_capita_income - baseline.per_capita_income
-            line, monitoring = resolve_thresholds(
-                data.thresholds, household.village_code, latest.year
-            )
-            if (line is None or latest.per_capita_income > line) and all(
-                latest_assessment.get(name) == "ok" for name in INDICATORS
-            ):
-                eligible += 1
-            if len(by_latest) > 1:
-                previous = by_latest[1].per_capita_income
-                fall = previous - latest.per_capita_income
-                if previous > 0 and Fraction(fall, previous) > Fraction(3, 10):
-                    flags["income_drop"] += 1
-            if (
-                household.status in ("lifted", "lifted_no_support")
-                and monitoring is not None
-                and latest.per_capita_income < monitoring
-            ):
-                flags["below_monitoring_threshold"] += 1
-        if any(latest_assessment.get(name) == "not_ok" and ever_ok[name] for name in INDICATORS):
-            flags["indicator_lost"] += 1
-        last = max((v.visited_at for v in row.visits), default=None)
+            change += facts.latest.per_capita_income - facts.baseline.per_capita_income
+        eligible += facts.eligible
+        for flag in facts.flags:
+            flags[flag] += 1
+        last = facts.last_visit
         if last is not None and last >= now - timedelta(days=30):
             visited_30 += 1
         if last is not None and last >= now - timedelta(days=90):
             visited_90 += 1
-        if last is None or (today - last.astimezone(UTC).date()).days > 30:
-            flags["visit_overdue"] += 1
         for m in row.measures:
             measures[m.status] += 1
             planned += m.funds or 0
             spent += m.funds_spent or 0
-        if any(
-            m.due_date is not None and m.due_date < today and m.status not in ("done", "cancelled")
-            for m in row.measures
-        ):
-            flags["measure_overdue"] += 1
-        if any(sha not in data.held for sha in row.photo_shas):
-            flags["photos_missing"] += 1
 
     total = len(counted)
     incidence = people / population if population else None

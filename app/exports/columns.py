@@ -1,0 +1,218 @@
+"""The export's columns: Chinese headers, and each household's cells from its SQL row.
+
+One row per household of the region (see `app.progress.region.household_rows`), with the
+household progress's figures under the same rules. Personal data (the head's ID number, the
+phone) is masked as in the household API unless the caller may see it for that village.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from app.auth.principal import Principal
+from app.households import id_numbers
+from app.households.vocabulary import ATTRIBUTE_LABELS, CAUSE_LABELS, STATUS_LABELS
+from app.progress import household as rules
+from app.records.vocabulary import INDICATORS, Check, MeasureStatus
+
+
+class Kind(StrEnum):
+    """How a cell is written: CSV writes text; XLSX types numbers, money and dates."""
+
+    text = "text"
+    integer = "integer"
+    money = "money"  # yuan, two decimals (from fen)
+    percent = "percent"  # one decimal, in percent
+    timestamp = "timestamp"  # local time of `tz`, to the minute
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    kind: Kind = Kind.text
+    width: int = 12  # XLSX column width, in characters
+
+
+INDICATOR_LABELS = {
+    "food": "不愁吃",
+    "clothing": "不愁穿",
+    "education": "义务教育保障",
+    "medical": "基本医疗保障",
+    "housing": "住房安全保障",
+    "water": "饮水安全保障",
+}
+CHECK_LABELS = {Check.ok: "达标", Check.not_ok: "未达标", Check.unknown: "未核实"}
+MEASURE_STATUS_LABELS = {
+    MeasureStatus.planned: "计划",
+    MeasureStatus.not_started: "未开工",
+    MeasureStatus.in_progress: "实施中",
+    MeasureStatus.done: "已完成",
+    MeasureStatus.cancelled: "已取消",
+}
+FLAG_LABELS = {
+    "income_drop": "收入骤降",
+    "below_monitoring_threshold": "低于监测标准",
+    "indicator_lost": "保障指标返弹",
+    "measure_overdue": "帮扶措施逾期",
+    "visit_overdue": "走访逾期",
+    "photos_missing": "照片缺失",
+}
+YES, NO = "是", "否"
+
+COLUMNS: tuple[Column, ...] = (
+    Column("户编号", width=20),
+    Column("县代码", width=8),
+    Column("村代码", width=14),
+    Column("村名", width=14),
+    Column("村民小组", width=10),
+    Column("户主姓名", width=10),
+    Column("户主身份证号", width=20),
+    Column("联系电话", width=14),
+    Column("家庭人口", Kind.integer, 8),
+    Column("贫困户属性", width=14),
+    Column("贫困户状态", width=16),
+    Column("主要致贫原因", width=12),
+    Column("识别年度", Kind.integer, 8),
+    Column("脱贫年度", Kind.integer, 8),
+    Column("基期年度", Kind.integer, 8),
+    Column("基期人均纯收入(元)", Kind.money, 14),
+    Column("最新年度", Kind.integer, 8),
+    Column("最新人均纯收入(元)", Kind.money, 14),
+    Column("人均纯收入变化(元)", Kind.money, 14),
+    Column("人均纯收入变化率(%)", Kind.percent, 12),
+    Column("当年贫困线(元)", Kind.money, 12),
+    Column("当年监测标准(元)", Kind.money, 12),
+    Column("高于贫困线(元)", Kind.money, 12),
+    *(Column(label, width=10) for label in INDICATOR_LABELS.values()),
+    Column("达到退出标准", width=8),
+    Column("未达退出标准原因", width=40),
+    Column("帮扶措施数", Kind.integer, 8),
+    *(Column(f"措施{label}", Kind.integer, 8) for label in MEASURE_STATUS_LABELS.values()),
+    Column("逾期措施", Kind.integer, 8),
+    Column("计划资金(元)", Kind.money, 12),
+    Column("已用资金(元)", Kind.money, 12),
+    Column("走访次数", Kind.integer, 8),
+    Column(f"近{rules.RECENT_VISIT_DAYS}天走访次数", Kind.integer, 10),
+    Column("最近走访时间", Kind.timestamp, 17),
+    Column("走访逾期", width=8),
+    Column("风险标识", width=30),
+    Column("户ID", width=36),
+)
+HEADERS = tuple(column.header for column in COLUMNS)
+
+Cell = str | int | Decimal | datetime | None
+
+
+def _whole(value: Any) -> int:
+    """A count or a sum from the database (PostgreSQL sums bigints as numeric); NULL is 0."""
+    return int(value or 0)
+
+
+def _yuan(fen: int | None) -> Decimal | None:
+    return None if fen is None else Decimal(fen).scaleb(-2)
+
+
+def _label(labels: dict[Any, str], value: str | None) -> str | None:
+    """The Chinese label of a code; an unknown code as it is (the export never fails on it)."""
+    if value is None:
+        return None
+    try:
+        return labels[value]
+    except KeyError:
+        return value
+
+
+def indicator_state(ok_rank: int | None, not_ok_rank: int | None) -> Check:
+    """The latest assessment from the rank (1 = newest visit) of the newest ok and not_ok."""
+    if ok_rank is None and not_ok_rank is None:
+        return Check.unknown
+    if not_ok_rank is None or (ok_rank is not None and ok_rank < not_ok_rank):
+        return Check.ok
+    return Check.not_ok
+
+
+def exit_reasons(row: Any, states: dict[str, Check]) -> list[str]:
+    """Why the household may not exit, in the household progress's order of reasons."""
+    reasons = []
+    if row.latest is None:
+        reasons.append("无收入核算")
+    elif row.poverty_line is not None and row.latest <= row.poverty_line:
+        reasons.append("人均纯收入未超过贫困线")
+    for name in INDICATORS:
+        if states[name] is not Check.ok:
+            reasons.append(f"{INDICATOR_LABELS[name]}{CHECK_LABELS[states[name]]}")
+    return reasons
+
+
+@dataclass(frozen=True)
+class RowContext:
+    principal: Principal
+    village_names: dict[str, str]
+    tz: timezone
+
+
+def cells(row: Any, context: RowContext) -> list[Cell]:
+    """One household's cells, in COLUMNS order."""
+    reveal = context.principal.may_see_pii(row.village_code)
+    id_number = row.head_id_number
+    phone = row.phone
+    states = {
+        name: indicator_state(getattr(row, f"ok_{name}"), getattr(row, f"not_ok_{name}"))
+        for name in INDICATORS
+    }
+    eligible = bool(row.exit_eligible)
+    baseline, latest = row.baseline, row.latest
+    change = latest - baseline if latest is not None and baseline is not None else None
+    by_status = {status: _whole(getattr(row, f"measures_{status}")) for status in MeasureStatus}
+    last_visit = row.last_visited_at
+    flags = [label for flag, label in FLAG_LABELS.items() if getattr(row, f"flag_{flag}")]
+    return [
+        row.number,
+        row.village_code[:6],
+        row.village_code,
+        context.village_names.get(row.village_code[:12]),  # a natural village's village
+        row.group_name,
+        row.head_name,
+        (id_number if reveal else id_numbers.mask(id_number)) if id_number else None,
+        (phone if reveal else id_numbers.mask_phone(phone)) if phone else None,
+        _whole(row.size),
+        _label(ATTRIBUTE_LABELS, row.attribute),
+        _label(STATUS_LABELS, row.status),
+        _label(CAUSE_LABELS, row.main_cause),
+        row.identified_year,
+        row.exit_year,
+        row.baseline_year,
+        _yuan(baseline),
+        row.latest_year,
+        _yuan(latest),
+        _yuan(change),
+        # As the household progress: relative to the size of the baseline.
+        rules.percent(change, abs(baseline)) + 0 if change is not None and baseline else None,
+        _yuan(row.poverty_line),
+        _yuan(row.monitoring_threshold),
+        _yuan(latest - row.poverty_line)
+        if latest is not None and row.poverty_line is not None
+        else None,
+        *(CHECK_LABELS[states[name]] for name in INDICATORS),
+        YES if eligible else NO,
+        None if eligible else "；".join(exit_reasons(row, states)),
+        sum(by_status.values()),
+        *by_status.values(),
+        _whole(row.overdue),
+        _yuan(_whole(row.funds)),
+        _yuan(_whole(row.funds_spent)),
+        _whole(row.visits),
+        _whole(row.recent_visits),
+        None if last_visit is None else last_visit.astimezone(context.tz).replace(tzinfo=None),
+        YES if row.flag_visit_overdue else NO,
+        "、".join(flags) or None,
+        str(row.household_id),
+    ]
+
+
+def tz_of(offset_minutes: int) -> timezone:
+    return UTC if offset_minutes == 0 else timezone(timedelta(minutes=offset_minutes))

@@ -1,0 +1,82 @@
+"""The household export of a region: rows of the region progress's per-household query."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.auth.principal import Principal, within_regions
+from app.core.config import get_settings
+from app.core.db import Transactions
+from app.exports.columns import Cell, RowContext, cells, tz_of
+from app.exports.writers import XlsxSheet
+from app.progress import region as region_progress
+from app.regions import codes
+from app.regions.models import Region
+
+# Rows fetched from the database at a time, and written at a time.
+PARTITION_ROWS = 500
+
+
+class Export:
+    """A prepared export: the region checked and the statement built, rows not read yet."""
+
+    def __init__(self, statement: Any, context: RowContext) -> None:
+        self.statement = statement
+        self.context = context
+
+    async def partitions(self, transactions: Transactions) -> AsyncIterator[list[list[Cell]]]:
+        """The rows' cells, PARTITION_ROWS at a time, from a read transaction of their own
+        (the request's session is gone once a streamed response has started)."""
+        async with transactions(writing=False) as session:
+            result = await session.stream(
+                self.statement.execution_options(yield_per=PARTITION_ROWS)
+            )
+            async for partition in result.partitions():
+                yield [cells(row, self.context) for row in partition]
+
+
+async def prepare(
+    session: AsyncSession, *, principal: Principal, code: str, now: datetime
+) -> Export:
+    """Check the region (404/422 before any byte is sent) and build the export's query."""
+    statement = await region_progress.household_rows(
+        session, principal=principal, code=code, now=now
+    )
+    names = await session.execute(
+        select(col(Region.code), col(Region.name)).where(
+            within_regions([code], col(Region.code)),
+            col(Region.level) == int(codes.Level.village),
+        )
+    )
+    context = RowContext(
+        principal=principal,
+        village_names={code: name for code, name in names},
+        tz=tz_of(get_settings().report_utc_offset_minutes),
+    )
+    return Export(statement, context)
+
+
+async def build_xlsx(export: Export, transactions: Transactions) -> Path:
+    """Write the XLSX file to a temporary file and return its path (the caller removes it)."""
+    handle, name = tempfile.mkstemp(prefix="fieldsync-export-", suffix=".xlsx")
+    os.close(handle)
+    path = Path(name)
+    try:
+        sheet = await anyio.to_thread.run_sync(XlsxSheet, path)
+        async for rows in export.partitions(transactions):
+            await anyio.to_thread.run_sync(sheet.write, rows)
+        await anyio.to_thread.run_sync(sheet.close)
+    except BaseException:
+        await anyio.Path(path).unlink(missing_ok=True)
+        raise
+    return path
