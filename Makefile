@@ -9,7 +9,7 @@ export FIELDSYNC_TEST_POSTGRES_URL
 # Test processes (pytest-xdist); each builds its own database. `auto`: one per CPU.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-sqlite test-postgres lint openapi migration bench bench-sync bench-photos bench-progress clean
+.PHONY: run test test-sqlite test-postgres lint openapi migration bench bench-sync bench-photos bench-progress bench-export clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync_ingest.py
 	$(BIN)/python bench/photo_upload.py
 	$(BIN)/python bench/progress_read.py
+	$(BIN)/python bench/export_households.py
 
 # Visits/s through POST /sync/batches vs raw inserts of the same rows, SQLite and PostgreSQL.
 bench-sync: $(STAMP)
@@ -70,6 +71,11 @@ bench-photos: $(STAMP)
 # (1,000,000 visits), SQLite and PostgreSQL (needs wrk; long: the generator alone takes minutes).
 bench-progress: $(STAMP)
 	$(BIN)/python bench/progress_read.py
+
+# Server memory while 5,000 and 50,000 households are exported as CSV and XLSX, SQLite and
+# PostgreSQL; each file is opened again (csv, openpyxl) and its rows counted.
+bench-export: $(STAMP)
+	$(BIN)/python bench/export_households.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

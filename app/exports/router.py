@@ -43,7 +43,7 @@ _RESPONSES = problem_responses(
 _DESCRIPTION = """
 
 One row per household of the region (all but `removed`, in the caller's villages), ordered by
-village and household number, with Chinese column headers: the household (户编号, village,
+household number (户编号), with Chinese column headers: the household (户编号, village,
 head, ID number and phone, size, attribute, status, main cause, years), its income before and
 after (基期 and latest per-capita income, change, that year's poverty line and monitoring
 threshold), the six guarantees' latest assessment, whether it meets the exit standard and why
@@ -52,8 +52,8 @@ and its risk flags (防返贫监测). The rules are those of GET /households/{ho
 
 The head's ID number and the phone are masked (371522********123X, 138****1234) unless the
 caller may read personal data (`pii:read`) of the village. Money is in yuan with two decimals;
-times are China Standard Time (UTC+8, configurable). The file streams however many rows; an
-export runs in a database snapshot, so its rows are consistent with each other."""
+times are China Standard Time (UTC+8, configurable). The file is produced a thousand households
+at a time, so the server's memory does not grow with the rows."""
 
 
 def _slots(request: Request) -> anyio.CapacityLimiter:

@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import anyio
 from sqlalchemy import select
@@ -20,38 +19,44 @@ from app.core.db import Transactions
 from app.exports.columns import Cell, RowContext, cells, tz_of
 from app.exports.writers import XlsxSheet
 from app.progress import region as region_progress
+from app.progress.region import HouseholdRows
 from app.regions import codes
 from app.regions.models import Region
 
-# Rows fetched from the database at a time, and written at a time.
-PARTITION_ROWS = 500
+# Households read from the database at a time, and written at a time.
+PAGE_ROWS = 1000
 
 
 class Export:
-    """A prepared export: the region checked and the statement built, rows not read yet."""
+    """A prepared export: the region checked and the queries built, no row read yet."""
 
-    def __init__(self, statement: Any, context: RowContext) -> None:
-        self.statement = statement
+    def __init__(self, queries: HouseholdRows, context: RowContext) -> None:
+        self.queries = queries
         self.context = context
 
     async def partitions(self, transactions: Transactions) -> AsyncIterator[list[list[Cell]]]:
-        """The rows' cells, PARTITION_ROWS at a time, from a read transaction of their own
-        (the request's session is gone once a streamed response has started)."""
+        """The rows' cells, a page of households at a time, from a read transaction of their
+        own (the request's session is gone once a streamed response has started)."""
+        after: str | None = None
         async with transactions(writing=False) as session:
-            result = await session.stream(
-                self.statement.execution_options(yield_per=PARTITION_ROWS)
-            )
-            async for partition in result.partitions():
-                yield [cells(row, self.context) for row in partition]
+            while True:
+                page = (
+                    await session.execute(self.queries.page(after=after, limit=PAGE_ROWS))
+                ).all()
+                if not page:
+                    return
+                rows = await session.execute(self.queries.rows([row.id for row in page]))
+                yield [cells(row, self.context) for row in rows]
+                if len(page) < PAGE_ROWS:
+                    return
+                after = page[-1].number
 
 
 async def prepare(
     session: AsyncSession, *, principal: Principal, code: str, now: datetime
 ) -> Export:
     """Check the region (404/422 before any byte is sent) and build the export's query."""
-    statement = await region_progress.household_rows(
-        session, principal=principal, code=code, now=now
-    )
+    queries = await region_progress.household_rows(session, principal=principal, code=code, now=now)
     names = await session.execute(
         select(col(Region.code), col(Region.name)).where(
             within_regions([code], col(Region.code)),
@@ -63,7 +68,7 @@ async def prepare(
         village_names={code: name for code, name in names},
         tz=tz_of(get_settings().report_utc_offset_minutes),
     )
-    return Export(statement, context)
+    return Export(queries, context)
 
 
 async def build_xlsx(export: Export, transactions: Transactions) -> Path:

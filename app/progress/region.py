@@ -12,6 +12,7 @@ The per-household rules (orders, dates in UTC, what is overdue, lost or dropped)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field, fields
 from datetime import UTC, datetime, time, timedelta
@@ -308,16 +309,16 @@ def _per_household(
     steps: Sequence[_Step],
     now: datetime,
     detailed: bool = False,
+    only: Sequence[uuid.UUID] | None = None,
 ) -> _PerHousehold:
-    """The per-household query parts; `detailed` adds the columns of the export's rows."""
+    """The per-household query parts; `detailed` adds the columns of the export's rows, `only`
+    restricts them to some of the counted households (a page of them)."""
     settings = get_settings()
     today = now.astimezone(UTC).date()  # as the household progress: dates in UTC
     village = col(Household.village_code)
-    counted_where = (
-        within_regions([code], village),
-        principal.within(village),
-        col(Household.status) != Status.removed.value,
-    )
+    counted_where = _counted(code, principal)
+    if only is not None:
+        counted_where += (col(Household.id).in_(only),)
     hh = (
         select(
             col(Household.id).label("household_id"),
@@ -616,57 +617,91 @@ async def _reported_region(
     return region, level
 
 
-async def household_rows(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    code: str,
-    now: datetime,
-    field: str = "query.region",
-) -> Select[Any]:
-    """One row per counted household of the region, in (village, number) order, with the
-    region figures' per-household facts and the export's details (see `_PerHousehold`).
-
-    Checks the region first (as the region progress), so a refusal comes before any row.
-    """
-    _, level = await _reported_region(session, principal=principal, code=code, field=field)
-    special, steps = await _threshold_steps(session, code=code)
-    p = _per_household(
-        level=level,
-        code=code,
-        principal=principal,
-        special=special,
-        steps=steps,
-        now=now,
-        detailed=True,
-    )
-    hh, s, v, m, th = p.hh, p.snapshots, p.visits, p.measures, p.thresholds
-    assert p.members is not None  # detailed
+def _counted(code: str, principal: Principal) -> tuple[ColumnElement[bool], ...]:
+    """The households a region's figures count: in the region and the caller's regions, and
+    not removed."""
+    village = col(Household.village_code)
     return (
-        select(
-            *[hh[name] for name in HOUSEHOLD_DETAILS],
-            p.members.size,
-            p.members.head_id_number,
-            s.baseline_year,
-            s.baseline,
-            s.latest_year,
-            s.latest,
-            th.poverty_line,
-            th.monitoring_threshold,
-            *[v[f"{check}_{name}"] for name in INDICATORS for check in (Check.ok, Check.not_ok)],
-            *[m[f"measures_{st}"] for st in MeasureStatus],
-            m.funds,
-            m.funds_spent,
-            m.overdue,
-            v.visits,
-            v.recent_visits,
-            v.last_visited_at,
-            p.exit_eligible.label("exit_eligible"),
-            *[condition.label(f"flag_{flag}") for flag, condition in p.flags.items()],
-        )
-        .select_from(p.joined)
-        .order_by(hh.village_code, hh.number)
+        within_regions([code], village),
+        principal.within(village),
+        col(Household.status) != Status.removed.value,
     )
+
+
+@dataclass(frozen=True)
+class HouseholdRows:
+    """The export's queries: the counted households of a region page by page in household
+    number order (a keyset on the unique number), and the rows of one page of them.
+
+    Pages keep the memory of both the database and the API process bounded by the page,
+    however many households the region has: no query sorts or materializes them all.
+    """
+
+    code: str
+    principal: Principal
+    level: codes.Level
+    special: Sequence[str]
+    steps: Sequence[_Step]
+    now: datetime
+
+    def page(self, *, after: str | None, limit: int) -> Select[uuid.UUID, str]:
+        """The ids and numbers of the next `limit` households after number `after`."""
+        number = col(Household.number)
+        stmt = select(col(Household.id), number).where(*_counted(self.code, self.principal))
+        if after is not None:
+            stmt = stmt.where(number > after)
+        return stmt.order_by(number).limit(limit)
+
+    def rows(self, household_ids: Sequence[uuid.UUID]) -> Select[Any]:
+        """One row per household of `household_ids` (in number order) with the region
+        figures' per-household facts and the export's details (see `_PerHousehold`)."""
+        p = _per_household(
+            level=self.level,
+            code=self.code,
+            principal=self.principal,
+            special=self.special,
+            steps=self.steps,
+            now=self.now,
+            detailed=True,
+            only=household_ids,
+        )
+        hh, s, v, m, th = p.hh, p.snapshots, p.visits, p.measures, p.thresholds
+        assert p.members is not None  # detailed
+        return (
+            select(
+                *[hh[name] for name in HOUSEHOLD_DETAILS],
+                p.members.size,
+                p.members.head_id_number,
+                s.baseline_year,
+                s.baseline,
+                s.latest_year,
+                s.latest,
+                th.poverty_line,
+                th.monitoring_threshold,
+                *[v[f"{c}_{name}"] for name in INDICATORS for c in (Check.ok, Check.not_ok)],
+                *[m[f"measures_{st}"] for st in MeasureStatus],
+                m.funds,
+                m.funds_spent,
+                m.overdue,
+                v.visits,
+                v.recent_visits,
+                v.last_visited_at,
+                p.exit_eligible.label("exit_eligible"),
+                *[condition.label(f"flag_{flag}") for flag, condition in p.flags.items()],
+            )
+            .select_from(p.joined)
+            .order_by(hh.number)
+        )
+
+
+async def household_rows(
+    session: AsyncSession, *, principal: Principal, code: str, now: datetime
+) -> HouseholdRows:
+    """The export's queries for a region; checks the region first (as the region progress),
+    so that a refusal comes before any row."""
+    _, level = await _reported_region(session, principal=principal, code=code, field="query.region")
+    special, steps = await _threshold_steps(session, code=code)
+    return HouseholdRows(code, principal, level, special, steps, now)
 
 
 async def get_region_progress(
