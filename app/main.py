@@ -11,13 +11,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from app.api import api_router
-from app.exports.writers import XLSX_MEDIA_TYPE
 from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestBodyMiddleware, RequestContextMiddleware
 from app.core.openapi import install_openapi
+from app.exports.writers import XLSX_MEDIA_TYPE
 from app.health.router import router as health_router
 from app.photos.cleanup import expire_uploads_periodically
 from app.photos.storage import make_storage
