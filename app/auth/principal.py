@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, and_, false, or_
 
 from app.regions import codes
 from app.users.models import Role, User
@@ -27,15 +27,26 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
 }
 
 
+def has_prefix(column: Any, prefix: str) -> ColumnElement[bool]:
+    """SQL condition: `column` (a region code) starts with `prefix`, as an index range.
+
+    Exact because region-code columns compare bytewise on both databases (BINARY on SQLite,
+    COLLATE "C" on PostgreSQL: see `app.core.base.region_code_type`).
+    """
+    low, high = codes.prefix_range(prefix)
+    return and_(column >= low, column < high)
+
+
 def within_regions(region_codes: Iterable[str], column: Any) -> ColumnElement[bool]:
     """SQL condition: `column` (a region code) lies in one of `region_codes`."""
     conditions: list[ColumnElement[bool]] = []
     for own in region_codes:
         if codes.level_of(own) in (codes.Level.village, codes.Level.natural_village):
+            # The village itself and its natural villages (371522101201-03).
             conditions.append(column == own)
-            conditions.append(column.startswith(own + "-"))
+            conditions.append(has_prefix(column, own + "-"))
         else:
-            conditions.append(column.startswith(codes.prefix_of(own)))
+            conditions.append(has_prefix(column, codes.prefix_of(own)))
     return or_(*conditions) if conditions else false()
 
 

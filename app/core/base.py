@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import DateTime, MetaData, String
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names on every database, so migrations can refer to them.
@@ -59,3 +59,13 @@ def updated_at_field() -> Any:
 
 def uuid_pk() -> Any:
     return Field(default_factory=uuid.uuid4, primary_key=True)
+
+
+def region_code_type() -> TypeEngine[str]:
+    """A region code column (21 characters) that compares bytewise on both databases.
+
+    Region conditions are code ranges (`app.auth.principal.has_prefix`), exact only in bytewise
+    order; and a plain index serves them, and LIKE 'prefix%' too, whatever the cluster's
+    locale. SQLite compares bytewise already (BINARY).
+    """
+    return String(21).with_variant(String(21, collation="C"), "postgresql")

@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, updated_at_field, uuid_pk
+from app.core.base import (
+    UTCDateTime,
+    created_at_field,
+    region_code_type,
+    updated_at_field,
+    uuid_pk,
+)
 
 
 class Household(SQLModel, table=True):
@@ -17,7 +23,9 @@ class Household(SQLModel, table=True):
 
     id: uuid.UUID = uuid_pk()
     number: str = Field(max_length=32, unique=True)  # 户编号, national id of the household
-    village_code: str = Field(foreign_key="region.code", max_length=21, index=True)
+    village_code: str = Field(
+        foreign_key="region.code", max_length=21, index=True, sa_type=region_code_type()
+    )
     group_name: str | None = Field(default=None, max_length=100)  # 自然村/组
     head_name: str = Field(max_length=100, index=True)
     phone: str | None = Field(default=None, max_length=32)

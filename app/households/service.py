@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.auth.principal import Principal
+from app.auth.principal import Principal, within_regions
 from app.core.base import utcnow
 from app.core.conditional import require_if_match
 from app.core.config import get_settings
@@ -91,20 +91,10 @@ async def list_households(
     stmt = _visible(principal)
     if filters.region:
         try:
-            level = codes.level_of(filters.region)
+            codes.level_of(filters.region)
         except codes.InvalidCode as exc:
             raise InvalidInput.field("query.region", str(exc)) from None
-        if level >= codes.Level.village:
-            stmt = stmt.where(
-                or_(
-                    col(Household.village_code) == filters.region,
-                    col(Household.village_code).startswith(filters.region + "-"),
-                )
-            )
-        else:
-            stmt = stmt.where(
-                col(Household.village_code).startswith(codes.prefix_of(filters.region))
-            )
+        stmt = stmt.where(within_regions([filters.region], col(Household.village_code)))
     if filters.status:
         stmt = stmt.where(Household.status == filters.status)
     if filters.attribute:

@@ -90,3 +90,16 @@ def is_within(code: str, ancestor: str) -> bool:
     if level_of(ancestor) is Level.natural_village:
         return False
     return code.startswith(prefix_of(ancestor)) and level_of(code) > level_of(ancestor)
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """The half-open range ``[low, high)`` holding exactly the strings that start with `prefix`,
+    in bytewise order (SQLite's BINARY, PostgreSQL's "C"); for ASCII prefixes.
+
+    A range is what an index can seek on every database, with bound parameters too: SQLite
+    never uses an index for ``LIKE ? || '%'``, nor PostgreSQL for LIKE under a linguistic
+    collation (or in a generic plan, where the pattern is unknown).
+    """
+    if not prefix or not prefix.isascii() or prefix[-1] == "\x7f":
+        raise ValueError(f"no range for the prefix {prefix!r}")
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.auth.principal import Principal, within_regions
+from app.auth.principal import Principal, has_prefix, within_regions
 from app.core.base import utcnow
 from app.core.config import Settings
 from app.devices.service import touch_device
@@ -119,7 +119,7 @@ def _in_region(code: str) -> Any:
     level = codes.level_of(code)
     if level in (codes.Level.village, codes.Level.natural_village):
         return col(Change.region_code) == code
-    return col(Change.region_code).startswith(codes.prefix_of(code))
+    return has_prefix(col(Change.region_code), codes.prefix_of(code))
 
 
 async def _page_rows(

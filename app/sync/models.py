@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, utcnow, uuid_pk
+from app.core.base import UTCDateTime, created_at_field, region_code_type, utcnow, uuid_pk
 
 
 class ChangeCounter(SQLModel, table=True):
@@ -41,7 +41,7 @@ class Change(SQLModel, table=True):
 
     entity_type: str = Field(primary_key=True, max_length=16)
     entity_id: uuid.UUID = Field(primary_key=True)
-    region_code: str = Field(primary_key=True, max_length=21)
+    region_code: str = Field(primary_key=True, max_length=21, sa_type=region_code_type())
     household_id: uuid.UUID = Field(index=True)
     seq: int = Field(sa_type=BigInteger, unique=True)
     op: str = Field(max_length=8)
@@ -78,7 +78,7 @@ class SyncConflict(SQLModel, table=True):
 
     id: uuid.UUID = uuid_pk()
     household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
-    village_code: str = Field(max_length=21, index=True)
+    village_code: str = Field(max_length=21, index=True, sa_type=region_code_type())
     batch_id: uuid.UUID = Field(foreign_key="sync_batch.id", index=True)
     device_id: str = Field(max_length=128, index=True)
     user_id: uuid.UUID = Field(foreign_key="user_account.id")

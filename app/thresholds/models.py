@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
-from app.core.base import updated_at_field
+from app.core.base import region_code_type, updated_at_field
 
 
 class PovertyThreshold(SQLModel, table=True):
@@ -15,7 +15,8 @@ class PovertyThreshold(SQLModel, table=True):
 
     __tablename__ = "poverty_threshold"
 
-    scope: str = Field(primary_key=True, max_length=21)  # "national" or a region code
+    # "national" or a region code
+    scope: str = Field(primary_key=True, max_length=21, sa_type=region_code_type())
     year: int = Field(primary_key=True)
     poverty_line: int | None = Field(default=None, sa_type=BigInteger)  # fen per person-year
     monitoring_threshold: int | None = Field(default=None, sa_type=BigInteger)  # fen

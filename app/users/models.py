@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from app.core.base import created_at_field, updated_at_field, uuid_pk
+from app.core.base import created_at_field, region_code_type, updated_at_field, uuid_pk
 
 
 class Role(StrEnum):
@@ -43,4 +43,10 @@ class UserRegion(SQLModel, table=True):
     __tablename__ = "user_region"
 
     user_id: uuid.UUID = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
-    region_code: str = Field(foreign_key="region.code", primary_key=True, max_length=21, index=True)
+    region_code: str = Field(
+        foreign_key="region.code",
+        primary_key=True,
+        max_length=21,
+        index=True,
+        sa_type=region_code_type(),
+    )

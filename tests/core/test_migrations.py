@@ -20,7 +20,22 @@ def _diff(connection) -> list:  # type: ignore[no-untyped-def]
     context = MigrationContext.configure(
         connection, opts={"compare_type": True, "render_as_batch": True}
     )
-    return compare_metadata(context, metadata)
+    return compare_metadata(context, metadata) + _collation_diff(connection)
+
+
+def _collation_diff(connection) -> list:  # type: ignore[no-untyped-def]
+    """Columns whose collation differs between database and models: Alembic lets a collation
+    given on one side only pass (region codes are COLLATE "C" on PostgreSQL)."""
+    inspector = inspect(connection)
+    out = []
+    for table in metadata.sorted_tables:
+        found = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            declared = getattr(column.type.dialect_impl(connection.dialect), "collation", None)
+            actual = getattr(found.get(column.name), "collation", None)
+            if declared != actual:
+                out.append(("collation", table.name, column.name, actual, declared))
+    return out
 
 
 def _tables(connection) -> set[str]:  # type: ignore[no-untyped-def]
