@@ -338,7 +338,10 @@ def _per_household(
     # Each per-household subquery restricts itself to the counted households by the table
     # itself, not by `hh`: PostgreSQL then estimates from the table's statistics (a CTE has
     # none, and its misestimates multiply across the joins).
-    counted = select(col(Household.id)).where(*counted_where)
+    counted_select = select(col(Household.id)).where(*counted_where)
+    # A page of the export: its households are counted ones already (the page query chose
+    # them), and a list of ids lets the planner look up exactly those in each table's index.
+    counted: Any = counted_select if only is None else list(only)
 
     # Snapshots: rn 1 is the latest, rn 2 the one before; rb 1 is the baseline (the orders of
     # the household progress, whose rules these are).
@@ -434,7 +437,9 @@ def _per_household(
         .where(
             col(Member.removed_at).is_(None),
             col(Member.household_id).in_(
-                counted.where(col(Household.status).in_(sorted(s.value for s in POOR_STATUSES)))
+                counted_select.where(
+                    col(Household.status).in_(sorted(s.value for s in POOR_STATUSES))
+                )
             ),
         )
         .group_by(col(Member.household_id))
