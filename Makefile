@@ -68,7 +68,8 @@ bench-photos: $(STAMP)
 	$(BIN)/python bench/photo_upload.py
 
 # p50/p99 of household and county progress on generated counties of 5,000 and 50,000 households
-# (1,000,000 visits), SQLite and PostgreSQL (needs wrk; long: the generator alone takes minutes).
+# (1,000,000 visits, 200,000 income snapshots), SQLite and PostgreSQL (needs wrk). Long: about
+# 20 minutes on the 2-core machine, ~30 if county runs reach --max-duration; --quick: ~5.
 bench-progress: $(STAMP)
 	$(BIN)/python bench/progress_read.py
 

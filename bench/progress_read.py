@@ -1,28 +1,41 @@
 """Benchmark: household and county progress reads on a generated county, SQLite and PostgreSQL.
 
-For each backend a fresh migrated database is filled with one generated county (20 towns of 10
-villages, rural population set): N households (default 50,000) with 2–4 current members, 20
-visits each spread over two years (the six checks mostly ok), 4 income snapshots (2021–2024,
-per-capita income = net income / household size, in fen), 1–3 measures each (with their first
-revision) and the household's status history. Rows go in through SQLAlchemy Core: `insert()`
-executemany on SQLite, asyncpg `copy_records_to_table` on PostgreSQL (same connection and
+For each backend two fresh migrated databases, side by side, are each filled with one generated
+county (20 towns of 10 villages, rural population set): the large one of N households (default
+50,000: 1,000,000 visits, 200,000 income snapshots) and a small one of N/10, same shape per
+household. A household has 2–4 current members, 20 visits spread over two years (the six checks
+mostly ok), 4 income snapshots (2021–2024, per-capita income = net income / household size, in fen),
+1–3 measures (with their first revision), its status history, and a photo on one visit in ten (its
+photo_ref; 95% of them uploaded: photo, photo_holder). Rows go in through SQLAlchemy Core:
+`insert()` executemany on SQLite, asyncpg `copy_records_to_table` on PostgreSQL (same connection and
 transaction), 5,000 households per transaction; then ANALYZE (VACUUM ANALYZE on PostgreSQL, the
-state of a database autovacuum has seen). The sync change log is not filled: reads ignore it.
+state of a database autovacuum has seen). The rows of each table are counted in the database
+afterwards. The sync change log is not filled: reads ignore it.
 
-Then wrk, as the county admin, with a token and the list of household URLs prepared before the
-clock (`bench/wrk_progress.lua` picks a random one per request and counts statuses): household
-progress over random households, and county progress, from 8 and from 1 client (-t2 -c8, -t1
--c1). Each run gets a fresh `fieldsync serve` (one uvicorn worker): a fresh connection pool, and
-no request of the previous run still at work. A county run lasts long enough for ~25 answers
-(within --max-duration). The same is done on a county ten times smaller (N/10 households, same
-shape per household), to show that household progress does not slow down as the county grows.
+Then wrk, as the county admin, with a token and the list of URLs prepared before the clock
+(`bench/wrk_progress.lua` picks a random one per request and counts statuses), from 8 and from 1
+client (-t2 -c8, -t1 -c1). Each run gets a fresh `fieldsync serve` (one uvicorn worker): a fresh
+connection pool, and no request of the previous run still at work; 20 household progress answers
+(one county progress answer) warm it up first. Household progress, over random households of the
+county, runs --duration seconds, in --rounds rounds that alternate the small and the large county,
+so that a busy moment of the machine does not land on one county only; the table shows the round of
+median p50 and lists every round's p50. Household progress must not slow down as the county grows
+tenfold: lines under its table set the two counties side by side. County progress runs once per
+county and client count, long enough for ~25 answers of the warm-up's time, at least --duration and
+at most --max-duration seconds. Beside wrk's figures: the server process's CPU time per answer (the
+uvicorn process only, not PostgreSQL's).
 
-Any answer but 2xx stops the benchmark. A request unanswered after its timeout (4x a warm
-request's time per client, at least 30 s) fails the run: the benchmark goes on and exits 1. On
-PostgreSQL, queries still running when wrk stops are cancelled. `--plan-cache both` repeats the
-county runs with plan_cache_mode = force_custom_plan set on the (throwaway) database: with the
-default (auto), a prepared statement may switch to a generic plan from its sixth execution on a
-connection, and asyncpg prepares every statement.
+Any answer but 2xx, or the server process gone, stops the benchmark. A request unanswered after its
+timeout (4x the slowest warm-up request per client, at least 10 s) fails the run: the benchmark goes
+on and exits 1. On PostgreSQL, queries still running when wrk stops are cancelled (and count as
+timed out when older than the timeout). `--plan-cache both` repeats the county runs with
+plan_cache_mode = force_custom_plan set on the (throwaway) databases: with the default (auto), a
+prepared statement may switch to a generic plan from its sixth execution on a connection, and
+asyncpg prepares every statement.
+
+Time, both backends, defaults, on the 2-core machine: about 20 minutes (SQLite ~12, PostgreSQL ~8:
+generation ~1.5 min each, household progress ~3 min each, the rest county progress); ~30 minutes if
+the large county's runs reach --max-duration, which bounds each county run.
 
     make bench-progress            # or: .venv/bin/python bench/progress_read.py --quick
 """
@@ -43,13 +56,14 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from photo_upload import _wrk_requests_s
+from photo_upload import _wrk_requests_s, cpu_seconds, server_pid
 from sync_ingest import POSTGRES_URL, _free_port, new_database, postgres_available, serve
 
 from app.core.money import divide_half_up
@@ -61,6 +75,7 @@ PROVINCE, CITY, COUNTY = "370000000000", "371500000000", "371599000000"
 TOWNS, VILLAGES_PER_TOWN = 20, 10
 VISITS, YEARS = 20, (2021, 2022, 2023, 2024)
 CHUNK = 5_000  # households per transaction
+MAX_DURATION = 240  # s: the longest county progress run (--max-duration)
 ADMIN, OFFICER, PASSWORD = "bench.county", "bench.village", "bench-password-1"
 # Tables in foreign-key order; the sync change log (sync_change) is left empty.
 TABLES = (
@@ -222,7 +237,7 @@ class Generator:
         self._visits(household_id, weak=not lifted, rows=rows)
         self._snapshots(household_id, status=status, size=size, rows=rows["income_snapshot"])
         self._measures(household_id, main_cause, rows)
-        history = [(identified, None, "in_poverty")]
+        history: list[tuple[int, str | None, str]] = [(identified, None, "in_poverty")]
         if status != "in_poverty":
             history.append((planned if lifted else 2023, "in_poverty", status))
         for year, before, after in history:
@@ -420,8 +435,13 @@ class County:
     url: str
     households: int
     household_ids: list[uuid.UUID]
-    rows: int
-    seconds: float
+    counts: dict[str, int]  # rows per table, counted in the database after the fill
+    seconds: float  # regions, users, rows and ANALYZE
+    size: str = ""  # of the SQLite file
+    # Set by prepare_runs: the wrk script's URL list per endpoint, the server's settings, its log.
+    paths: dict[str, Path] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    log: Path = Path("server.log")
 
 
 async def _users_and_regions(url: str, households: int) -> uuid.UUID:
@@ -458,8 +478,11 @@ async def _users_and_regions(url: str, households: int) -> uuid.UUID:
         await engine.dispose()
 
 
-async def _fill(url: str, households: int, author: uuid.UUID) -> tuple[list[uuid.UUID], int]:
-    from sqlalchemy import JSON, insert, text
+async def _fill(
+    url: str, households: int, author: uuid.UUID
+) -> tuple[list[uuid.UUID], dict[str, int]]:
+    """Insert the county's rows; its household ids and the rows of each table, counted after."""
+    from sqlalchemy import JSON, func, insert, select, text
     from sqlmodel import SQLModel
 
     import app.models  # noqa: F401  (every table in the metadata)
@@ -477,7 +500,7 @@ async def _fill(url: str, households: int, author: uuid.UUID) -> tuple[list[uuid
             ids += [row["id"] for row in rows["household"]]
             async with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    driver = (await conn.get_raw_connection()).driver_connection
+                    driver: Any = (await conn.get_raw_connection()).driver_connection
                     for name, table in tables.items():
                         columns = [c.name for c in table.columns]
                         # asyncpg's json codec (SQLAlchemy sets it up) takes JSON text.
@@ -504,9 +527,15 @@ async def _fill(url: str, households: int, author: uuid.UUID) -> tuple[list[uuid
             else:
                 await conn.execute(text("ANALYZE"))
                 await conn.commit()  # the last connection to close checkpoints the WAL
+            counts = {
+                name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+                for name, table in tables.items()
+            }
     finally:
         await engine.dispose()
-    return ids, total
+    if sum(counts.values()) != total:
+        raise RuntimeError(f"{total:,} rows generated, the database holds {counts}")
+    return ids, counts
 
 
 def _json(value: Any) -> str:
@@ -523,10 +552,13 @@ def generate(url: str, households: int) -> County:
     # Millions of young objects and no cycles: collections would only rescan what is alive.
     gc.disable()
     try:
-        ids, rows = asyncio.run(_fill(url, households, author))
+        ids, counts = asyncio.run(_fill(url, households, author))
     finally:
         gc.enable()
-    return County(url, households, ids, rows, time.perf_counter() - started)
+    county = County(url, households, ids, counts, time.perf_counter() - started)
+    if url.startswith("sqlite"):
+        county.size = f"{Path(url.split('///', 1)[1]).stat().st_size / 1e6:,.0f} MB"
+    return county
 
 
 # --- reading it -----------------------------------------------------------------------------
@@ -640,24 +672,20 @@ def cancel_left_over(url: str) -> list[float]:
         url,
         "SELECT extract(epoch FROM now() - query_start), pg_cancel_backend(pid)"
         " FROM pg_stat_activity WHERE datname = current_database()"
-        " AND pid <> pg_backend_pid() AND state = 'active'",
+        " AND pid <> pg_backend_pid() AND state = 'active' AND backend_type = 'client backend'",
     )
-    return [float(row[0]) for row in rows]
+    return [max(0.0, float(row[0])) for row in rows]
 
 
 def run_scenario(
-    env: dict[str, str],
-    county: County,
-    paths: Path,
-    *,
-    endpoint: str,
-    clients: int,
-    args: argparse.Namespace,
-    log: Path,
+    county: County, *, endpoint: str, clients: int, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One wrk run on a fresh server (a fresh connection pool, no request of the last run)."""
     backend = "postgresql" if county.url.startswith("postgresql") else "sqlite"
-    with serve(env, log) as base:
+    paths = county.paths[endpoint]
+    port = _free_port()  # a fresh one: a client socket may hold the last run's by now
+    with serve({**county.env, "FIELDSYNC_PORT": str(port)}, county.log) as base:
+        pid = server_pid(port)
         token = login(base)
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=3600) as client:
@@ -670,13 +698,23 @@ def run_scenario(
         duration = args.duration
         if endpoint == "county progress":  # long enough for ~25 answers, within the limit
             duration = max(args.duration, min(args.max_duration, math.ceil(one * 25)))
-        timeout = max(30, math.ceil(one * clients * 4))
-        r = run_wrk(base, token, paths, connections=clients, duration=duration, timeout=timeout)
+        timeout = max(10, math.ceil(one * clients * 4))
+        cpu = cpu_seconds(pid)
+        try:
+            r = run_wrk(base, token, paths, connections=clients, duration=duration, timeout=timeout)
+            cpu = cpu_seconds(pid) - cpu
+        except (RuntimeError, FileNotFoundError) as exc:  # no /proc/PID: the server is gone
+            alive = Path(f"/proc/{pid}").exists()
+            raise RuntimeError(
+                f"{backend} {county.households:,} households, {endpoint}, -c{clients}: "
+                f"{exc}\nserver process {pid} {'still running' if alive else 'GONE'}; "
+                f"the end of its log:\n{county.log.read_text()[-3000:]}"
+            ) from None
         if backend == "postgresql" and (ages := cancel_left_over(county.url)):
             # A request still unanswered past the timeout when wrk stops is not counted by wrk.
             r["timeouts"] += sum(age > timeout for age in ages)
             print(
-                f"    (cancelled {len(ages)} queries still running when wrk stopped, running "
+                f"    (cancelled {len(ages)} query(ies) still running when wrk stopped, running "
                 f"for {', '.join(f'{age:.1f}' for age in sorted(ages))} s)"
             )
     r.update(
@@ -686,50 +724,58 @@ def run_scenario(
         clients=clients,
         duration=duration,
         timeout=timeout,
+        cpu_ms=cpu * 1000 / max(1, r["requests"]),
         load=os.getloadavg()[0],
+        plans="auto" if backend == "postgresql" else "-",  # the database's, until set
     )
     return r
 
 
-def bench_county(
-    backend: str, county: County, tmp: Path, args: argparse.Namespace
-) -> list[dict[str, Any]]:
-    household_paths = tmp / f"households-{backend}-{county.households}.txt"
-    household_paths.write_text(
+def prepare_runs(backend: str, county: County, tmp: Path) -> None:
+    """The URL lists of the wrk script and the server's settings (but its port), before any
+    clock."""
+    name = f"{backend}-{county.households}"
+    county.paths["household progress"] = tmp / f"households-{name}.txt"
+    county.paths["household progress"].write_text(
         "".join(f"/api/v1/households/{i}/progress\n" for i in county.household_ids)
     )
-    county_paths = tmp / f"county-{backend}.txt"
-    county_paths.write_text(f"/api/v1/regions/{COUNTY}/progress\n")
-    env = {
+    county.paths["county progress"] = tmp / f"county-{name}.txt"
+    county.paths["county progress"].write_text(f"/api/v1/regions/{COUNTY}/progress\n")
+    county.log = tmp / f"server-{name}.log"
+    county.env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")},
         "FIELDSYNC_DATABASE_URL": county.url,
-        "FIELDSYNC_DATA_DIR": str(tmp / f"data-{backend}"),
-        "FIELDSYNC_PORT": str(_free_port()),
+        "FIELDSYNC_DATA_DIR": str(tmp / f"data-{name}"),
         "FIELDSYNC_LOG_LEVEL": "WARNING",
         "FIELDSYNC_ACCESS_TOKEN_MINUTES": "240",
         "FIELDSYNC_SECRET_KEY": "bench-signing-key-" + "k" * 40,
         "FIELDSYNC_PII_KEY": "bench-pii-key-" + "p" * 40,
     }
-    plans = PLAN_MODES[args.plan_cache] if backend == "postgresql" else ("-",)
+
+
+def bench_backend(
+    backend: str, counties: list[County], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Household progress in rounds that alternate the counties (so that a busy moment of the
+    machine does not land on one county only), then county progress."""
     results = []
+    for round_ in range(1, args.rounds + 1):
+        for county in counties:
+            for clients in (8, 1):
+                r = run_scenario(county, endpoint="household progress", clients=clients, args=args)
+                r["round"] = round_
+                print(f"  {_line(r)}", flush=True)
+                results.append(r)
+    plans = PLAN_MODES[args.plan_cache] if backend == "postgresql" else ("-",)
     for plan in plans:
-        if backend == "postgresql":
-            set_plan_cache(county.url, plan)
-        for endpoint, paths, clients in (
-            ("household progress", household_paths, 8),
-            ("household progress", household_paths, 1),
-            ("county progress", county_paths, 8),
-            ("county progress", county_paths, 1),
-        ):
-            if endpoint == "household progress" and plan != plans[0]:
-                continue  # one id, one plan: generic plans do not hurt it
-            log = tmp / f"server-{backend}-{county.households}.log"
-            r = run_scenario(
-                env, county, paths, endpoint=endpoint, clients=clients, args=args, log=log
-            )
-            r["plans"] = plan
-            print(f"  {_line(r)}", flush=True)
-            results.append(r)
+        for county in counties:
+            if backend == "postgresql":
+                set_plan_cache(county.url, plan)
+            for clients in (8, 1):
+                r = run_scenario(county, endpoint="county progress", clients=clients, args=args)
+                r.update(plans=plan, round=1)
+                print(f"  {_line(r)}", flush=True)
+                results.append(r)
     return results
 
 
@@ -756,60 +802,169 @@ def _line(r: dict[str, Any]) -> str:
         f"{r['backend']:<10} {r['households']:>7,} households  {r['endpoint']:<18} "
         f"-c{r['clients']} -d{r['duration']}s{plans}: {r['requests']:,} answers, "
         f"{r['requests_s']:,.1f} req/s, p50 {r['p50_ms']:,.1f} ms, p99 {r['p99_ms']:,.1f} ms, "
-        f"load {r['load']:.1f}{notes}"
+        f"server CPU {r['cpu_ms']:,.1f} ms/answer, load {r['load']:.1f}{notes}"
     )
 
 
-def summary(results: list[dict[str, Any]]) -> str:
+def _median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda r: r["p50_ms"])[(len(runs) - 1) // 2]
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f} ms" if value < 10_000 else f"{value / 1000:,.1f} s"
+
+
+def summary(backend: str, counties: list[County], results: list[dict[str, Any]]) -> str:
+    """One backend's tables: the generated counties; household progress (the round of median
+    p50) and the small county's next to the large one's; county progress."""
     lines = [
-        "| backend | households | endpoint | PG plan_cache_mode | clients | answers | req/s "
-        "| p50 | p99 | notes |",
-        "|---|--:|---|---|--:|--:|--:|--:|--:|---|",
+        f"== {backend} ==",
+        "",
+        "Generated counties (time: regions, users, rows, ANALYZE; rows counted in the database):",
+        "",
+        "| households | visits | income snapshots | measures | photo refs | all rows | time "
+        "| rows/s | file |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for r in results:
+    for c in counties:
+        n = c.counts
+        rows = sum(n.values())
         lines.append(
-            f"| {r['backend']} | {r['households']:,} | {r['endpoint']} | {r['plans']} "
-            f"| {r['clients']} | {r['requests']:,} | {r['requests_s']:,.1f} "
-            f"| {r['p50_ms']:,.1f} ms | {r['p99_ms']:,.1f} ms | {_notes(r)} |"
+            f"| {c.households:,} | {n['visit']:,} | {n['income_snapshot']:,} | {n['measure']:,} "
+            f"| {n['photo_ref']:,} | {rows:,} | {c.seconds:,.1f} s | {rows / c.seconds:,.0f} "
+            f"| {c.size or '-'} |"
         )
-    lines.append("")
-    household = [r for r in results if r["endpoint"] == "household progress"]
-    for backend in dict.fromkeys(r["backend"] for r in household):
-        for clients in (8, 1):
-            pair = sorted(
-                (r for r in household if r["backend"] == backend and r["clients"] == clients),
-                key=lambda r: r["households"],
-            )
-            if len(pair) == 2:
-                small, large = pair
-                lines.append(
-                    f"{backend}, household progress, {clients} client(s), county x"
-                    f"{large['households'] / small['households']:.0f}: p50 "
-                    f"{small['p50_ms']:.1f} -> {large['p50_ms']:.1f} ms "
-                    f"(x{large['p50_ms'] / small['p50_ms']:.2f}), p99 {small['p99_ms']:.1f} -> "
-                    f"{large['p99_ms']:.1f} ms, req/s {small['requests_s']:,.0f} -> "
-                    f"{large['requests_s']:,.0f}"
-                )
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in results:
+        key = (r["endpoint"], r["households"], r["plans"], r["clients"])
+        groups.setdefault(key, []).append(r)
+    household = {k[1:]: runs for k, runs in groups.items() if k[0] == "household progress"}
+    county = [r for r in results if r["endpoint"] == "county progress"]
+    if household:
+        lines += ["", *_household_table(household)]
+        lines += ["", *_growth(household)]
+    if county:
+        lines += ["", *_county_table(county, plans=backend == "postgresql")]
     return "\n".join(lines)
 
 
+def _household_table(groups: dict[tuple[Any, ...], list[dict[str, Any]]]) -> list[str]:
+    lines = [
+        "Household progress, GET /api/v1/households/{id}/progress over random households "
+        "(the round of median p50):",
+        "",
+        "| households | clients | seconds | answers | req/s | p50 | p99 | server CPU/answer "
+        "| p50 of each round | notes |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+    ]
+    for runs in groups.values():
+        r = _median_round(runs)
+        notes = "; ".join(_notes(run) for run in runs if _notes(run))
+        lines.append(
+            f"| {r['households']:,} | {r['clients']} | {r['duration']} | {r['requests']:,} "
+            f"| {r['requests_s']:,.1f} | {_ms(r['p50_ms'])} | {_ms(r['p99_ms'])} "
+            f"| {r['cpu_ms']:,.1f} ms | {' / '.join(_ms(run['p50_ms']) for run in runs)} "
+            f"| {notes} |"
+        )
+    return lines
+
+
+def _growth(groups: dict[tuple[Any, ...], list[dict[str, Any]]]) -> list[str]:
+    """Household progress of the small county next to the large one (rounds of median p50)."""
+    small, large = min(k[0] for k in groups), max(k[0] for k in groups)
+    lines = [f"Household progress as the county grows from {small:,} to {large:,} households:"]
+    for (households, plans, clients), runs in groups.items():
+        if households != large or (small, plans, clients) not in groups:
+            continue
+        s, r = _median_round(groups[(small, plans, clients)]), _median_round(runs)
+        lines.append(
+            f"  {clients} client{'s' if clients > 1 else ''}: p50 {_ms(s['p50_ms'])} -> "
+            f"{_ms(r['p50_ms'])} (x{r['p50_ms'] / s['p50_ms']:.2f}), p99 {_ms(s['p99_ms'])} -> "
+            f"{_ms(r['p99_ms'])} (x{r['p99_ms'] / s['p99_ms']:.2f}), req/s "
+            f"{s['requests_s']:,.1f} -> {r['requests_s']:,.1f}, server CPU/answer "
+            f"{s['cpu_ms']:,.1f} -> {r['cpu_ms']:,.1f} ms"
+        )
+    return lines
+
+
+def _county_table(runs: list[dict[str, Any]], *, plans: bool) -> list[str]:
+    """One line per run; `plans`: a column for PostgreSQL's plan_cache_mode."""
+    lines = [
+        f"County progress, GET /api/v1/regions/{COUNTY}/progress (one run each; with ~25 "
+        "answers, p99 is about the slowest):",
+        "",
+        "| households |" + (" plan_cache_mode |" if plans else "") + " clients | seconds "
+        "| answers | req/s | p50 | p99 | server CPU/answer | notes |",
+        "|--:|" + ("---|" if plans else "") + "--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for r in runs:
+        mode = f" {r['plans']} |" if plans else ""
+        lines.append(
+            f"| {r['households']:,} |{mode} {r['clients']} | {r['duration']} "
+            f"| {r['requests']:,} | {r['requests_s']:,.2f} | {_ms(r['p50_ms'])} "
+            f"| {_ms(r['p99_ms'])} | {r['cpu_ms']:,.1f} ms | {_notes(r)} |"
+        )
+    return lines
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--households", type=int, default=50_000, help="large county (small: /10)")
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--quick", action="store_true", help="5,000 / 500 households, 3 s runs")
-    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10)")
-    parser.add_argument("--max-duration", type=int, default=300, help="longest county run")
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n", 1)[0],
+        epilog="The module's docstring describes the data, the runs and what fails them.",
+    )
+    parser.add_argument(
+        "--households",
+        type=int,
+        default=50_000,
+        help="households of the large county; the small county has a tenth (default 50,000)",
+    )
+    parser.add_argument(
+        "--backend", choices=("sqlite", "postgresql", "both"), default="both", help="default both"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 5,000 and 500 households (overrides --households), --duration 3",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help="seconds of each household progress run, and the shortest county progress run "
+        "(default 10; 3 with --quick)",
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=int,
+        default=MAX_DURATION,
+        help="longest county progress run, in seconds; a run aims at ~25 answers of the "
+        f"warm-up's time (default {MAX_DURATION})",
+    )
     parser.add_argument(
         "--plan-cache",
         choices=tuple(PLAN_MODES),
         default="auto",
-        help="PostgreSQL plan_cache_mode of the county runs: auto (the default of PostgreSQL), "
-        "custom (force_custom_plan) or both",
+        help="PostgreSQL plan_cache_mode of the county runs: auto (PostgreSQL's default), "
+        "custom (force_custom_plan) or both (each county run twice)",
     )
-    parser.add_argument("--generate-only", action="store_true", help="time the generator only")
-    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="household progress runs per county and client count, alternating the counties "
+        "(default 3; 0: county progress only)",
+    )
+    parser.add_argument(
+        "--generate-only", action="store_true", help="generate the counties and stop (no wrk)"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=POSTGRES_URL,
+        help="a PostgreSQL server to create the throwaway databases on (default "
+        "$FIELDSYNC_TEST_POSTGRES_URL or %(default)s)",
+    )
     args = parser.parse_args()
+    if args.households < 10 or args.rounds < 0 or min(args.duration or 1, args.max_duration) < 1:
+        parser.error("--households must be at least 10, --rounds at least 0, durations positive")
     if args.quick:
         args.households = 5_000
     args.duration = args.duration or (3 if args.quick else 10)
@@ -819,6 +974,7 @@ def main() -> int:
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     scales = (args.households // 10, args.households)
 
+    reports: list[str] = []
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -827,27 +983,44 @@ def main() -> int:
             f"fieldsync progress read benchmark: counties of {scales[0]:,} and {scales[1]:,} "
             f"households ({TOWNS} towns x {VILLAGES_PER_TOWN} villages; per household "
             f"{VISITS} visits, {len(YEARS)} income snapshots, 1-3 measures); 1 server process "
-            f"(uvicorn, 1 worker); wrk -t2 -c8 and -t1 -c1, --latency, as the county admin"
+            f"(uvicorn, 1 worker, restarted for each run); wrk -t2 -c8 and -t1 -c1, --latency, as "
+            f"the county admin; household progress {args.rounds} round(s) of {args.duration} s, "
+            f"county progress {args.duration}-{args.max_duration} s; server CPU: the uvicorn "
+            f"process only (not PostgreSQL's); {os.cpu_count()} CPUs, load "
+            f"{os.getloadavg()[0]:.1f}"
         )
         for backend in backends:
             if backend == "postgresql" and not postgres_available(args.postgres_url):
                 print(f"  {backend}: skipped, no PostgreSQL at {args.postgres_url}")
                 continue
-            for households in scales:
-                with new_database(backend, tmp, args.postgres_url) as url:
+            started = time.perf_counter()
+            with ExitStack() as databases:  # both counties at once: their runs alternate
+                counties = []
+                for households in scales:
+                    url = databases.enter_context(new_database(backend, tmp, args.postgres_url))
                     print(f"  {backend}: generating {households:,} households", flush=True)
                     county = generate(url, households)
+                    rows = sum(county.counts.values())
                     print(
-                        f"  {backend}: {households:,} households, {county.rows:,} rows generated "
-                        f"in {county.seconds:.1f} s ({county.rows / county.seconds:,.0f} rows/s)"
-                        + (f", SQLite file {_size(url)}" if backend == "sqlite" else ""),
+                        f"  {backend}: {households:,} households, {rows:,} rows "
+                        f"({county.counts['visit']:,} visits, "
+                        f"{county.counts['income_snapshot']:,} income snapshots) in "
+                        f"{county.seconds:.1f} s ({rows / county.seconds:,.0f} rows/s)"
+                        + (f", SQLite file {county.size}" if county.size else ""),
                         flush=True,
                     )
-                    if not args.generate_only:
-                        results += bench_county(backend, county, tmp, args)
-    if results:
-        print()
-        print(summary(results))
+                    prepare_runs(backend, county, tmp)
+                    counties.append(county)
+                generated = time.perf_counter() - started
+                ran = [] if args.generate_only else bench_backend(backend, counties, args)
+            results += ran
+            reports.append(
+                summary(backend, counties, ran)
+                + f"\n{backend}: generation {generated / 60:.1f} min, reads "
+                f"{(time.perf_counter() - started - generated) / 60:.1f} min"
+            )
+    print()
+    print("\n\n".join(reports))
     failed = [r for r in results if r["timeouts"]]
     if failed:
         print(f"\nFAILED: requests timed out in {len(failed)} runs:", file=sys.stderr)
@@ -855,11 +1028,6 @@ def main() -> int:
             print(f"  {_line(r)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _size(url: str) -> str:
-    path = Path(url.split("///", 1)[1])
-    return f"{path.stat().st_size / 1e6:,.0f} MB"
 
 
 if __name__ == "__main__":
