@@ -24,6 +24,7 @@ class Kind(StrEnum):
     """How a cell is written: CSV writes text; XLSX types numbers, money and dates."""
 
     text = "text"
+    identifier = "identifier"  # digits that are no number: 户编号, codes, ID numbers, phones
     integer = "integer"
     money = "money"  # yuan, two decimals (from fen)
     percent = "percent"  # one decimal, in percent
@@ -64,14 +65,14 @@ FLAG_LABELS = {
 YES, NO = "是", "否"
 
 COLUMNS: tuple[Column, ...] = (
-    Column("户编号", width=20),
-    Column("县代码", width=8),
-    Column("村代码", width=14),
+    Column("户编号", Kind.identifier, 20),
+    Column("县代码", Kind.identifier, 8),
+    Column("村代码", Kind.identifier, 14),
     Column("村名", width=14),
     Column("村民小组", width=10),
     Column("户主姓名", width=10),
-    Column("户主身份证号", width=20),
-    Column("联系电话", width=14),
+    Column("户主身份证号", Kind.identifier, 20),
+    Column("联系电话", Kind.identifier, 14),
     Column("家庭人口", Kind.integer, 8),
     Column("贫困户属性", width=14),
     Column("贫困户状态", width=16),

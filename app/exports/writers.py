@@ -16,7 +16,7 @@ from pathlib import Path
 
 import xlsxwriter
 
-from app.exports.columns import COLUMNS, HEADERS, Cell, Kind
+from app.exports.columns import COLUMNS, HEADERS, Cell, Column, Kind
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -29,12 +29,16 @@ SHEET_NAME = "贫困户"
 MAX_XLSX_ROWS = 1_048_575  # Excel's rows per sheet, less the header
 
 
-def _csv_text(cell: Cell) -> str:
+def _csv_text(column: Column, cell: Cell) -> str:
     if cell is None:
         return ""
     if isinstance(cell, datetime):
         return cell.strftime("%Y-%m-%d %H:%M")
     if isinstance(cell, str):
+        if column.kind is Kind.identifier and cell.isascii() and cell.isdigit():
+            # Excel (and WPS) read a bare 3715221012010001 as a number: 3.71522E+15, its last
+            # digits and any leading zero lost. ="…" is text to them; digits only, no injection.
+            return f'="{cell}"'
         return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
     return str(cell)
 
@@ -49,7 +53,10 @@ async def csv_chunks(partitions: AsyncIterable[Sequence[Sequence[Cell]]]) -> Asy
     async for rows in partitions:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([_csv_text(cell) for cell in row] for row in rows)
+        writer.writerows(
+            [_csv_text(column, cell) for column, cell in zip(COLUMNS, row, strict=True)]
+            for row in rows
+        )
         yield buffer.getvalue().encode()
 
 
