@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.auth.deps import HouseholdProgressReader
+from app.auth.deps import Reader
 from app.core.base import utcnow
 from app.core.config import get_settings
 from app.core.db import SessionDep, TransactionsDep
@@ -53,8 +53,9 @@ and its risk flags (防返贫监测). The rules are those of GET /households/{ho
 The head's ID number and the phone are masked (371522********123X, 138****1234) unless the
 caller may read personal data (`pii:read`) of the village. Money is in yuan with two decimals;
 times are China Standard Time (UTC+8, configurable). In the CSV, identifiers of digits only
-(户编号, codes, ID numbers, phones) are written `="…"`, which Excel and WPS keep as text. The file is produced a thousand households
-at a time, so the server's memory does not grow with the rows."""
+(户编号, codes, ID numbers, phones) are written `="…"`, which Excel and WPS keep as text. The
+file is produced a thousand households at a time, so the server's memory does not grow with
+the rows."""
 
 
 def _slots(request: Request) -> anyio.CapacityLimiter:
@@ -86,7 +87,7 @@ async def export_households_csv(
     request: Request,
     session: SessionDep,
     transactions: TransactionsDep,
-    principal: HouseholdProgressReader,
+    principal: Reader,
     region: RegionQuery,
 ) -> StreamingResponse:
     export = await service.prepare(session, principal=principal, code=region, now=utcnow())
@@ -124,7 +125,7 @@ async def export_households_xlsx(
     request: Request,
     session: SessionDep,
     transactions: TransactionsDep,
-    principal: HouseholdProgressReader,
+    principal: Reader,
     region: RegionQuery,
 ) -> FileResponse:
     export = await service.prepare(session, principal=principal, code=region, now=utcnow())
