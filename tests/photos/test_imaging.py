@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -435,17 +434,14 @@ def test_a_png_bomb_is_refused_from_its_header(inspect: Callable[..., ImageInfo]
     assert len(bomb) < 100_000
 
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(ImageTooLarge) as caught:
             inspect(bomb, "bomb.png", max_pixels=MAX_PIXELS)
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
 
     assert caught.value.detail == "the image has 400000000 pixels; the limit is 50000000"
-    assert elapsed < 1.0
     assert peak < 20_000_000
 
 

@@ -3,7 +3,6 @@ arrive, the files refused (ACCEPTANCE 4), PUT, reading with ranges and thumbnail
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
 from io import BytesIO
@@ -249,7 +248,6 @@ async def test_a_file_that_is_no_sane_image_is_refused_by_tus_and_put_and_nothin
     officer = world.headers("officer_a1")
     a1 = world.households["a1"].id
     spooled = spooled_files()
-    started = time.perf_counter()
 
     named = {"filename": "photo.jpg", "filetype": "image/jpeg"}
     created = await create(client, officer, data, household_id=a1, **named)
@@ -262,7 +260,6 @@ async def test_a_file_that_is_no_sane_image_is_refused_by_tus_and_put_and_nothin
     assert put["detail"] == body["detail"]
     # creation-with-upload: the whole file in the POST.
     problem(await create(client, officer, data, household_id=a1, body=data), status, code)
-    assert time.perf_counter() - started < 2, f"{label}: refused too slowly"
 
     assert await count(session, Photo) == 0
     # The refused uploads were discarded; only the one never sent to is left.
