@@ -73,8 +73,8 @@ bench-photos: $(STAMP)
 bench-progress: $(STAMP)
 	$(BIN)/python bench/progress_read.py
 
-# Server memory while 5,000 and 50,000 households are exported as CSV and XLSX, SQLite and
-# PostgreSQL; each file is opened again (csv, openpyxl) and its rows counted.
+# Server memory while a town (5,000) and a county (50,000 households) are exported as CSV and
+# XLSX, SQLite and PostgreSQL; each file is opened again (csv, openpyxl) and its rows counted.
 bench-export: $(STAMP)
 	$(BIN)/python bench/export_households.py
 

@@ -30,15 +30,8 @@ from typing import Any
 import httpx
 import openpyxl
 from photo_upload import RssSampler, cpu_seconds, memory_kib, reset_peak, server_pid
-from progress_read import ADMIN, COUNTY, PASSWORD, generate
+from progress_read import COUNTY, generate, login
 from sync_ingest import POSTGRES_URL, _free_port, new_database, postgres_available, serve
-
-
-def login(base: str) -> str:
-    form = {"grant_type": "password", "username": ADMIN, "password": PASSWORD}
-    response = httpx.post(f"{base}/api/v1/auth/token", data=form, timeout=30)
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def download(client: httpx.Client, kind: str, region: str, target: Path) -> dict[str, float]:
