@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
+from app.clients.router import router as clients_router
 from app.devices.router import router as devices_router
 from app.exports.router import router as exports_router
 from app.households.router import router as households_router
@@ -15,6 +16,7 @@ from app.records.router import router as records_router
 from app.regions.router import router as regions_router
 from app.sync.router import router as sync_router
 from app.thresholds.router import router as thresholds_router
+from app.webhooks.router import router as webhooks_router
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth_router)
@@ -23,6 +25,7 @@ api_router.include_router(households_router)
 api_router.include_router(records_router)
 api_router.include_router(thresholds_router)
 api_router.include_router(devices_router)
+api_router.include_router(clients_router)
 api_router.include_router(sync_router)
 api_router.include_router(uploads_router)
 api_router.include_router(photos_router)
@@ -30,3 +33,4 @@ api_router.include_router(household_progress_router)
 api_router.include_router(region_progress_router)
 api_router.include_router(quality_router)
 api_router.include_router(exports_router)
+api_router.include_router(webhooks_router)

@@ -232,6 +232,81 @@ def prune_uploads() -> None:
     typer.echo(f"deleted {deleted} expired uploads; finished {finished} stranded ones")
 
 
+@cli.command("deliver-webhooks")
+def deliver_webhooks(
+    once: Annotated[
+        bool, typer.Option("--once", help="Send what is due now, then exit (e.g. from cron)")
+    ] = False,
+) -> None:
+    """Deliver webhook events until stopped (Ctrl-C).
+
+    Every API process does this too unless FIELDSYNC_WEBHOOK_WORKER_ENABLED=false; several
+    workers at once share the work safely.
+    """
+    from types import SimpleNamespace
+
+    from app.core.db import transaction
+    from app.webhooks.delivery import Worker
+
+    async def _main() -> int:
+        settings = get_settings()
+        engine = make_engine(settings)
+        state = SimpleNamespace(sessionmaker=make_sessionmaker(engine))
+        worker = Worker(partial(transaction, state), settings)
+        try:
+            if not once:
+                await worker.run()
+            total = 0
+            while sent := await worker.run_once():
+                total += sent
+            return total
+        finally:
+            await engine.dispose()
+
+    configure_logging(get_settings().log_level)
+    try:
+        sent = asyncio.run(_main())
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    typer.echo(f"sent {sent} webhook deliveries")
+
+
+@cli.command("prune-webhooks")
+def prune_webhooks(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Default: FIELDSYNC_WEBHOOK_RETENTION_DAYS (30)"),
+    ] = None,
+) -> None:
+    """Delete delivered and dead webhook deliveries older than the retention, and their events.
+
+    Deliveries still pending or being retried are kept, whatever their age.
+    """
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from app.core.base import utcnow
+    from app.core.db import transaction
+    from app.webhooks.outbox import prune
+
+    days = older_than_days or get_settings().webhook_retention_days
+
+    async def _main() -> tuple[int, int]:
+        engine = make_engine(get_settings())
+        state = SimpleNamespace(sessionmaker=make_sessionmaker(engine))
+        try:
+            return await prune(
+                partial(transaction, state), older_than=utcnow() - timedelta(days=days)
+            )
+        finally:
+            await engine.dispose()
+
+    deliveries, events = asyncio.run(_main())
+    typer.echo(
+        f"deleted {deliveries} webhook deliveries and {events} events older than {days} days"
+    )
+
+
 @cli.command()
 def openapi(
     output: Annotated[

@@ -17,11 +17,13 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestBodyMiddleware, RequestContextMiddleware
 from app.core.openapi import install_openapi
+from app.core.ratelimit import RateLimitMiddleware, RateLimits, install_rate_limit_docs
 from app.exports.writers import XLSX_MEDIA_TYPE
 from app.health.router import router as health_router
 from app.photos.cleanup import expire_uploads_periodically
 from app.photos.storage import make_storage
 from app.photos.tus import TusMiddleware
+from app.webhooks.delivery import deliver_in_background
 
 DESCRIPTION = """\
 Backend of the fieldsync phone app for targeted poverty alleviation (精准扶贫) and the monitoring
@@ -30,7 +32,8 @@ that keeps households from falling back into poverty (防止返贫动态监测).
 * Lists answer `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back as `cursor`.
 * Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code` and a
   `retryable` flag; the token endpoints answer in RFC 6749 form.
-* ID numbers and phone numbers are masked unless the caller may see them (`pii:read`).
+* ID numbers and phone numbers are masked, and exact positions (visits, photos) coarsened to
+  0.01°, unless the caller may see them (`pii:read`).
 """
 
 TAGS = [
@@ -47,6 +50,11 @@ TAGS = [
     {"name": "thresholds", "description": "Poverty lines and monitoring thresholds by year."},
     {"name": "sync", "description": "Offline sync: batches up, changes down, status, conflicts."},
     {"name": "devices", "description": "Phones registered at login; revoke a lost one."},
+    {
+        "name": "clients",
+        "description": "Third-party apps (API clients) a county admin registers: read-only, "
+        "one region, the scopes granted, tokens by client_credentials.",
+    },
     {
         "name": "uploads",
         "description": "Resumable photo uploads over bad networks: the tus 1.0.0 protocol "
@@ -70,6 +78,11 @@ TAGS = [
     {
         "name": "exports",
         "description": "A region's households with their progress, as CSV or Excel, streamed.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Events pushed to third parties as they happen: signed, at least once, "
+        "in order per household, retried for a day; with a delivery log.",
     },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -97,6 +110,8 @@ CORS_RESPONSE_HEADERS = [
     "Location",
     "ETag",
     "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
     "Content-Range",
     "X-Request-ID",
     "Idempotent-Replay",
@@ -135,8 +150,11 @@ def create_app() -> FastAPI:
             if not hasattr(app.state, "storage"):
                 app.state.storage = make_storage(settings)
                 stack.push_async_callback(app.state.storage.close)
+            stack.push_async_callback(app.state.rate_limits.close)
             if settings.upload_cleanup_interval_seconds:
                 await stack.enter_async_context(expire_uploads_periodically(app.state, settings))
+            if settings.webhook_worker_enabled:
+                await stack.enter_async_context(deliver_in_background(app.state, settings))
             yield
 
     app = FastAPI(
@@ -153,6 +171,10 @@ def create_app() -> FastAPI:
     # The last one added is the outermost: request ids and the access log see every response,
     # compressed or not; bodies are decoded and bounded before anything reads them.
     settings = get_settings()
+    # Innermost: it reads the token endpoint's form once the body middleware has bounded it,
+    # and its 429s get request ids, CORS headers and the access log like any answer.
+    app.state.rate_limits = RateLimits(settings)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(
         RequestBodyMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -189,4 +211,5 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(api_router)
     install_openapi(app)
+    install_rate_limit_docs(app)
     return app

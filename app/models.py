@@ -1,6 +1,7 @@
 """Every table's model, imported once: the metadata Alembic and the tests use."""
 
 from app.auth.models import RefreshToken, TokenFamily
+from app.clients.models import ApiClient
 from app.core.base import metadata
 from app.devices.models import Device
 from app.households.models import Household, HouseholdChange, Member
@@ -15,8 +16,10 @@ from app.regions.models import Region
 from app.sync.models import Change, ChangeCounter, SyncBatch, SyncConflict
 from app.thresholds.models import PovertyThreshold
 from app.users.models import User, UserRegion
+from app.webhooks.models import Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
+    "ApiClient",
     "Change",
     "ChangeCounter",
     "Device",
@@ -40,5 +43,8 @@ __all__ = [
     "User",
     "UserRegion",
     "Visit",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookEvent",
     "metadata",
 ]

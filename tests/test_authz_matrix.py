@@ -34,6 +34,7 @@ from app.records.vocabulary import RecordType
 from app.sync.models import SyncBatch, SyncConflict
 from app.thresholds.models import PovertyThreshold
 from app.users.models import Role
+from app.webhooks.models import WebhookDelivery, WebhookEvent
 from tests.builders import (
     COUNTY_A,
     COUNTY_B,
@@ -50,8 +51,10 @@ from tests.builders import (
     VILLAGE_B1,
     World,
 )
+from tests.clients.builders import make_client
 from tests.photos.images import jpeg_bytes
 from tests.photos.tus_helpers import metadata as tus_metadata
+from tests.webhooks.helpers import make_webhook
 
 API = "/api/v1"
 CALLERS: tuple[str | None, ...] = (
@@ -88,6 +91,11 @@ UPLOAD_ID = "0" * 31 + "1"
 PUT_PHOTO = jpeg_bytes(36, 24, color=(250, 200, 10))
 PUT_PHOTO_SHA = hashlib.sha256(PUT_PHOTO).hexdigest()
 TUS = {"Tus-Resumable": "1.0.0"}
+# An API client county A's admin registered for village A1.
+CLIENT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d001")
+# county A's admin's webhook for village A1, and its delivery of a visit.created event.
+WEBHOOK_ID = uuid.UUID("00000000-0000-4000-8000-00000000e001")
+DELIVERY_ID = uuid.UUID("00000000-0000-4000-8000-00000000e002")
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,9 @@ class Ctx:
     sha256: str = PHOTO_SHA
     upload_id: str = UPLOAD_ID
     put_sha256: str = PUT_PHOTO_SHA
+    client_id: uuid.UUID = CLIENT_ID
+    webhook_id: uuid.UUID = WEBHOOK_ID
+    delivery_id: uuid.UUID = DELIVERY_ID
 
 
 # What a successful write changed, read back by admin_a: True when the change is there.
@@ -246,6 +257,45 @@ def _measure_write(ctx: Ctx) -> dict[str, Any]:
         "status": "in_progress",
         "progress_pct": 50,
     }
+
+
+NEW_CLIENT_NAME = "省防返贫监测平台"
+
+
+async def _client_created(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    page = (await _admin_get(client, world, "/clients")).json()
+    return any(item["name"] == NEW_CLIENT_NAME for item in page["items"])
+
+
+async def _client_rotated(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return (await _admin_get(client, world, f"/clients/{ctx.client_id}")).json()[
+        "rotated_at"
+    ] is not None
+
+
+async def _client_disabled(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return bool((await _admin_get(client, world, f"/clients/{ctx.client_id}")).json()["disabled"])
+
+
+def _ids_of_clients(page: Any) -> set[str]:
+    return {item["client_id"] for item in page["items"]}
+
+
+NEW_WEBHOOK_URL = "https://hooks.example.com/matrix"
+
+
+async def _webhook_created(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    page = (await _admin_get(client, world, "/webhooks")).json()
+    return any(item["url"] == NEW_WEBHOOK_URL for item in page["items"])
+
+
+async def _webhook_disabled(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return bool((await _admin_get(client, world, f"/webhooks/{ctx.webhook_id}")).json()["disabled"])
+
+
+async def _redelivery_queued(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    page = (await _admin_get(client, world, f"/webhooks/{ctx.webhook_id}/deliveries")).json()
+    return any(d["id"] == str(ctx.delivery_id) and d["status"] == "pending" for d in page["items"])
 
 
 async def _device_revoked(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
@@ -511,6 +561,25 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/devices/{device_id}/revoke"): Entry(
         expect=expect(401, 403, 403, 403, 200, 404), effect=_device_revoked
     ),
+    # --- API clients: a county admin registers, lists, rotates and disables those of the
+    # county (roles are checked before objects; another county's admin finds none).
+    ("POST", "/api/v1/clients"): Entry(
+        expect=expect(401, 403, 403, 403, 201, 422),
+        json={"name": NEW_CLIENT_NAME, "region_code": VILLAGE_A1, "scopes": ["households:read"]},
+        effect=_client_created,
+    ),
+    ("GET", "/api/v1/clients"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 200),
+        sees=_ids_of_clients,
+        own={"admin_a": {str(CLIENT_ID)}, "admin_b": set()},
+    ),
+    ("GET", "/api/v1/clients/{client_id}"): Entry(expect=expect(401, 403, 403, 403, 200, 404)),
+    ("POST", "/api/v1/clients/{client_id}/rotate"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404), effect=_client_rotated
+    ),
+    ("POST", "/api/v1/clients/{client_id}/disable"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404), effect=_client_disabled
+    ),
     # A county admin moves a household within the county (roles are checked before objects).
     ("POST", "/api/v1/households/{household_id}/move"): Entry(
         expect=expect(401, 403, 403, 403, 200, 404),
@@ -586,7 +655,8 @@ TABLE: dict[tuple[str, str], Entry] = {
         effect=_photo_stored,
     ),
     ("GET", "/api/v1/photos/{sha256}"): Entry(expect=OBJECT),
-    ("GET", "/api/v1/photos/{sha256}/content"): Entry(expect=OBJECT),
+    # The original carries the EXIF position: pii:read, which the first secretary lacks.
+    ("GET", "/api/v1/photos/{sha256}/content"): Entry(expect=expect(401, 200, 404, 403, 200, 404)),
     ("GET", "/api/v1/photos/{sha256}/thumbnail"): Entry(expect=OBJECT),
     ("GET", "/api/v1/households/{household_id}/photos"): Entry(
         expect=OBJECT,
@@ -615,6 +685,29 @@ TABLE: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/api/v1/exports/households.xlsx"): Entry(
         expect=OBJECT, params=lambda ctx: {"region": ctx.code}
+    ),
+    # --- webhooks: a county admin (or an API client, not in this table) subscribes to events
+    # of the county; officers and secretaries may not. Roles are checked before objects; another
+    # county's admin finds none (and may not watch village A1: 422 naming body.region_code).
+    ("POST", "/api/v1/webhooks"): Entry(
+        expect=expect(401, 403, 403, 403, 201, 422),
+        json={"url": NEW_WEBHOOK_URL, "event_types": ["visit.created"], "region_code": VILLAGE_A1},
+        effect=_webhook_created,
+    ),
+    ("GET", "/api/v1/webhooks"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 200),
+        sees=_ids,
+        own={"admin_a": {str(WEBHOOK_ID)}, "admin_b": set()},
+    ),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Entry(expect=expect(401, 403, 403, 403, 200, 404)),
+    ("POST", "/api/v1/webhooks/{webhook_id}/disable"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404), effect=_webhook_disabled
+    ),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404)
+    ),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Entry(
+        expect=expect(401, 403, 403, 403, 202, 404), effect=_redelivery_queued
     ),
 }
 
@@ -732,6 +825,43 @@ async def _hold_photo(session: AsyncSession, world: World, media_dir: Path) -> N
     )
 
 
+async def _subscribe(session: AsyncSession, world: World) -> None:
+    """admin_a's webhook of village A1, with a visit.created event delivered to it."""
+    webhook = await make_webhook(
+        session,
+        owner=world.users["admin_a"],
+        regions=(COUNTY_A,),
+        region_code=VILLAGE_A1,
+        event_types=["visit.created"],
+    )
+    webhook.id = WEBHOOK_ID
+    event = WebhookEvent(
+        type="visit.created",
+        household_id=world.households["a1"].id,
+        region_code=VILLAGE_A1,
+        data={"visit_id": str(VISIT_ID)},
+        dispatched_at=utcnow(),
+    )
+    session.add(event)
+    await session.flush()
+    assert event.id is not None
+    now = utcnow()
+    session.add(
+        WebhookDelivery(
+            id=DELIVERY_ID,
+            webhook_id=WEBHOOK_ID,
+            event_id=event.id,
+            household_id=event.household_id,
+            status="delivered",
+            attempts=1,
+            next_attempt_at=now,
+            expires_at=now + timedelta(days=1),
+            delivered_at=now,
+        )
+    )
+    await session.flush()
+
+
 @pytest.fixture
 async def ctx(world: World, session: AsyncSession, media_dir: Path) -> Ctx:
     household_id = world.households["a1"].id
@@ -742,6 +872,13 @@ async def ctx(world: World, session: AsyncSession, media_dir: Path) -> Ctx:
     context = Ctx(household_id=household_id, member_id=member_id)
     await _write_records(session, world, context)
     await _hold_photo(session, world, media_dir)
+    await _subscribe(session, world)
+    await make_client(
+        session,
+        admin=world.users["admin_a"],
+        region=VILLAGE_A1,
+        client_id=CLIENT_ID,
+    )
     session.add_all(
         PovertyThreshold(scope=scope, year=year, poverty_line=500_000)
         for scope, year in OWN_THRESHOLDS.items()
@@ -810,6 +947,9 @@ async def send(
         batch_id=ctx.batch_id,
         conflict_id=ctx.conflict_id,
         upload_id=ctx.upload_id,
+        webhook_id=ctx.webhook_id,
+        delivery_id=ctx.delivery_id,
+        client_id=ctx.client_id,
         **({"sha256": ctx.sha256} | (entry.ids(ctx) if entry.ids else {})),
     )
     body = entry.json(ctx) if callable(entry.json) else entry.json
@@ -901,6 +1041,7 @@ async def test_hidden_object_looks_like_a_missing_one(
         conflict_id=uuid.uuid4(),
         sha256=hashlib.sha256(b"never uploaded").hexdigest(),
         upload_id=uuid.uuid4().hex,
+        client_id=uuid.uuid4(),
     )
     missing = await send(client, world, missing_ctx, route, caller, if_match='"v1"')
 

@@ -116,8 +116,20 @@ def require(
     return check_briefly if briefly else check
 
 
-# Read the households (and their records) of the caller's villages.
+# Read the households (and their members) of the caller's villages; regions and thresholds.
 Reader = Annotated[Principal, Depends(require(scopes=("households:read",)))]
+# Read their visits, income snapshots and support measures.
+RecordsReader = Annotated[Principal, Depends(require(scopes=("records:read",)))]
+# Read progress documents and region figures.
+ProgressReader = Annotated[Principal, Depends(require(scopes=("progress:read",)))]
+# Lists of households with their progress (exports, data quality): both kinds of data.
+HouseholdProgressReader = Annotated[
+    Principal, Depends(require(scopes=("households:read", "progress:read")))
+]
+# Read photos.
+PhotosReader = Annotated[Principal, Depends(require(scopes=("photos:read",)))]
+# Read the state of sync: devices, stored batch answers.
+SyncReader = Annotated[Principal, Depends(require(scopes=("sync:read",)))]
 # Change them: record visits, snapshots and measures, edit households and members.
 Writer = Annotated[Principal, Depends(require(scopes=("households:write",)))]
 # The same, for routes that stream a request body and open their own short transactions.

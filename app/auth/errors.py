@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OAuthErrorBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"error": "invalid_grant", "error_description": "wrong username or password"}
+            ]
+        }
+    )
+
     error: str = Field(
         description="invalid_request, invalid_client, invalid_grant, unauthorized_client, "
         "unsupported_grant_type or invalid_scope",

@@ -12,18 +12,32 @@ from sqlalchemy import ColumnElement, and_, false, or_
 from app.regions import codes
 from app.users.models import Role, User
 
+# Reading, by kind of data. Routes ask for the scope of what they show; `pii:read` unmasks ID
+# numbers, phones and exact positions (see `Principal.may_see_pii`).
+READ_SCOPES: tuple[str, ...] = (
+    "households:read",  # households and their members, regions, thresholds
+    "records:read",  # visits, income snapshots, support measures, a household's timeline
+    "progress:read",  # household and region progress, data quality, exports
+    "photos:read",  # photos, their thumbnails and content
+    "sync:read",  # sync status, conflicts, devices, the change feed
+)
+# What a third-party client may be granted: reading only, never a write scope.
+CLIENT_SCOPES: tuple[str, ...] = (*READ_SCOPES, "pii:read")
+
 # What each role's tokens are granted; authorization checks roles and regions, scopes say what a
-# token may be used for (and, for third-party clients later, narrow it further).
+# token may be used for (a login may ask for fewer; a client gets what it was registered with).
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
-    Role.officer: ("households:read", "households:write", "pii:read"),
-    Role.first_secretary: ("households:read", "households:write"),
+    Role.officer: (*READ_SCOPES, "households:write", "pii:read"),
+    Role.first_secretary: (*READ_SCOPES, "households:write"),
     Role.county_admin: (
-        "households:read",
+        *READ_SCOPES,
         "households:write",
         "regions:write",
         "users:write",
         "pii:read",
     ),
+    # The upper bound: each client's tokens carry only the scopes it was registered with.
+    Role.api_client: CLIENT_SCOPES,
 }
 
 
@@ -68,6 +82,7 @@ class Principal:
         return any(codes.is_within(code, own) for own in self.region_codes)
 
     def may_see_pii(self, village_code: str) -> bool:
+        """Whether ID numbers, phones and exact positions of the village are shown in full."""
         return "pii:read" in self.scopes and self.covers(village_code)
 
     def within(self, column: Any) -> ColumnElement[bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
@@ -12,6 +12,8 @@ from app.auth import service
 from app.auth.deps import CurrentPrincipal
 from app.auth.errors import OAuthError, OAuthErrorBody, invalid_request
 from app.auth.schemas import MePublic, RegionRef, TokenResponse
+from app.clients import service as clients_service
+from app.clients.credentials import read_credentials
 from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -23,7 +25,11 @@ router = APIRouter(tags=["auth"])
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
-    401: {"model": OAuthErrorBody, "description": "Client authentication failed"},
+    401: {
+        "model": OAuthErrorBody,
+        "description": "Client authentication failed (`invalid_client`, with "
+        "`WWW-Authenticate: Basic`)",
+    },
 }
 FormStr = Annotated[str | None, Form()]
 
@@ -34,9 +40,14 @@ FormStr = Annotated[str | None, Form()]
     responses=_OAUTH_ERRORS,
 )
 async def create_token(
+    request: Request,
     session: SessionDep,
     grant_type: Annotated[
-        str | None, Form(description="`password` or `refresh_token`", examples=["password"])
+        str | None,
+        Form(
+            description="`password`, `refresh_token` or `client_credentials`",
+            examples=["password"],
+        ),
     ] = None,
     username: FormStr = None,
     password: FormStr = None,
@@ -45,7 +56,18 @@ async def create_token(
         str | None,
         Form(description="The phone's stable id; refresh tokens are bound to it."),
     ] = None,
-    scope: FormStr = None,
+    scope: Annotated[
+        str | None,
+        Form(description="Space-separated scopes: fewer than the account or client is granted."),
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        Form(description="client_credentials without HTTP Basic: the client's id."),
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        Form(description="client_credentials without HTTP Basic: the client's secret."),
+    ] = None,
     app_version: Annotated[
         str | None,
         Form(
@@ -60,10 +82,26 @@ async def create_token(
     Refresh tokens rotate on every use; presenting one that was already used revokes the whole
     login (every token issued from it). A login with a `device_id` registers the phone; a phone
     the county has revoked gets `invalid_grant`. Errors follow RFC 6749 §5.2, not problem+json.
+
+    API clients use `grant_type=client_credentials` (RFC 6749 §4.4), authenticating with HTTP
+    Basic (`client_id:client_secret`, each form-urlencoded first) or with `client_id` and
+    `client_secret` in the form. They get an access token with the scopes they were granted
+    (`scope` may ask for fewer), valid `FIELDSYNC_CLIENT_TOKEN_MINUTES` (15), and no refresh
+    token. A wrong secret, an unknown or disabled client: 401 `invalid_client`.
     """
     settings = get_settings()
     try:
-        fields = (grant_type, username, password, refresh_token, device_id, scope, app_version)
+        fields = (
+            grant_type,
+            username,
+            password,
+            refresh_token,
+            device_id,
+            scope,
+            app_version,
+            client_id,
+            client_secret,
+        )
         if any(value is not None and "\x00" in value for value in fields):
             raise invalid_request("form fields must not contain NUL characters")
         if grant_type == "password":
@@ -91,6 +129,17 @@ async def create_token(
                 scope=scope,
                 app_version=app_version,
             )
+        elif grant_type == "client_credentials":
+            credentials = read_credentials(
+                request.headers.get("authorization"), client_id, client_secret
+            )
+            issued = await clients_service.issue_token(
+                session,
+                settings,
+                client_id=credentials.client_id,
+                client_secret=credentials.client_secret,
+                scope=scope,
+            )
         elif not grant_type:
             raise invalid_request("grant_type is required (form-encoded body)")
         else:
@@ -106,13 +155,18 @@ async def create_token(
         refresh_token=issued.refresh_token,
         scope=issued.scope,
     )
-    return JSONResponse(body.model_dump(), headers=_NO_STORE)
+    # No refresh_token member for client_credentials (RFC 6749 §4.4.3).
+    return JSONResponse(body.model_dump(exclude_none=True), headers=_NO_STORE)
 
 
 @router.post(
     "/auth/revoke",
     status_code=200,
-    responses={400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"}},
+    response_class=Response,  # 200 without a body (RFC 7009 §2.2)
+    responses={
+        200: {"description": "Revoked, or unknown or revoked already"},
+        400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
+    },
 )
 async def revoke_token(
     session: SessionDep,

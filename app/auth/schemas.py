@@ -25,8 +25,10 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int = Field(description="Lifetime of the access token in seconds.")
-    refresh_token: str = Field(
-        description="Use once with grant_type=refresh_token; every use returns a new one."
+    refresh_token: str | None = Field(
+        default=None,
+        description="Use once with grant_type=refresh_token; every use returns a new one. "
+        "Absent for client_credentials: a client asks again with its secret.",
     )
     scope: str
 

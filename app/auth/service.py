@@ -33,7 +33,7 @@ _APP_VERSION_MAX = 32
 class IssuedTokens:
     access_token: str
     expires_in: int
-    refresh_token: str
+    refresh_token: str | None  # None: client_credentials (RFC 6749 §4.4.3)
     scope: str
 
 
@@ -105,7 +105,7 @@ async def login_with_password(
     app_version = validate_app_version(app_version)
     user = await session.scalar(select(User).where(User.username == username))
     password_ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not password_ok or not user.is_active:
+    if user is None or not password_ok or not user.is_active or user.role == Role.api_client:
         raise invalid_grant("wrong username or password, or the account is disabled")
     granted = _granted_scope(Role(user.role), scope)
     if device_id is not None:

@@ -9,7 +9,8 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("fieldsync.config")
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
     jwt_audience: str = "fieldsync-api"
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=60, ge=1, le=366)
+    client_token_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="Lifetime of a client_credentials access token (clients get no refresh token).",
+    )
 
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (413 beyond)."
@@ -160,9 +167,91 @@ class Settings(BaseSettings):
         ge=1,
         description="Exports one API process runs at once; more wait their turn.",
     )
+    webhook_worker_enabled: bool = Field(
+        default=True,
+        description="Each API process delivers webhooks; false: only `fieldsync deliver-webhooks`.",
+    )
+    webhook_poll_interval_seconds: float = Field(
+        default=2.0, gt=0, le=300, description="How often an idle worker looks for events."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Time a receiver has to answer one delivery."
+    )
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Deliveries one worker has in flight at once."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Wait before the first retry; doubled after each failure (with jitter).",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts."
+    )
+    webhook_retry_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long a delivery is retried before it is given up (`dead`).",
+    )
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description="Let webhooks deliver to loopback and private addresses (tests, intranets).",
+    )
+    webhook_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Finished deliveries (and their events) older than this are deleted by "
+        "`fieldsync prune-webhooks`.",
+    )
+    rate_limit_enabled: bool = Field(
+        default=True, description="Answer 429 (with Retry-After) to callers over their limits."
+    )
+    rate_limit_storage_uri: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: `memory://` (each API process counts for "
+        "itself) or `redis://host:6379/0` (`rediss://` with TLS), which every instance shares.",
+    )
+    rate_limit_key_prefix: str = Field(
+        default="fieldsync", description="Prefix of the rate-limit keys in Redis."
+    )
+    rate_limit_client: str = Field(
+        default="600/minute",
+        description="Requests one API client (client_credentials token) may make, in the "
+        "notation of the `limits` library (`10/second;600/minute`); empty: unlimited.",
+    )
+    rate_limit_user: str = Field(
+        default="",
+        description="Requests one user (officer, secretary, admin) may make; empty: unlimited "
+        "(a phone catching up after days offline sends many at once).",
+    )
+    rate_limit_token_ip: str = Field(
+        default="120/minute",
+        description="Requests to the token endpoint from one client address; empty: unlimited.",
+    )
+    rate_limit_login: str = Field(
+        default="20/minute",
+        description="Requests to the token endpoint naming one username or client_id (a guard "
+        "against password guessing); empty: unlimited.",
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000
+
+    @field_validator(
+        "rate_limit_client", "rate_limit_user", "rate_limit_token_ip", "rate_limit_login"
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip():
+            parse_many(value)  # ValueError: "couldn't parse rate limit string …"
+        return value.strip()
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        if value.split("://", 1)[0].lower() not in ("memory", "redis", "rediss"):
+            raise ValueError("use memory:// or redis://host:port/db (rediss:// with TLS)")
+        return value
 
     @property
     def effective_media_dir(self) -> Path:

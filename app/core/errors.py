@@ -258,6 +258,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI answers 400 to a JSON body that is not UTF-8: the fault of invalid JSON.
+            error = FieldError(
+                field="body",
+                message="request body is not valid JSON (not UTF-8)",
+                type="json_invalid",
+            )
+            return problem_response(invalid_fields([error]).problem(instance=request.url.path))
         code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         body = {
             "type": PROBLEM_BASE + code.replace("_", "-"),

@@ -52,11 +52,17 @@ class AccessClaims:
 
 
 def create_access_token(
-    settings: Settings, *, user_id: uuid.UUID, family_id: uuid.UUID, role: str, scope: str
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    role: str,
+    scope: str,
+    minutes: int | None = None,
 ) -> tuple[str, int]:
-    """A signed access token and its lifetime in seconds."""
+    """A signed access token and its lifetime in seconds (default: `access_token_minutes`)."""
     now = datetime.now(UTC)
-    lifetime = timedelta(minutes=settings.access_token_minutes)
+    lifetime = timedelta(minutes=minutes or settings.access_token_minutes)
     claims: dict[str, Any] = {
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,

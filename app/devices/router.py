@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.auth.deps import CurrentPrincipal, require
+from app.auth.deps import SyncReader, require
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.db import SessionDep
@@ -33,16 +33,19 @@ DeviceId = Annotated[
 ]
 
 
-@router.get("", response_model=Page[DevicePublic], responses=problem_responses(401, 422))
+@router.get("", response_model=Page[DevicePublic], responses=problem_responses(401, 403, 422))
 async def list_devices(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: SyncReader,
     page: PageDep,
     user_id: Annotated[
         uuid.UUID | None, Query(description="Only the devices this user last used.")
     ] = None,
 ) -> Page[DevicePublic]:
-    """List phones by device id: the county's for its admin, the caller's own for others."""
+    """List phones by device id: the county's for its admin, the caller's own for others.
+
+    An API client granted `sync:read` sees the phones of the users of its region.
+    """
     records, cursor = await service.list_devices(
         session, principal=principal, page=page, user_id=user_id
     )

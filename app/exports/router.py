@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.auth.deps import Reader
+from app.auth.deps import HouseholdProgressReader
 from app.core.base import utcnow
 from app.core.config import get_settings
 from app.core.db import SessionDep, TransactionsDep
@@ -87,7 +87,7 @@ async def export_households_csv(
     request: Request,
     session: SessionDep,
     transactions: TransactionsDep,
-    principal: Reader,
+    principal: HouseholdProgressReader,
     region: RegionQuery,
 ) -> StreamingResponse:
     export = await service.prepare(session, principal=principal, code=region, now=utcnow())
@@ -125,7 +125,7 @@ async def export_households_xlsx(
     request: Request,
     session: SessionDep,
     transactions: TransactionsDep,
-    principal: Reader,
+    principal: HouseholdProgressReader,
     region: RegionQuery,
 ) -> FileResponse:
     export = await service.prepare(session, principal=principal, code=region, now=utcnow())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -14,6 +14,19 @@ router = APIRouter(tags=["health"])
 
 
 class HealthStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "database": "ok",
+                    "revision": "20261123_0006",
+                    "expected_revision": "20261123_0006",
+                }
+            ]
+        }
+    )
+
     status: str
     database: str | None = None
     revision: str | None = None

@@ -38,6 +38,7 @@ from app.households.schemas import (
 )
 from app.regions import codes
 from app.regions.models import Region
+from app.webhooks import emit as webhook_emit
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,14 @@ def _touch(
             status_to=status[1] if status else None,
         )
     )
+    if status:
+        webhook_emit.household_status_changed(
+            session,
+            household,
+            status_from=status[0],
+            status_to=status[1],
+            actor_id=principal.id if principal else None,
+        )
 
 
 async def update_household(

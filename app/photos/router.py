@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.auth.deps import Reader, StreamingWriter
+from app.auth.deps import PhotosReader, StreamingWriter
 from app.core.config import Settings
 from app.core.db import SessionDep, Transactions, TransactionsDep
-from app.core.errors import InvalidInput, problem_responses
+from app.core.errors import InsufficientScope, InvalidInput, problem_responses
 from app.core.pagination import Page, PageDep
 from app.photos import service
 from app.photos import storage as keys
@@ -116,7 +116,8 @@ async def put_photo(
         photo = await session.get(Photo, sha256)
         assert photo is not None
         references = await service.references_of(session, principal=principal, sha256=sha256)
-    body = photo_public(photo, references).model_dump(mode="json")
+    reveal = service.may_see_position(principal)
+    body = photo_public(photo, references, reveal_pii=reveal).model_dump(mode="json")
     return JSONResponse(
         body,
         status_code=200 if held is not None else 201,
@@ -176,11 +177,13 @@ async def _receive_photo(
     response_model=PhotoPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_photo(session: SessionDep, principal: Reader, sha256: Sha256Path) -> PhotoPublic:
+async def get_photo(
+    session: SessionDep, principal: PhotosReader, sha256: Sha256Path
+) -> PhotoPublic:
     """A photo's size, type, dimensions, capture time and place, and the records naming it."""
     photo = await service.get_photo(session, principal=principal, sha256=sha256)
     references = await service.references_of(session, principal=principal, sha256=sha256)
-    return photo_public(photo, references)
+    return photo_public(photo, references, reveal_pii=service.may_see_position(principal))
 
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -200,12 +203,22 @@ async def get_photo_content(
     request: Request,
     session: SessionDep,
     storage: StorageDep,
-    principal: Reader,
+    principal: PhotosReader,
     sha256: Sha256Path,
 ) -> Response:
     """The original bytes; `Range: bytes=…` resumes a download, `If-None-Match` revalidates
-    (the content never changes: its ETag is its sha256)."""
+    (the content never changes: its ETag is its sha256).
+
+    The original carries the EXIF position where it was taken: it needs `pii:read` (403
+    `insufficient_scope` otherwise). The thumbnail carries no metadata.
+    """
     photo = await service.get_photo(session, principal=principal, sha256=sha256)
+    if not service.may_see_position(principal):
+        raise InsufficientScope(
+            "the original photo carries the exact position where it was taken: it needs "
+            "pii:read (the thumbnail has no metadata)",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="pii:read"'},
+        )
     return await _serve(
         request,
         storage,
@@ -232,7 +245,7 @@ async def get_photo_thumbnail(
     request: Request,
     session: SessionDep,
     storage: StorageDep,
-    principal: Reader,
+    principal: PhotosReader,
     sha256: Sha256Path,
 ) -> Response:
     """A small JPEG of the photo (at most 320 px), for lists on a phone."""
@@ -309,7 +322,7 @@ async def _serve(
 )
 async def list_household_photos(
     session: SessionDep,
-    principal: Reader,
+    principal: PhotosReader,
     page: PageDep,
     household_id: uuid.UUID,
     tag: Annotated[PhotoTag | None, Query(description="Only photos with this tag.")] = None,
@@ -331,7 +344,7 @@ async def list_household_photos(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_measure_photos(
-    session: SessionDep, principal: Reader, measure_id: uuid.UUID
+    session: SessionDep, principal: PhotosReader, measure_id: uuid.UUID
 ) -> MeasurePhotos:
     """A support measure's before/after evidence: every photo naming the measure, by tag."""
     measure, rows = await service.measure_photos(

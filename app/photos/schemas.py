@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.privacy import COARSE_DESCRIPTION, coarse
 from app.photos.models import Photo, PhotoRef
 
 _SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -73,7 +75,9 @@ class PhotoPublic(BaseModel):
     width: int | None
     height: int | None = Field(description="Pixels as displayed (EXIF orientation applied).")
     taken_at: datetime | None = Field(description="Capture time from EXIF, in UTC.")
-    location: PhotoLocation | None = Field(description="Where it was taken (EXIF GPS, WGS-84).")
+    location: PhotoLocation | None = Field(
+        description="Where it was taken (EXIF GPS, WGS-84). " + COARSE_DESCRIPTION
+    )
     stored_at: datetime
     links: PhotoLinks
     references: list[PhotoReference] = Field(
@@ -81,8 +85,26 @@ class PhotoPublic(BaseModel):
     )
 
 
+_HOUSEHOLD_PHOTO_EXAMPLE: dict[str, Any] = {
+    "sha256": _SHA,
+    "tag": "after",
+    "record_type": "measure",
+    "record_id": "7c2d9e4f-1a3b-4c5d-8e6f-0a1b2c3d4e5f",
+    "measure_id": "7c2d9e4f-1a3b-4c5d-8e6f-0a1b2c3d4e5f",
+    "held": True,
+    "content_type": "image/jpeg",
+    "size_bytes": 284113,
+    "width": 1600,
+    "height": 1200,
+    "taken_at": "2026-11-18T03:12:45Z",
+    "thumbnail": f"/api/v1/photos/{_SHA}/thumbnail",
+}
+
+
 class HouseholdPhoto(BaseModel):
     """A photo a record of the household names; `held` says whether its bytes have arrived."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_HOUSEHOLD_PHOTO_EXAMPLE]})
 
     sha256: str = Field(examples=[_SHA])
     tag: str | None = Field(examples=["after"])
@@ -101,6 +123,20 @@ class HouseholdPhoto(BaseModel):
 class MeasurePhotos(BaseModel):
     """The evidence of one support measure: photos before and after, each oldest first."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "measure_id": _HOUSEHOLD_PHOTO_EXAMPLE["measure_id"],
+                    "title": "危房改造",
+                    "before": [],
+                    "after": [_HOUSEHOLD_PHOTO_EXAMPLE],
+                    "other": [],
+                }
+            ]
+        }
+    )
+
     measure_id: uuid.UUID
     title: str = Field(examples=["危房改造"])
     before: list[HouseholdPhoto]
@@ -115,12 +151,15 @@ def links_of(sha256: str) -> PhotoLinks:
     )
 
 
-def photo_public(photo: Photo, references: list[PhotoRef]) -> PhotoPublic:
-    location = (
-        PhotoLocation(lat=photo.lat, lon=photo.lon)
-        if photo.lat is not None and photo.lon is not None
-        else None
-    )
+def photo_public(photo: Photo, references: list[PhotoRef], *, reveal_pii: bool) -> PhotoPublic:
+    """The photo as a caller sees it: without `reveal_pii`, its position coarsened."""
+    location = None
+    if photo.lat is not None and photo.lon is not None:
+        location = (
+            PhotoLocation(lat=photo.lat, lon=photo.lon)
+            if reveal_pii
+            else PhotoLocation(lat=coarse(photo.lat), lon=coarse(photo.lon))
+        )
     return PhotoPublic(
         sha256=photo.sha256,
         size_bytes=photo.size_bytes,

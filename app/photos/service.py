@@ -186,6 +186,14 @@ def _readable(principal: Principal, sha256: Any) -> Any:
     return or_(sent_here, named_by_sender)
 
 
+def may_see_position(principal: Principal) -> bool:
+    """Whether the caller sees exactly where a photo it may read was taken (EXIF included).
+
+    A readable photo belongs to a household of the caller's villages, so `pii:read` decides.
+    """
+    return "pii:read" in principal.scopes
+
+
 async def may_read(session: AsyncSession, *, principal: Principal, sha256: str) -> bool:
     return bool(await session.scalar(select(_readable(principal, sha256))))
 

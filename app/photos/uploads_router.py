@@ -90,6 +90,7 @@ async def describe_uploads(settings: SettingsDep) -> Response:
 @router.post(
     UPLOADS_PATH,
     status_code=201,
+    response_class=Response,  # the answer is in the headers: no body
     responses={
         201: {
             "description": "Created; `Location` is the upload's URL. With a body "
@@ -173,6 +174,7 @@ def _is_chunk(content_type: str | None) -> bool:
 
 @router.head(
     UPLOADS_PATH + "/{upload_id}",
+    response_class=Response,
     responses={
         200: {
             "description": "Where the upload stands",

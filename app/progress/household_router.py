@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from app.auth.deps import Reader
+from app.auth.deps import ProgressReader
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.progress import household as service
@@ -21,7 +21,7 @@ router = APIRouter(tags=["progress"])
     responses=problem_responses(401, 404, 422),
 )
 async def get_household_progress(
-    session: SessionDep, principal: Reader, household_id: uuid.UUID
+    session: SessionDep, principal: ProgressReader, household_id: uuid.UUID
 ) -> HouseholdProgress:
     """Get a household's progress: income, guarantees, measures, visits, exit and risk flags.
 

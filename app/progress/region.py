@@ -611,7 +611,10 @@ async def _reported_region(
     session: AsyncSession, *, principal: Principal, code: str, field: str
 ) -> tuple[Any, codes.Level]:
     """The region progress is reported for, if the caller may see its figures."""
-    level = codes.level_of(code)
+    try:
+        level = codes.level_of(code)
+    except codes.InvalidCode as exc:  # the right shape, but no division (000000000000)
+        raise InvalidInput.field(field, str(exc)) from None
     if level not in CHILD_LEVEL:
         raise InvalidInput.field(field, "progress is reported for a county, a town or a village")
     # Only regions at or below the caller's own: the county above an officer's village is

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.auth.deps import Reader
+from app.auth.deps import ProgressReader
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.progress import region as service
@@ -27,7 +27,7 @@ router = APIRouter(tags=["progress"])
     ),
 )
 async def get_region_progress(
-    session: SessionDep, principal: Reader, code: CodePath
+    session: SessionDep, principal: ProgressReader, code: CodePath
 ) -> RegionProgress:
     """Get the progress of a village, town or county, and of each region in it.
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.auth.deps import Reader
+from app.auth.deps import HouseholdProgressReader
 from app.core.base import utcnow
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/quality", tags=["quality"])
 )
 async def list_quality_issues(
     session: SessionDep,
-    principal: Reader,
+    principal: HouseholdProgressReader,
     page: PageDep,
     region: Annotated[
         str | None,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import divide_half_up, fen_str, to_fen
+from app.core.privacy import coarse
 from app.records.models import IncomeSnapshot, Measure, Visit
 from app.records.schemas import (
     COMPONENTS,
@@ -64,12 +65,16 @@ def visit_columns(data: VisitWrite, *, now: datetime) -> dict[str, Any]:
     return columns
 
 
-def visit_public(visit: Visit) -> VisitPublic:
+def visit_public(visit: Visit, *, reveal_pii: bool) -> VisitPublic:
+    """The visit as a caller sees it: without `reveal_pii`, its position coarsened."""
     location = None
     if visit.lat is not None and visit.lon is not None:
-        location = Location(
-            lat=visit.lat, lon=visit.lon, accuracy_m=visit.accuracy_m, crs=visit.crs
-        )
+        if reveal_pii:
+            location = Location(
+                lat=visit.lat, lon=visit.lon, accuracy_m=visit.accuracy_m, crs=visit.crs
+            )
+        else:
+            location = Location(lat=coarse(visit.lat), lon=coarse(visit.lon), crs=visit.crs)
     return VisitPublic(
         **_common(visit),
         visited_at=visit.visited_at,
@@ -83,6 +88,24 @@ def visit_public(visit: Visit) -> VisitPublic:
         photos=visit.photos,
         flags=visit.flags,
     )
+
+
+def keep_exact_position(stored: Visit, columns: dict[str, Any]) -> None:
+    """Keep the stored position when a new revision sends back its coarsened form.
+
+    A phone without `pii:read` received the position coarsened; editing the visit there sends
+    the coarse position back, which must not replace the exact one.
+    """
+    if (
+        stored.lat is not None
+        and stored.lon is not None
+        and columns["lat"] == coarse(stored.lat)
+        and columns["lon"] == coarse(stored.lon)
+        and columns["accuracy_m"] is None
+        and columns["crs"] == stored.crs
+    ):
+        for name in ("lat", "lon", "accuracy_m"):
+            columns[name] = getattr(stored, name)
 
 
 # --- income snapshots --------------------------------------------------------------------------

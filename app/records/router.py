@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from app.auth.deps import Reader, Writer
+from app.auth.deps import RecordsReader, Writer
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -82,8 +82,13 @@ async def _put(
     applied = await service.apply_record(
         session, principal=principal, kind=kind, record_id=record_id, data=data
     )
+    village = applied.household.village_code
     public = await service.public_of(
-        session, kind, applied.record, village_code=applied.household.village_code
+        session,
+        kind,
+        applied.record,
+        village_code=village,
+        reveal_pii=principal.may_see_pii(village),
     )
     if applied.outcome is Outcome.conflict:
         raise RecordConflict(
@@ -107,7 +112,10 @@ async def _get(
     record, household = await service.get_record(
         session, principal=principal, kind=kind, record_id=record_id
     )
-    return await service.public_of(session, kind, record, village_code=household.village_code)
+    village = household.village_code
+    return await service.public_of(
+        session, kind, record, village_code=village, reveal_pii=principal.may_see_pii(village)
+    )
 
 
 async def _list(
@@ -121,7 +129,8 @@ async def _list(
     rows, cursor, household = await service.list_records(
         session, principal=principal, kind=kind, household_id=household_id, page=page
     )
-    items = await kind.publics(session, rows, household.village_code)
+    village = household.village_code
+    items = await kind.publics(session, rows, village, principal.may_see_pii(village))
     return {"items": items, "next_cursor": cursor}
 
 
@@ -199,7 +208,7 @@ async def put_measure(
 
 
 @router.get("/visits/{visit_id}", response_model=VisitPublic, responses=problem_responses(401, 404))
-async def get_visit(session: SessionDep, principal: Reader, visit_id: uuid.UUID) -> Any:
+async def get_visit(session: SessionDep, principal: RecordsReader, visit_id: uuid.UUID) -> Any:
     """Get one visit."""
     return await _get(session, principal, RecordType.visit, visit_id)
 
@@ -210,7 +219,7 @@ async def get_visit(session: SessionDep, principal: Reader, visit_id: uuid.UUID)
     responses=problem_responses(401, 404),
 )
 async def get_income_snapshot(
-    session: SessionDep, principal: Reader, snapshot_id: uuid.UUID
+    session: SessionDep, principal: RecordsReader, snapshot_id: uuid.UUID
 ) -> Any:
     """Get one income snapshot, with the poverty line and monitoring threshold of its year."""
     return await _get(session, principal, RecordType.income_snapshot, snapshot_id)
@@ -219,7 +228,7 @@ async def get_income_snapshot(
 @router.get(
     "/measures/{measure_id}", response_model=MeasurePublic, responses=problem_responses(401, 404)
 )
-async def get_measure(session: SessionDep, principal: Reader, measure_id: uuid.UUID) -> Any:
+async def get_measure(session: SessionDep, principal: RecordsReader, measure_id: uuid.UUID) -> Any:
     """Get one support measure with its progress reports."""
     return await _get(session, principal, RecordType.measure, measure_id)
 
@@ -230,7 +239,7 @@ async def get_measure(session: SessionDep, principal: Reader, measure_id: uuid.U
     responses=problem_responses(401, 404, 422),
 )
 async def list_household_visits(
-    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: RecordsReader, household_id: uuid.UUID, page: PageDep
 ) -> Any:
     """A household's visits, newest first (by the server's receipt)."""
     return await _list(session, principal, RecordType.visit, household_id, page)
@@ -242,7 +251,7 @@ async def list_household_visits(
     responses=problem_responses(401, 404, 422),
 )
 async def list_household_income_snapshots(
-    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: RecordsReader, household_id: uuid.UUID, page: PageDep
 ) -> Any:
     """A household's income snapshots, newest first (by the server's receipt)."""
     return await _list(session, principal, RecordType.income_snapshot, household_id, page)
@@ -254,7 +263,7 @@ async def list_household_income_snapshots(
     responses=problem_responses(401, 404, 422),
 )
 async def list_household_measures(
-    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: RecordsReader, household_id: uuid.UUID, page: PageDep
 ) -> Any:
     """A household's support measures, newest first (by the server's receipt)."""
     return await _list(session, principal, RecordType.measure, household_id, page)
@@ -266,7 +275,7 @@ async def list_household_measures(
     responses=problem_responses(401, 404, 422),
 )
 async def get_household_timeline(
-    session: SessionDep, principal: Reader, household_id: uuid.UUID, page: PageDep
+    session: SessionDep, principal: RecordsReader, household_id: uuid.UUID, page: PageDep
 ) -> Page[TimelineEvent]:
     """A household's visits, income snapshots, measure changes and status changes, oldest first."""
     events, cursor = await household_timeline(

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from app.core.money import MoneyStr, Yuan
+from app.core.privacy import COARSE_DESCRIPTION
 from app.core.types import Coordinate, NoNul, UtcDatetime
 from app.records.vocabulary import (
     Check,
@@ -154,7 +155,9 @@ class VisitPublic(RecordPublic):
 
     visited_at: datetime
     mode: VisitMode
-    location: Location | None
+    location: Location | None = Field(
+        description="Where the visit was recorded (the phone's GPS). " + COARSE_DESCRIPTION
+    )
     address: str | None
     findings: str | None
     requests: str | None

@@ -30,6 +30,7 @@ from app.records.models import IncomeSnapshot, Measure, MeasureRevision, RecordC
 from app.records.schemas import IncomeSnapshotWrite, MeasureWrite, RecordWrite, VisitWrite
 from app.records.vocabulary import Outcome, RecordType
 from app.users.models import Role
+from app.webhooks import triggers as webhook_triggers
 
 # How far ahead of the server's clock a phone's clock may be.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -43,7 +44,8 @@ class Kind:
     model: type[RecordColumns]
     write: type[RecordWrite]
     columns: Callable[[Any], dict[str, Any]]
-    publics: Callable[[AsyncSession, Sequence[Any], str], Awaitable[list[BaseModel]]]
+    # (session, rows of one village, its code, reveal_pii) → public views, in order.
+    publics: Callable[[AsyncSession, Sequence[Any], str, bool], Awaitable[list[BaseModel]]]
 
 
 def _not_in_future(moment: datetime, *, field: str, now: datetime) -> None:
@@ -75,19 +77,19 @@ def _measure_columns(data: MeasureWrite) -> dict[str, Any]:
 
 
 async def _visit_publics(
-    session: AsyncSession, rows: Sequence[Any], village_code: str
+    session: AsyncSession, rows: Sequence[Any], village_code: str, reveal_pii: bool
 ) -> list[BaseModel]:
-    return [convert.visit_public(row) for row in rows]
+    return [convert.visit_public(row, reveal_pii=reveal_pii) for row in rows]
 
 
 async def _snapshot_publics(
-    session: AsyncSession, rows: Sequence[Any], village_code: str
+    session: AsyncSession, rows: Sequence[Any], village_code: str, reveal_pii: bool
 ) -> list[BaseModel]:
     return list(await convert.snapshot_publics(session, rows, village_code=village_code))
 
 
 async def _measure_publics(
-    session: AsyncSession, rows: Sequence[Any], village_code: str
+    session: AsyncSession, rows: Sequence[Any], village_code: str, reveal_pii: bool
 ) -> list[BaseModel]:
     return [convert.measure_public(row) for row in rows]
 
@@ -115,9 +117,9 @@ _TYPE_OF = {kind.model: kind.record_type.value for kind in KINDS.values()}
 
 
 async def public_of(
-    session: AsyncSession, kind: Kind, record: Any, *, village_code: str
+    session: AsyncSession, kind: Kind, record: Any, *, village_code: str, reveal_pii: bool
 ) -> BaseModel:
-    return (await kind.publics(session, [record], village_code))[0]
+    return (await kind.publics(session, [record], village_code, reveal_pii))[0]
 
 
 def content_hash(data: RecordWrite) -> str:
@@ -243,6 +245,9 @@ async def apply_record(
             device_id=principal.device_id,
             now=now,
         )
+        before = await webhook_triggers.before_write(
+            session, record=None, model=kind.model, household=household
+        )
         try:
             async with session.begin_nested():
                 session.add(record)
@@ -256,6 +261,9 @@ async def apply_record(
                 raise
         else:
             await _after_write(session, record=record, principal=principal, created=True)
+            await webhook_triggers.after_write(
+                session, record=record, household=household, before=before, created=True
+            )
             if known is not None:
                 known[record_id] = record
             return Applied(Outcome.created, record, household)
@@ -279,6 +287,11 @@ async def apply_record(
                 "only the record's author, the village's first secretary or the county admin "
                 "may change it"
             )
+        before = await webhook_triggers.before_write(
+            session, record=stored, model=kind.model, household=household
+        )
+        if isinstance(stored, Visit):
+            convert.keep_exact_position(stored, columns)
         for name, value in columns.items():
             setattr(stored, name, value)
         stored.revision = data.revision
@@ -287,6 +300,9 @@ async def apply_record(
         stored.updated_by = principal.id
         await session.flush()
         await _after_write(session, record=stored, principal=principal)
+        await webhook_triggers.after_write(
+            session, record=stored, household=household, before=before, created=False
+        )
     return Applied(outcome, stored, household)
 
 

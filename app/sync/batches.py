@@ -35,6 +35,7 @@ from app.sync.conflicts import masked
 from app.sync.errors import BatchIdReused, BatchNotFound, BatchTooLarge, DeviceMismatch
 from app.sync.models import SyncBatch, SyncConflict
 from app.sync.schemas import ItemStatus, ItemType, SyncBatchIn, SyncItem
+from app.webhooks import emit as webhook_emit
 
 
 def body_hash(batch: SyncBatchIn) -> str:
@@ -416,8 +417,31 @@ async def receive_batch(
     for status in ItemStatus:
         setattr(row, status.value, counts.get(status.value, 0))
     row.response = response
+    await webhook_emit.batch_received(
+        session,
+        principal=principal,
+        batch_id=row.id,
+        device_id=row.device_id,
+        received_at=now,
+        outcomes=[
+            (_household_named(item), result["status"])
+            for item, result in zip(batch.records, results, strict=True)
+        ],
+    )
     await session.flush()
     return response, False
+
+
+def _household_named(item: SyncItem) -> uuid.UUID | None:
+    """The household a batch record names (its own id for a household edit), if readable."""
+    if item.type == ItemType.household:
+        raw = item.id
+    else:
+        raw = item.data.get("household_id") if isinstance(item.data, dict) else None
+    try:
+        return uuid.UUID(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 async def get_batch(

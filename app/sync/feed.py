@@ -170,7 +170,7 @@ async def _household_data(
 
 
 async def _record_data(
-    session: AsyncSession, record_type: str, ids: list[uuid.UUID]
+    session: AsyncSession, principal: Principal, record_type: str, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[int, str, dict[str, Any]]]:
     kind = records_service.KINDS[RecordType(record_type)]
     rows = (
@@ -185,7 +185,7 @@ async def _record_data(
         by_village[village].append(record)
     out: dict[uuid.UUID, tuple[int, str, dict[str, Any]]] = {}
     for village, records in by_village.items():
-        publics = await kind.publics(session, records, village)
+        publics = await kind.publics(session, records, village, principal.may_see_pii(village))
         for record, public in zip(records, publics, strict=True):
             out[record.id] = (record.revision, village, public.model_dump(mode="json"))
     return out
@@ -207,7 +207,7 @@ async def _entries(
         if entity_type == changelog.HOUSEHOLD:
             found = await _household_data(session, principal, ids)
         else:
-            found = await _record_data(session, entity_type, ids)
+            found = await _record_data(session, principal, entity_type, ids)
         current.update({(entity_type, k): v for k, v in found.items()})
     entries = []
     for row in rows:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from app.auth.deps import Reader, Writer, require
+from app.auth.deps import SyncReader, Writer, require
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import get_settings
@@ -30,16 +30,27 @@ from app.users.models import Role
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 
-CountyAdmin = Annotated[
-    Principal, Depends(require(roles=(Role.county_admin,), scopes=("households:read",)))
+# The county's sync status: its admin, or a client granted sync:read (within its region).
+StatusReader = Annotated[
+    Principal, Depends(require(roles=(Role.county_admin, Role.api_client), scopes=("sync:read",)))
 ]
 ConflictResolver = Annotated[
     Principal,
     Depends(require(roles=(Role.county_admin, Role.first_secretary), scopes=("households:write",))),
 ]
+# Conflicts show household fields: sync:read and households:read.
 ConflictReader = Annotated[
     Principal,
-    Depends(require(roles=(Role.county_admin, Role.first_secretary), scopes=("households:read",))),
+    Depends(
+        require(
+            roles=(Role.county_admin, Role.first_secretary, Role.api_client),
+            scopes=("sync:read", "households:read"),
+        )
+    ),
+]
+# The change feed carries households and their records.
+FeedReader = Annotated[
+    Principal, Depends(require(scopes=("sync:read", "households:read", "records:read")))
 ]
 
 _REPLAY_HEADER = {
@@ -95,7 +106,7 @@ async def upload_batch(session: SessionDep, principal: Writer, batch: SyncBatchI
     response_model=SyncBatchOut,
     responses=problem_responses(401, 404),
 )
-async def get_batch(session: SessionDep, principal: Reader, batch_id: uuid.UUID) -> Any:
+async def get_batch(session: SessionDep, principal: SyncReader, batch_id: uuid.UUID) -> Any:
     """The stored answer to one of your batches (for a phone that lost it)."""
     document = await batches.get_batch(session, principal=principal, batch_id=batch_id)
     return JSONResponse(document)
@@ -108,7 +119,7 @@ async def get_batch(session: SessionDep, principal: Reader, batch_id: uuid.UUID)
 )
 async def list_changes(
     session: SessionDep,
-    principal: Reader,
+    principal: FeedReader,
     cursor: Annotated[
         str | None,
         Query(max_length=4096, description="`next_cursor` of the previous answer; none at first."),
@@ -143,7 +154,7 @@ async def list_changes(
 )
 async def get_sync_status(
     session: SessionDep,
-    principal: CountyAdmin,
+    principal: StatusReader,
     response: Response,
     region: Annotated[
         str | None,
@@ -156,7 +167,8 @@ async def get_sync_status(
     Per device: user, villages, app version, last seen and last sync, the last batch and its
     counts, records sent in the last 24 hours and 7 days, rejected records, open conflicts,
     photos still missing, days since the last sync and `behind`. Then a line per village and a
-    summary. Poll with `If-None-Match`: 304 while nothing changed.
+    summary. Poll with `If-None-Match`: 304 while nothing changed. An API client granted
+    `sync:read` sees its own region.
     """
     settings = get_settings()
     code = status.region_of(principal, region)
@@ -186,7 +198,11 @@ async def list_conflicts(
         Literal["open", "resolved"], Query(alias="status", description="open (default) or resolved")
     ] = "open",
 ) -> Any:
-    """Household edits from phones that clashed with changes on the server (oldest first)."""
+    """Household edits from phones that clashed with changes on the server (oldest first).
+
+    For the county admin, the village's first secretary, and API clients granted `sync:read`
+    and `households:read` (in their region); phones are masked without `pii:read`.
+    """
     items, cursor = await conflicts.list_conflicts(
         session, principal=principal, region=region, status=state, page=page
     )

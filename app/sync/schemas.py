@@ -278,7 +278,35 @@ class UserRef(BaseModel):
     role: str
 
 
+_CONFLICT_EXAMPLE: dict[str, Any] = {
+    "id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+    "household_id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
+    "village_code": "371522101201",
+    "batch_id": "0d6f5f0e-6c1a-4d8e-b0a3-2f6b0c9e4a11",
+    "device_id": "android-7f3a9c",
+    "user": {
+        "id": "3c9e1f2a-4b5d-4e6f-8a7b-9c0d1e2f3a4b",
+        "username": "officer.yandian",
+        "display_name": "李信息员",
+        "role": "officer",
+    },
+    "base_version": 7,
+    "server_version": 9,
+    "fields": ["phone"],
+    "client_changes": {"phone": "13905351234"},
+    "server_values": {"phone": "13905359999"},
+    "status": "open",
+    "resolution": None,
+    "resolved_values": None,
+    "resolved_by": None,
+    "resolved_at": None,
+    "created_at": "2026-11-20T12:00:03Z",
+}
+
+
 class ConflictPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_CONFLICT_EXAMPLE]})
+
     id: uuid.UUID
     household_id: uuid.UUID
     village_code: str
@@ -299,6 +327,24 @@ class ConflictPublic(BaseModel):
 
 
 class ResolveResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "conflict": {
+                        **_CONFLICT_EXAMPLE,
+                        "status": "resolved",
+                        "resolution": "client",
+                        "resolved_values": {"phone": "13905351234"},
+                        "resolved_by": "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a",
+                        "resolved_at": "2026-11-21T09:15:00Z",
+                    },
+                    "household_version": 10,
+                }
+            ]
+        }
+    )
+
     conflict: ConflictPublic
     household_version: int
 
@@ -352,7 +398,68 @@ class StatusSummary(BaseModel):
     photos_missing: int
 
 
+_COUNTS_7D = {"devices": 1, "devices_behind": 0, "records_7d": 42, "open_conflicts": 1}
+
+
 class SyncStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "region": "371522101000",
+                    "generated_at": "2026-11-21T08:00:00Z",
+                    "behind_after_days": 3,
+                    "summary": {
+                        **_COUNTS_7D,
+                        "records_24h": 6,
+                        "rejected_7d": 1,
+                        "photos_missing": 2,
+                    },
+                    "villages": [
+                        {
+                            **_COUNTS_7D,
+                            "code": "371522101201",
+                            "name": "王庄村",
+                            "last_sync_at": "2026-11-20T12:00:03Z",
+                            "photos_missing": 2,
+                        }
+                    ],
+                    "devices": [
+                        {
+                            "device_id": "android-7f3a9c",
+                            "user": _CONFLICT_EXAMPLE["user"],
+                            "villages": ["371522101201"],
+                            "app_version": "2.4.1",
+                            "first_seen_at": "2026-03-02T01:20:00Z",
+                            "last_seen_at": "2026-11-20T12:00:03Z",
+                            "last_sync_at": "2026-11-20T12:00:03Z",
+                            "revoked": False,
+                            "last_batch": {
+                                "batch_id": "0d6f5f0e-6c1a-4d8e-b0a3-2f6b0c9e4a11",
+                                "received_at": "2026-11-20T12:00:03Z",
+                                "counts": {
+                                    "created": 5,
+                                    "updated": 0,
+                                    "unchanged": 0,
+                                    "stale": 0,
+                                    "conflict": 1,
+                                    "rejected": 0,
+                                },
+                            },
+                            "records_24h": 6,
+                            "records_7d": 42,
+                            "rejected_7d": 1,
+                            "open_conflicts": 1,
+                            "photos_missing": 2,
+                            "days_since_last_sync": 0,
+                            "behind": False,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     region: str
     generated_at: datetime
     behind_after_days: int

@@ -15,12 +15,15 @@ class Role(StrEnum):
     officer = "officer"  # 信息员
     first_secretary = "first_secretary"  # 驻村第一书记
     county_admin = "county_admin"  # 县扶贫信息中心
+    # A third-party app's service account (registered with POST /clients): read-only, no password.
+    api_client = "api_client"  # 第三方应用
 
 
 ROLE_LABELS = {
     Role.officer: "信息员",
     Role.first_secretary: "驻村第一书记",
     Role.county_admin: "县扶贫信息中心",
+    Role.api_client: "第三方应用",
 }
 
 

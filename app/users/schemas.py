@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.users.models import Role
 
@@ -17,3 +17,10 @@ class UserCreate(BaseModel):
     role: Role
     regions: list[str] = Field(min_length=1, max_length=200)
     display_name: Annotated[str, StringConstraints(max_length=100)] = ""
+
+    @field_validator("role")
+    @classmethod
+    def _a_person(cls, role: Role) -> Role:
+        if role is Role.api_client:
+            raise ValueError("API clients are registered with POST /api/v1/clients, not as users")
+        return role

@@ -213,6 +213,16 @@ async def test_refusals(client: httpx.AsyncClient, world: World, session: AsyncS
     for code in ("37152200000", "371522000000x", "３７１５２２０００００００"):
         response = await client.get(url(code), headers=world.headers("admin_a"))
         problem(response, 422, "validation_failed", field="path.code")
+    # Twelve digits, but no division (found by the OpenAPI fuzzer: they were 500s).
+    for code in ("000000000000", "371522000001"):
+        response = await client.get(url(code), headers=world.headers("admin_a"))
+        problem(response, 422, "validation_failed", field="path.code")
+        response = await client.get(
+            "/api/v1/exports/households.csv",
+            params={"region": code},
+            headers=world.headers("admin_a"),
+        )
+        problem(response, 422, "validation_failed", field="query.region")
 
 
 # --- cost ------------------------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""Writing events to the outbox, in the transaction of the change they report.
+
+Each event is one row added to the session (inserted with the transaction's next flush): the
+request pays one insert per event and nothing else. Delivery happens later, in the worker
+(`app.webhooks.delivery`). Payloads carry ids, codes and states, never personal data (names,
+ID numbers, phones, positions): a receiver reads details through the API with its own token,
+which masks what it may not see.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.auth.principal import Principal
+from app.core.base import utcnow
+from app.households.models import Household
+from app.webhooks.models import WebhookEvent
+from app.webhooks.vocabulary import EventType
+
+
+def iso(moment: datetime) -> str:
+    """A datetime as the API writes it: UTC, with Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def emit(
+    session: AsyncSession,
+    *,
+    type: EventType,
+    region_code: str,
+    household_id: uuid.UUID | None,
+    data: dict[str, Any],
+    occurred_at: datetime | None = None,
+) -> WebhookEvent:
+    """Add an event to the outbox of the current transaction."""
+    event = WebhookEvent(
+        type=type.value,
+        household_id=household_id,
+        region_code=region_code,
+        data=data,
+        occurred_at=occurred_at or utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+def emit_for_household(
+    session: AsyncSession,
+    household: Household,
+    *,
+    type: EventType,
+    occurred_at: datetime,
+    data: dict[str, Any],
+) -> WebhookEvent:
+    """Add an event about `household`: its village's, ordered with its other events, and its
+    payload led by `household_id`."""
+    return emit(
+        session,
+        type=type,
+        region_code=household.village_code,
+        household_id=household.id,
+        occurred_at=occurred_at,
+        data={"household_id": str(household.id), **data},
+    )
+
+
+def household_status_changed(
+    session: AsyncSession,
+    household: Household,
+    *,
+    status_from: str | None,
+    status_to: str,
+    actor_id: uuid.UUID | None,
+) -> None:
+    """household.status_changed: any change of `status` of an existing household."""
+    emit_for_household(
+        session,
+        household,
+        type=EventType.household_status_changed,
+        occurred_at=household.updated_at,
+        data={
+            "status_from": status_from,
+            "status_to": status_to,
+            "version": household.version,
+            "changed_by": str(actor_id) if actor_id else None,
+        },
+    )
+
+
+async def batch_received(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    batch_id: uuid.UUID,
+    device_id: str,
+    received_at: datetime,
+    outcomes: Iterable[tuple[uuid.UUID | None, str]],
+) -> None:
+    """sync.batch_received: one event per village whose households the batch named.
+
+    `outcomes` are (household id, result status) per record of the batch. A record naming no
+    household the uploader may see counts nowhere; a batch naming none emits no event.
+    """
+    statuses: dict[uuid.UUID, Counter[str]] = {}
+    for household_id, status in outcomes:
+        if household_id is not None:
+            statuses.setdefault(household_id, Counter())[status] += 1
+    if not statuses:
+        return
+    rows = await session.execute(
+        select(col(Household.id), col(Household.village_code)).where(
+            col(Household.id).in_(list(statuses)), principal.within(col(Household.village_code))
+        )
+    )
+    villages: dict[str, tuple[set[uuid.UUID], Counter[str]]] = {}
+    for household_id, village in rows:
+        households, counts = villages.setdefault(village, (set(), Counter()))
+        households.add(household_id)
+        counts.update(statuses[household_id])
+    for village, (households, counts) in sorted(villages.items()):
+        emit(
+            session,
+            type=EventType.sync_batch_received,
+            region_code=village,
+            household_id=None,
+            occurred_at=received_at,
+            data={
+                "batch_id": str(batch_id),
+                "device_id": device_id,
+                "user_id": str(principal.id),
+                "received_at": iso(received_at),
+                "village_code": village,
+                "households": len(households),
+                "records": sum(counts.values()),
+                "counts": dict(sorted(counts.items())),
+            },
+        )

@@ -1,0 +1,96 @@
+"""Where deliveries may go: http(s) URLs, and (unless allowed) no private or local addresses.
+
+A webhook URL makes the server send requests on the creator's behalf (SSRF). So only http and
+https, no credentials in the URL, and by default only public addresses: an IP literal is
+checked when the webhook is created, a host name each time a delivery is sent (after
+resolving it; every address it resolves to must be public). Loopback and private networks
+are allowed with FIELDSYNC_WEBHOOK_ALLOW_PRIVATE_ADDRESSES (tests; receivers on an intranet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import SplitResult, urlsplit
+
+MAX_URL_LENGTH = 2048
+
+
+class RefusedAddress(Exception):
+    """The URL's host is (or resolves to) an address deliveries may not go to."""
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def check_url(url: str, *, allow_private: bool) -> str:
+    """The URL, if deliveries may go to it; ValueError saying why not."""
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"at most {MAX_URL_LENGTH} characters")
+    if not url.isascii() or any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError("spaces, control and non-ASCII characters must be percent-encoded")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the scheme must be http or https")
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("credentials in the URL are not accepted: verify the signature instead")
+    if parts.fragment:
+        raise ValueError("a fragment is never sent: leave it out")
+    if port == 0:
+        raise ValueError("port 0 cannot be connected to")
+    if not allow_private:
+        host = parts.hostname.rstrip(".").lower()
+        address = _literal(host)
+        if address is not None and not _public(address):
+            raise ValueError(f"{host} is not a public address")
+        if host == "localhost" or host.endswith(".localhost"):
+            raise ValueError(f"{host} is a local name")
+    return url
+
+
+def _default_port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def check_destination(url: str, *, allow_private: bool) -> None:
+    """Resolve the URL's host now and refuse it if any address is not public (RefusedAddress).
+
+    Checked right before each delivery, so that a name re-pointed at an internal address after
+    the webhook was created is refused too.
+    """
+    if allow_private:
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = _literal(host)
+    if literal is not None:
+        addresses = {literal}
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(
+                host, _default_port(parts), type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+        except OSError as exc:
+            raise RefusedAddress(f"cannot resolve {host}: {exc}") from None
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
+    refused = sorted(str(a) for a in addresses if not _public(a))
+    if refused or not addresses:
+        raise RefusedAddress(f"{host} resolves to addresses that are not public: {refused}")

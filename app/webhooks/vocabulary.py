@@ -1,0 +1,35 @@
+"""Event types and delivery states: English codes of the public contract, Chinese labels beside."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    visit_created = "visit.created"  # 新增走访
+    household_status_changed = "household.status_changed"  # 户状态变更
+    household_risk_flagged = "household.risk_flagged"  # 出现返贫风险
+    measure_completed = "measure.completed"  # 帮扶措施完成
+    sync_batch_received = "sync.batch_received"  # 收到离线同步批次
+
+
+# The read scope an event type's data belongs to: subscribing needs it (a county admin holds
+# them all; an API client those it was granted), and events stop when the owner loses it.
+EVENT_SCOPES: dict[EventType, str] = {
+    EventType.visit_created: "records:read",
+    EventType.measure_completed: "records:read",
+    EventType.household_status_changed: "households:read",
+    EventType.household_risk_flagged: "progress:read",
+    EventType.sync_batch_received: "sync:read",
+}
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"  # 待发送: not attempted yet (or asked to be sent again)
+    failed = "failed"  # 重试中: attempted, failed, retried at next_attempt_at
+    delivered = "delivered"  # 已送达: the receiver answered 2xx
+    dead = "dead"  # 已放弃: still failing when its retry period ended
+
+
+# Deliveries still to be made: they hold back later events of their household.
+OPEN_STATUSES = (DeliveryStatus.pending.value, DeliveryStatus.failed.value)

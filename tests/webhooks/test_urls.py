@@ -1,0 +1,78 @@
+"""Which URLs webhooks may deliver to (SSRF)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.webhooks.urls import RefusedAddress, check_destination, check_url
+
+ACCEPTED = [
+    "https://hooks.example.com/fieldsync",
+    "http://hooks.example.com:8080/a/b?c=d",
+    "https://8.8.8.8/hook",
+    "https://[2001:4860:4860::8888]/hook",
+]
+REFUSED_ALWAYS = [
+    ("ftp://hooks.example.com/x", "scheme"),
+    ("file:///etc/passwd", "scheme"),
+    ("javascript:alert(1)", "scheme"),
+    ("https:///no-host", "no host"),
+    ("https://user:pass@hooks.example.com/", "credentials"),
+    ("https://hooks.example.com/#frag", "fragment"),
+    ("https://hooks.example.com:99999/", "not a valid URL"),
+    ("https://hooks.example.com/a b", "percent-encoded"),
+    ("https://例子.测试/", "percent-encoded"),
+    ("https://hooks.example.com:0/", "port 0"),
+]
+PRIVATE = [
+    "http://127.0.0.1:8000/hook",
+    "http://localhost/hook",
+    "http://api.localhost/hook",
+    "http://10.1.2.3/hook",
+    "http://192.168.1.10/hook",
+    "http://172.16.0.1/hook",
+    "http://169.254.169.254/latest/meta-data",  # cloud metadata
+    "http://100.64.0.1/hook",  # carrier-grade NAT
+    "http://0.0.0.0/hook",
+    "http://[::1]/hook",
+    "http://[fe80::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[fd00::1]/hook",
+]
+
+
+@pytest.mark.parametrize("url", ACCEPTED)
+def test_public_http_urls_are_accepted(url: str) -> None:
+    assert check_url(url, allow_private=False) == url
+
+
+@pytest.mark.parametrize(("url", "why"), REFUSED_ALWAYS)
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_other_schemes_credentials_and_malformed_urls_are_refused(
+    url: str, why: str, allow_private: bool
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        check_url(url, allow_private=allow_private)
+
+
+@pytest.mark.parametrize("url", PRIVATE)
+def test_private_and_local_addresses_are_refused_unless_allowed(url: str) -> None:
+    with pytest.raises(ValueError, match=r"public address|local name"):
+        check_url(url, allow_private=False)
+    assert check_url(url, allow_private=True) == url
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/x", "http://[::1]/x", "http://localhost/x"])
+async def test_deliveries_resolve_the_host_and_refuse_private_addresses(url: str) -> None:
+    with pytest.raises(RefusedAddress, match="not public"):
+        await check_destination(url, allow_private=False)
+    await check_destination(url, allow_private=True)
+
+
+async def test_a_name_that_does_not_resolve_is_refused() -> None:
+    with pytest.raises(RefusedAddress, match="cannot resolve"):
+        await check_destination("https://no-such-host.invalid/x", allow_private=False)
+
+
+async def test_a_public_literal_passes_without_resolving() -> None:
+    await check_destination("https://8.8.8.8/hook", allow_private=False)
