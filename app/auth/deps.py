@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
@@ -87,6 +88,18 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 BrieflyAuthenticated = Annotated[Principal, Depends(get_principal_briefly)]
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """What a `require(...)` dependency checks: one of `roles` (any, if empty) and every scope."""
+
+    roles: tuple[Role, ...]
+    scopes: tuple[str, ...]
+
+
+# Each dependency `require` made, with what it checks: the OpenAPI document declares it.
+REQUIREMENTS: dict[Callable[..., Awaitable[Principal]], Requirement] = {}
+
+
 def require(
     *, roles: tuple[Role, ...] = (), scopes: tuple[str, ...] = (), briefly: bool = False
 ) -> Callable[..., Awaitable[Principal]]:
@@ -113,7 +126,9 @@ def require(
     async def check_briefly(principal: BrieflyAuthenticated) -> Principal:
         return verify(principal)
 
-    return check_briefly if briefly else check
+    dependency = check_briefly if briefly else check
+    REQUIREMENTS[dependency] = Requirement(roles, scopes)
+    return dependency
 
 
 # Read the households (and their members) of the caller's villages; regions and thresholds.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, routing
@@ -12,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi import utils as openapi_utils
 from fastapi.openapi.utils import get_openapi
 
+from app.auth.deps import REQUIREMENTS
 from app.auth.principal import CLIENT_SCOPES, ROLE_SCOPES
 from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.users.models import Role
@@ -71,16 +70,6 @@ def _fix_errors(operation: dict[str, Any]) -> None:
             responses["422"] = _VALIDATION_PROBLEM
 
 
-def _requirement(call: Callable[..., Any]) -> tuple[tuple[Role, ...], tuple[str, ...]] | None:
-    """The roles and scopes an `app.auth.deps.require(...)` dependency checks, read from its
-    closure (`check` → `verify` → roles, scopes); None for any other dependency."""
-    if not getattr(call, "__qualname__", "").startswith("require.<locals>."):
-        return None
-    verify = inspect.getclosurevars(call).nonlocals["verify"]
-    checked = inspect.getclosurevars(verify).nonlocals
-    return tuple(checked["roles"]), tuple(checked["scopes"])
-
-
 def _security(dependant: Dependant) -> list[dict[str, list[str]]] | None:
     """The security requirement of an operation: the scopes its dependencies check, by the
     password flow and (when an API client may call it) the client_credentials flow."""
@@ -93,10 +82,10 @@ def _security(dependant: Dependant) -> list[dict[str, list[str]]] | None:
         pending.extend(sub.dependencies)
         name = getattr(sub.call, "__qualname__", "")
         authenticated = authenticated or name in ("get_principal", "get_principal_briefly")
-        found = _requirement(sub.call) if sub.call is not None else None
+        found = REQUIREMENTS.get(sub.call) if sub.call is not None else None
         if found is not None:
-            roles.update(found[0])
-            scopes.extend(s for s in found[1] if s not in scopes)
+            roles.update(found.roles)
+            scopes.extend(s for s in found.scopes if s not in scopes)
     if not authenticated:
         return None
     requirement = [{PASSWORD_SCHEME: scopes}]
