@@ -9,7 +9,7 @@ export FIELDSYNC_TEST_POSTGRES_URL
 # Test processes (pytest-xdist); each builds its own database. `auto`: one per CPU.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-sqlite test-postgres fuzz lint openapi migration bench bench-sync bench-photos bench-progress bench-export clean
+.PHONY: run test test-sqlite test-postgres fuzz lint openapi migration bench bench-sync bench-photos bench-progress bench-export bench-webhooks clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/photo_upload.py
 	$(BIN)/python bench/progress_read.py
 	$(BIN)/python bench/export_households.py
+	$(BIN)/python bench/webhook_overhead.py
 
 # Visits/s through POST /sync/batches vs raw inserts of the same rows, SQLite and PostgreSQL.
 bench-sync: $(STAMP)
@@ -85,6 +86,11 @@ bench-progress: $(STAMP)
 # PostgreSQL; each file is opened again (csv, openpyxl) and its rows counted.
 bench-export: $(STAMP)
 	$(BIN)/python bench/export_households.py
+
+# Sync ingest with no webhook, with 2 webhooks delivering to a loopback receiver and with 2
+# whose receiver is down: visits/s, batch latency, time for the outbox to drain.
+bench-webhooks: $(STAMP)
+	$(BIN)/python bench/webhook_overhead.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
