@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -343,7 +345,11 @@ async def _login_identity(scope: Scope, receive: Receive) -> str | None:
             return f"user:{username}" if isinstance(username, str) and username else None
         if grant_type == "client_credentials":
             client_id = form.get("client_id") or _basic_client_id(request.headers)
-            return f"client:{client_id}" if isinstance(client_id, str) and client_id else None
+            if not isinstance(client_id, str) or not client_id:
+                return None
+            with contextlib.suppress(ValueError):  # every spelling of one UUID: one client
+                client_id = str(uuid.UUID(client_id))
+            return f"client:{client_id}"
         return None
     finally:
         await form.close()

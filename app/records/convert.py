@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import divide_half_up, fen_str, to_fen
-from app.core.privacy import coarse
-from app.records.models import IncomeSnapshot, Measure, Visit
+from app.core.privacy import coarse, scrub
+from app.records.models import IncomeSnapshot, Measure, RecordColumns, Visit
 from app.records.schemas import (
     COMPONENTS,
     Checks,
@@ -66,7 +66,8 @@ def visit_columns(data: VisitWrite, *, now: datetime) -> dict[str, Any]:
 
 
 def visit_public(visit: Visit, *, reveal_pii: bool) -> VisitPublic:
-    """The visit as a caller sees it: without `reveal_pii`, its position coarsened."""
+    """The visit as a caller sees it: without `reveal_pii`, its position coarsened, its address
+    left out and its text scrubbed."""
     location = None
     if visit.lat is not None and visit.lon is not None:
         if reveal_pii:
@@ -75,37 +76,18 @@ def visit_public(visit: Visit, *, reveal_pii: bool) -> VisitPublic:
             )
         else:
             location = Location(lat=coarse(visit.lat), lon=coarse(visit.lon), crs=visit.crs)
+    text = _text(visit, VISIT_TEXT, reveal_pii=reveal_pii)
     return VisitPublic(
         **_common(visit),
         visited_at=visit.visited_at,
         mode=visit.mode,
         location=location,
-        address=visit.address,
-        findings=visit.findings,
-        requests=visit.requests,
-        follow_up=visit.follow_up,
+        address=visit.address if reveal_pii else None,
+        **text,
         checks=Checks(**{name: getattr(visit, f"check_{name}") for name in INDICATORS}),
-        photos=visit.photos,
+        photos=visit.photos if reveal_pii else _shown_photos(visit.photos),
         flags=visit.flags,
     )
-
-
-def keep_exact_position(stored: Visit, columns: dict[str, Any]) -> None:
-    """Keep the stored position when a new revision sends back its coarsened form.
-
-    A phone without `pii:read` received the position coarsened; editing the visit there sends
-    the coarse position back, which must not replace the exact one.
-    """
-    if (
-        stored.lat is not None
-        and stored.lon is not None
-        and columns["lat"] == coarse(stored.lat)
-        and columns["lon"] == coarse(stored.lon)
-        and columns["accuracy_m"] is None
-        and columns["crs"] == stored.crs
-    ):
-        for name in ("lat", "lon", "accuracy_m"):
-            columns[name] = getattr(stored, name)
 
 
 # --- income snapshots --------------------------------------------------------------------------
@@ -195,17 +177,127 @@ def measure_columns(data: MeasureWrite) -> dict[str, Any]:
     }
 
 
-def measure_public(measure: Measure) -> MeasurePublic:
+def measure_public(measure: Measure, *, reveal_pii: bool) -> MeasurePublic:
+    """The measure as a caller sees it: without `reveal_pii`, its text scrubbed."""
     return MeasurePublic(
         **_common(measure),
         category=measure.category,
-        title=measure.title,
-        details=measure.details,
+        **_text(measure, MEASURE_TEXT, reveal_pii=reveal_pii),
         funds_yuan=fen_str(measure.funds) if measure.funds is not None else None,
         funds_spent_yuan=fen_str(measure.funds_spent) if measure.funds_spent is not None else None,
         start_date=measure.start_date,
         due_date=measure.due_date,
         status=measure.status,
         progress_pct=measure.progress_pct,
-        progress_reports=measure.progress_reports,
+        progress_reports=(
+            measure.progress_reports if reveal_pii else _shown_reports(measure.progress_reports)
+        ),
     )
+
+
+# --- what a caller without pii:read is shown, and what comes back of it ------------------------
+
+# Free text, shown scrubbed (see `app.core.privacy.scrub`). A visit's address is left out
+# altogether: it places the house, which a scrubbed street number would still do.
+VISIT_TEXT = ("findings", "requests", "follow_up")
+MEASURE_TEXT = ("title", "details")
+
+
+def _scrubbed(text: str | None) -> str | None:
+    return scrub(text) if text else text
+
+
+def _text(record: Any, names: tuple[str, ...], *, reveal_pii: bool) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in names}
+    return values if reveal_pii else {name: _scrubbed(v) for name, v in values.items()}
+
+
+def _shown_photos(photos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**photo, "caption": _scrubbed(photo.get("caption"))} for photo in photos]
+
+
+def _shown_reports(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            **report,
+            "note": _scrubbed(report.get("note")),
+            "photos": _shown_photos(report.get("photos") or []),
+        }
+        for report in reports
+    ]
+
+
+def _kept(stored: str | None, sent: str | None) -> str | None:
+    """The stored text if `sent` is what a caller without pii:read was shown of it."""
+    return stored if stored and sent == scrub(stored) else sent
+
+
+def _keep_captions(
+    stored: list[dict[str, Any]], sent: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    # A photo is known by its file and tag (the same file may come twice with other tags).
+    captions = {
+        (photo["sha256"], photo.get("tag"), scrub(photo["caption"])): photo["caption"]
+        for photo in stored
+        if photo.get("caption")
+    }
+    kept = []
+    for photo in sent:  # from the write body: every key is there
+        key = (photo["sha256"], photo["tag"], photo["caption"])
+        kept.append({**photo, "caption": captions[key]} if key in captions else photo)
+    return kept
+
+
+def _keep_reports(stored: list[dict[str, Any]], sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # A progress report is known by the moment it was reported.
+    notes = {
+        (report["reported_at"], scrub(report["note"])): report["note"]
+        for report in stored
+        if report.get("note")
+    }
+    photos = [photo for report in stored for photo in report.get("photos") or []]
+    return [
+        {
+            **report,
+            "note": notes.get((report["reported_at"], report["note"]), report["note"]),
+            "photos": _keep_captions(photos, report["photos"]),
+        }
+        for report in sent
+    ]
+
+
+def _keep_position(stored: Visit, columns: dict[str, Any]) -> None:
+    if (
+        stored.lat is not None
+        and stored.lon is not None
+        and columns["lat"] == coarse(stored.lat)
+        and columns["lon"] == coarse(stored.lon)
+        and columns["accuracy_m"] is None
+        and columns["crs"] == stored.crs
+    ):
+        for name in ("lat", "lon", "accuracy_m"):
+            columns[name] = getattr(stored, name)
+
+
+def keep_what_was_shown(stored: RecordColumns, columns: dict[str, Any]) -> None:
+    """Keep the stored values that a new revision from a caller without pii:read sends back as
+    it was shown them.
+
+    Such a phone received the position coarsened, the address left out and the text scrubbed;
+    editing the record there sends those back, which must not replace what is stored. A value
+    that differs from what was shown is an edit and is stored as sent (so such a caller cannot
+    clear a visit's address: they never saw it).
+    """
+    if isinstance(stored, Visit):
+        _keep_position(stored, columns)
+        if columns["address"] is None:
+            columns["address"] = stored.address
+        for name in VISIT_TEXT:
+            columns[name] = _kept(getattr(stored, name), columns[name])
+        columns["photos"] = _keep_captions(stored.photos, columns["photos"])
+    elif isinstance(stored, Measure):
+        for name in MEASURE_TEXT:
+            columns[name] = _kept(getattr(stored, name), columns[name])
+        columns["progress_reports"] = _keep_reports(
+            stored.progress_reports, columns["progress_reports"]
+        )

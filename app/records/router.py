@@ -66,6 +66,10 @@ Send the whole record with its `revision` (1 when created on the phone, +1 for e
 * a lower revision → **409** `stale`, the stored record in `record`.
 
 `Record-Outcome` says which. Batch sync applies the same rule.
+
+Without `pii:read` for the household's village, a caller is shown the position coarsened, the
+address left out and ID and mobile numbers in the text masked. A revision that sends those back
+as shown keeps what is stored; only values that differ from what was shown are changes.
 """
 
 

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from app.core.money import MoneyStr, Yuan
-from app.core.privacy import COARSE_DESCRIPTION
+from app.core.privacy import COARSE_DESCRIPTION, SCRUB_DESCRIPTION
 from app.core.types import Coordinate, NoNul, UtcDatetime
 from app.records.vocabulary import (
     Check,
@@ -158,12 +158,15 @@ class VisitPublic(RecordPublic):
     location: Location | None = Field(
         description="Where the visit was recorded (the phone's GPS). " + COARSE_DESCRIPTION
     )
-    address: str | None
-    findings: str | None
-    requests: str | None
-    follow_up: str | None
+    address: str | None = Field(
+        description="Null without `pii:read` for the household's village, as it places the "
+        "house; a revision from such a caller with a null address keeps the stored one."
+    )
+    findings: str | None = Field(description=SCRUB_DESCRIPTION)
+    requests: str | None = Field(description="群众诉求. " + SCRUB_DESCRIPTION)
+    follow_up: str | None = Field(description=SCRUB_DESCRIPTION)
     checks: Checks
-    photos: list[PhotoRef]
+    photos: list[PhotoRef] = Field(description="Captions: " + SCRUB_DESCRIPTION)
     flags: list[str] = Field(description="`visited_long_ago`: visited_at is over a year old.")
 
 
@@ -356,12 +359,14 @@ class MeasurePublic(RecordPublic):
     )
 
     category: MeasureCategory
-    title: str
-    details: str | None
+    title: str = Field(description=SCRUB_DESCRIPTION)
+    details: str | None = Field(description=SCRUB_DESCRIPTION)
     funds_yuan: MoneyStr | None
     funds_spent_yuan: MoneyStr | None
     start_date: date | None
     due_date: date | None
     status: MeasureStatus
     progress_pct: int
-    progress_reports: list[ProgressReport]
+    progress_reports: list[ProgressReport] = Field(
+        description="Notes and photo captions: " + SCRUB_DESCRIPTION
+    )

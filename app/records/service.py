@@ -91,7 +91,7 @@ async def _snapshot_publics(
 async def _measure_publics(
     session: AsyncSession, rows: Sequence[Any], village_code: str, reveal_pii: bool
 ) -> list[BaseModel]:
-    return [convert.measure_public(row) for row in rows]
+    return [convert.measure_public(row, reveal_pii=reveal_pii) for row in rows]
 
 
 KINDS: dict[RecordType, Kind] = {
@@ -290,8 +290,8 @@ async def apply_record(
         before = await webhook_triggers.before_write(
             session, record=stored, model=kind.model, household=household
         )
-        if isinstance(stored, Visit):
-            convert.keep_exact_position(stored, columns)
+        if not principal.may_see_pii(household.village_code):
+            convert.keep_what_was_shown(stored, columns)
         for name, value in columns.items():
             setattr(stored, name, value)
         stored.revision = data.revision

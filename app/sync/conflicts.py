@@ -13,6 +13,7 @@ from app.auth.principal import Principal, within_regions
 from app.core.base import utcnow
 from app.core.errors import InvalidInput, field_errors, invalid_fields
 from app.core.pagination import PageParams, paginate
+from app.core.privacy import scrub
 from app.households import id_numbers
 from app.households import service as households_service
 from app.households.schemas import HouseholdUpdate
@@ -25,12 +26,24 @@ from app.users.models import User
 _PERSONAL = {"phone": id_numbers.mask_phone}
 
 
+def _scrubbed(value: Any) -> Any:
+    """Text anywhere in a value (a pairing cadre's unit, a group name) with numbers masked."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrubbed(item) for item in value]
+    if isinstance(value, dict):
+        return {name: _scrubbed(item) for name, item in value.items()}
+    return value
+
+
 def masked(values: dict[str, Any] | None, *, reveal: bool) -> dict[str, Any] | None:
-    """Field values as a caller may see them: phones masked without pii:read."""
+    """Field values as a caller may see them: without pii:read, phones masked and ID and mobile
+    numbers in any other text masked."""
     if values is None or reveal:
         return values
     return {
-        name: _PERSONAL[name](value) if name in _PERSONAL and value else value
+        name: _PERSONAL[name](value) if name in _PERSONAL and value else _scrubbed(value)
         for name, value in values.items()
     }
 

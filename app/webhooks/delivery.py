@@ -9,10 +9,11 @@ Every API process runs one (`deliver_in_background`, started by the app's lifesp
   for that webhook or not yet fanned out: that keeps each household's events in order. Due
   deliveries are leased (`claimed_until`) in a short transaction, again with SKIP LOCKED.
   Events of no household (`sync.batch_received`) are not ordered.
-* **Send.** No transaction is open while a receiver is called. A 2xx is `delivered`; anything
-  else is retried after an exponential backoff with jitter, until the retry period ends
-  (`dead`). A worker that dies mid-send leaves its lease to run out: the delivery is sent again
-  (at least once).
+* **Send.** No transaction is open while a receiver is called. The request goes to an address
+  that the URL's host resolved to when it was checked just before (`app.webhooks.urls`), never
+  to a second resolution of the name. A 2xx is `delivered`; anything else is retried after an
+  exponential backoff with jitter, until the retry period ends (`dead`). A worker that dies
+  mid-send leaves its lease to run out: the delivery is sent again (at least once).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from app.webhooks.models import Webhook, WebhookDelivery, WebhookEvent
 from app.webhooks.outbox import dispatch_events
 from app.webhooks.schemas import event_document
 from app.webhooks.signing import SIGNATURE_HEADER, signature_header
-from app.webhooks.urls import RefusedAddress, check_destination
+from app.webhooks.urls import IPAddress, RefusedAddress, check_destination, ip_literal
 from app.webhooks.vocabulary import OPEN_STATUSES, DeliveryStatus
 
 log = logging.getLogger("fieldsync.webhooks")
@@ -174,14 +175,56 @@ def headers_for(claimed: Claimed) -> dict[str, str]:
     }
 
 
+def pinned_request(
+    client: httpx.AsyncClient, claimed: Claimed, address: IPAddress
+) -> httpx.Request:
+    """The POST of `claimed`, sent to `address` whatever the host name resolves to by then.
+
+    The URL's host becomes the address, while the name stays in the Host header and, for
+    https, in the TLS server name, which httpcore also checks the certificate against (the
+    `sni_hostname` request extension). Such a connection is closed after its one request:
+    httpcore pools connections by the URL's host, now the address, and must not lend one
+    opened (and certificate-checked) for one name to a request for another name on the same
+    address.
+    """
+    url = httpx.URL(claimed.url)
+    headers = headers_for(claimed)
+    extensions: dict[str, Any] = {}
+    host = url.raw_host.decode("ascii")
+    if ip_literal(host) != address:
+        headers["Host"] = url.netloc.decode("ascii")  # what httpx would send: port if not default
+        headers["Connection"] = "close"
+        if url.scheme == "https":
+            extensions["sni_hostname"] = host
+        url = url.copy_with(host=str(address))
+    return client.build_request(
+        "POST", url, content=claimed.body, headers=headers, extensions=extensions
+    )
+
+
+async def _post(client: httpx.AsyncClient, claimed: Claimed, addresses: list[IPAddress]) -> int:
+    """The status of the POST to the first address that takes the connection."""
+    for address in addresses[:-1]:
+        try:
+            return await _post_to(client, claimed, address)
+        except httpx.ConnectError:
+            continue  # e.g. an IPv6 address without an IPv6 route: try the next
+    return await _post_to(client, claimed, addresses[-1])
+
+
+async def _post_to(client: httpx.AsyncClient, claimed: Claimed, address: IPAddress) -> int:
+    response = await client.send(pinned_request(client, claimed, address), stream=True)
+    await response.aclose()
+    return response.status_code
+
+
 async def send(client: httpx.AsyncClient, claimed: Claimed, settings: Settings) -> Outcome:
-    """POST one delivery; the receiver's body is never read."""
+    """POST one delivery to an address checked just now; the receiver's body is never read."""
     try:
-        await check_destination(claimed.url, allow_private=settings.webhook_allow_private_addresses)
-        async with client.stream(
-            "POST", claimed.url, content=claimed.body, headers=headers_for(claimed)
-        ) as response:
-            code = response.status_code
+        addresses = await check_destination(
+            claimed.url, allow_private=settings.webhook_allow_private_addresses
+        )
+        code = await _post(client, claimed, addresses)
     except RefusedAddress as exc:
         return Outcome(False, error=str(exc)[:500])
     except httpx.TimeoutException:

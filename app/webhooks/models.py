@@ -52,6 +52,9 @@ class WebhookEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_webhook_event_dispatched_at_id", "dispatched_at", "id"),
         Index("ix_webhook_event_household_id_id", "household_id", "id"),
+        # Ids are never reused once events are deleted (SQLite reuses the highest rowid
+        # without it): receivers deduplicate on them.
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=EVENT_ID_TYPE)

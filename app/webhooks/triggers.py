@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import get_settings
+from app.core.privacy import scrub
 from app.households.models import Household
 from app.progress.household import (
     LIFTED_STATUSES,
@@ -151,7 +152,8 @@ def _measure_completed(session: AsyncSession, measure: Measure, household: House
             "measure_id": str(measure.id),
             "revision": measure.revision,
             "category": measure.category,
-            "title": measure.title,
+            # Payloads carry no personal data, whatever the receiver's scopes.
+            "title": scrub(measure.title),
             "progress_pct": measure.progress_pct,
             "updated_by": str(measure.updated_by),
         },

@@ -5,6 +5,10 @@ https, no credentials in the URL, and by default only public addresses: an IP li
 checked when the webhook is created, a host name each time a delivery is sent (after
 resolving it; every address it resolves to must be public). Loopback and private networks
 are allowed with FIELDSYNC_WEBHOOK_ALLOW_PRIVATE_ADDRESSES (tests; receivers on an intranet).
+
+The delivery then connects to an address checked here, never to the name: resolving it again
+could give another answer (DNS rebinding: a TTL-0 name alternating between a public and an
+internal address).
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ from urllib.parse import SplitResult, urlsplit
 
 MAX_URL_LENGTH = 2048
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 class RefusedAddress(Exception):
     """The URL's host is (or resolves to) an address deliveries may not go to."""
 
 
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def _public(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_global and not address.is_multicast
 
 
-def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def ip_literal(host: str) -> IPAddress | None:
+    """The address, if `host` is an IP literal (IPv6 without brackets)."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -57,7 +64,7 @@ def check_url(url: str, *, allow_private: bool) -> str:
         raise ValueError("port 0 cannot be connected to")
     if not allow_private:
         host = parts.hostname.rstrip(".").lower()
-        address = _literal(host)
+        address = ip_literal(host)
         if address is not None and not _public(address):
             raise ValueError(f"{host} is not a public address")
         if host == "localhost" or host.endswith(".localhost"):
@@ -69,28 +76,35 @@ def _default_port(parts: SplitResult) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-async def check_destination(url: str, *, allow_private: bool) -> None:
-    """Resolve the URL's host now and refuse it if any address is not public (RefusedAddress).
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """The addresses `host` resolves to, the resolver's preferred first (OSError if it fails)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+async def check_destination(url: str, *, allow_private: bool) -> list[IPAddress]:
+    """Resolve the URL's host now; the addresses to connect to, or RefusedAddress if any is
+    not public (unless private ones are allowed) or there is none.
 
     Checked right before each delivery, so that a name re-pointed at an internal address after
-    the webhook was created is refused too.
+    the webhook was created is refused too; the delivery must connect to one of the addresses
+    returned, not resolve the name again.
     """
-    if allow_private:
-        return
     parts = urlsplit(url)
     host = parts.hostname or ""
-    literal = _literal(host)
+    literal = ip_literal(host)
     if literal is not None:
-        addresses = {literal}
+        addresses = [literal]
     else:
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(
-                host, _default_port(parts), type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-            )
+            addresses = list(dict.fromkeys(await resolve(host, _default_port(parts))))
         except OSError as exc:
             raise RefusedAddress(f"cannot resolve {host}: {exc}") from None
-        addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
-    refused = sorted(str(a) for a in addresses if not _public(a))
-    if refused or not addresses:
-        raise RefusedAddress(f"{host} resolves to addresses that are not public: {refused}")
+    if not addresses:
+        raise RefusedAddress(f"{host} resolves to no address")
+    if not allow_private:
+        refused = sorted(str(a) for a in addresses if not _public(a))
+        if refused:
+            raise RefusedAddress(f"{host} resolves to addresses that are not public: {refused}")
+    return addresses

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_event")),
+        sqlite_autoincrement=True,  # ids are never reused: receivers deduplicate on them
     )
     with op.batch_alter_table("webhook_event", schema=None) as batch_op:
         batch_op.create_index(

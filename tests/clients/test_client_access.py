@@ -31,6 +31,7 @@ from tests.test_authz_matrix import (
 )
 
 CLIENTS = ("client_a1", "client_a2")
+ADDRESS = "燕店镇王庄村三组18号"
 # Like the officer of the same village, except:
 EXCEPTIONS: dict[tuple[str, str], dict[str, int]] = {
     # The original photo carries its EXIF position: pii:read.
@@ -84,7 +85,16 @@ async def clients(
         token = (await bearer_for(client, registered))["Authorization"].removeprefix("Bearer ")
         world.tokens[name] = token
     await session.execute(
-        update(Visit).where(Visit.id == VISIT_ID).values(lat=LAT, lon=LON, crs="wgs84")
+        update(Visit)
+        .where(Visit.id == VISIT_ID)
+        .values(
+            lat=LAT,
+            lon=LON,
+            crs="wgs84",
+            # Free text places the house and holds numbers too.
+            address=ADDRESS,
+            findings=f"户主电话{PHONE_A1}, 身份证{ID_HEAD_A1}",
+        )
     )
     await session.execute(update(Photo).where(Photo.sha256 == PHOTO_SHA).values(lat=LAT, lon=LON))
     await session.commit()
@@ -101,7 +111,16 @@ def _text(response: httpx.Response) -> str:
     return response.text
 
 
-SECRETS = (ID_HEAD_A1, ID_SPOUSE_A1, PHONE_A1, str(LAT), str(LON), "36.2356", "115.6718")
+SECRETS = (
+    ID_HEAD_A1,
+    ID_SPOUSE_A1,
+    PHONE_A1,
+    str(LAT),
+    str(LON),
+    "36.2356",
+    "115.6718",
+    "三组18号",
+)
 CASES = [(route, caller) for route in TABLE for caller in CLIENTS]
 
 

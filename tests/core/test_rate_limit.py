@@ -346,6 +346,17 @@ async def test_client_credentials_are_limited_per_client_id(
     assert other.status_code != 429
 
 
+async def test_every_spelling_of_a_client_id_counts_as_that_client(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    limit(app, token_ip="100/minute", login="2/minute")
+    client_id = uuid.uuid4()
+    form = {"grant_type": "client_credentials", "client_secret": "wrong"}
+    spellings = (str(client_id), client_id.hex.upper(), f"urn:uuid:{client_id}")
+    sent = [await client.post(TOKEN_URL, data={**form, "client_id": s}) for s in spellings]
+    assert [r.status_code == 429 for r in sent] == [False, False, True]
+
+
 async def test_the_token_form_reaches_the_route_whole(app: FastAPI, world: World) -> None:
     """The form is read into memory to name the login, then given to the route: gzipped too."""
     import gzip

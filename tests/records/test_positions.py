@@ -68,3 +68,22 @@ async def test_a_coarse_position_sent_back_keeps_the_exact_one(
         115.67,
         None,
     )
+
+
+async def test_a_coarse_position_from_a_caller_who_saw_the_exact_one_is_an_edit(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    visit_id = uuid.uuid4()
+    body = visit_body(world.households["a1"].id, location=EXACT)
+    assert (await put(client, world, "visit", body, record_id=visit_id)).status_code == 201
+
+    edited = {**body, "revision": 2, "location": COARSE}
+    response = await put(client, world, "visit", edited, record_id=visit_id, who="officer_a1")
+
+    assert response.status_code == 200, response.text
+    stored = await session.get(Visit, visit_id, populate_existing=True)
+    assert stored is not None and (stored.lat, stored.lon, stored.accuracy_m) == (
+        36.24,
+        115.67,
+        None,
+    )

@@ -158,6 +158,19 @@ async def test_a_measure_is_completed_once(
     assert completed[0].data["category"] == "housing_safety"
 
 
+async def test_a_completed_measure_carries_its_title_scrubbed(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    """Payloads carry no personal data, whatever scopes the webhook's owner holds."""
+    title = f"危房改造 户主{ID_HEAD_A1} 电话{PHONE_A1}"
+    body = measure_body(world.households["a1"].id, title=title, status="done", progress_pct=100)
+    assert (await put(client, world, "measure", body)).status_code == 201
+
+    [completed] = await events(session, type="measure.completed")
+    assert completed.data["title"] == "危房改造 户主110105********002X 电话138****1234"
+    _no_personal_data(completed)
+
+
 async def _snapshot(
     client: httpx.AsyncClient, world: World, year: int, wage: str, *, day: int = 10, **extra: Any
 ) -> uuid.UUID:

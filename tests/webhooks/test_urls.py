@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Awaitable, Callable
+
 import pytest
 
-from app.webhooks.urls import RefusedAddress, check_destination, check_url
+from app.webhooks import urls
+from app.webhooks.urls import IPAddress, RefusedAddress, check_destination, check_url
 
 ACCEPTED = [
     "https://hooks.example.com/fieldsync",
@@ -74,5 +78,51 @@ async def test_a_name_that_does_not_resolve_is_refused() -> None:
         await check_destination("https://no-such-host.invalid/x", allow_private=False)
 
 
-async def test_a_public_literal_passes_without_resolving() -> None:
-    await check_destination("https://8.8.8.8/hook", allow_private=False)
+def resolving_to(*addresses: str) -> Callable[[str, int], Awaitable[list[IPAddress]]]:
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        assert host == "hooks.example.test"
+        return [ipaddress.ip_address(a) for a in addresses]
+
+    return resolve
+
+
+async def test_the_checked_addresses_are_returned_in_the_resolvers_order_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    v6 = "2001:4860:4860::8888"
+    monkeypatch.setattr(urls, "resolve", resolving_to(v6, "8.8.4.4", v6))
+    assert await check_destination("https://hooks.example.test/x", allow_private=False) == [
+        ipaddress.ip_address(v6),
+        ipaddress.ip_address("8.8.4.4"),
+    ]
+
+
+async def test_a_name_with_one_private_address_among_public_ones_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(urls, "resolve", resolving_to("8.8.8.8", "10.0.0.7"))
+    with pytest.raises(RefusedAddress, match=r"not public: \['10.0.0.7'\]"):
+        await check_destination("https://hooks.example.test/x", allow_private=False)
+    assert await check_destination("https://hooks.example.test/x", allow_private=True) == [
+        ipaddress.ip_address("8.8.8.8"),
+        ipaddress.ip_address("10.0.0.7"),
+    ]
+
+
+async def test_a_name_resolving_to_nothing_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(urls, "resolve", resolving_to())
+    with pytest.raises(RefusedAddress, match="no address"):
+        await check_destination("https://hooks.example.test/x", allow_private=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "address"), [("https://8.8.8.8/hook", "8.8.8.8"), ("http://[::1]:81/", "::1")]
+)
+async def test_a_literal_is_its_own_address_without_resolving(
+    monkeypatch: pytest.MonkeyPatch, url: str, address: str
+) -> None:
+    monkeypatch.setattr(urls, "resolve", resolving_to())  # asserts the host is not a literal
+    allow_private = address == "::1"
+    assert await check_destination(url, allow_private=allow_private) == [
+        ipaddress.ip_address(address)
+    ]
