@@ -14,6 +14,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep, Transactions, TransactionsDep
 from app.core.errors import InsufficientScope, InvalidInput, problem_responses
 from app.core.pagination import Page, PageDep
+from app.core.privacy import scrub
 from app.photos import service
 from app.photos import storage as keys
 from app.photos.deps import SettingsDep, StorageDep
@@ -354,4 +355,7 @@ async def get_measure_photos(
     for ref, photo in rows:
         group = ref.tag if ref.tag in ("before", "after") else "other"
         groups[group].append(household_photo(ref, photo))
-    return MeasurePhotos(measure_id=measure.id, title=measure.title, **groups)
+    title = measure.title
+    if "pii:read" not in principal.scopes:  # the measure is of the caller's villages
+        title = scrub(title)
+    return MeasurePhotos(measure_id=measure.id, title=title, **groups)

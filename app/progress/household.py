@@ -38,6 +38,7 @@ from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import get_settings
 from app.core.money import fen_str
+from app.core.privacy import scrub
 from app.households import service as households_service
 from app.households.vocabulary import Status
 from app.photos.models import Photo, PhotoRef
@@ -567,6 +568,11 @@ async def get_household_progress(
         cadence_days=settings.visit_cadence_days,
     )
     measures = await _measures(session, household.id, today=today)
+    if not principal.may_see_pii(household.village_code):
+        for overdue in measures.overdue:
+            overdue.title = scrub(overdue.title)
+        for pair in measures.photo_pairs:
+            pair.title = scrub(pair.title)
     missing = await _missing_photos(session, household.id)
     return HouseholdProgress(
         household_id=household.id,

@@ -288,3 +288,26 @@ async def test_text_sent_back_by_a_caller_with_pii_read_is_stored_as_sent(
     visit = await session.get(Visit, visit_id, populate_existing=True)
     assert visit is not None and visit.revision == 2
     assert (visit.address, visit.findings) == (None, FINDINGS_SHOWN)
+
+
+async def test_measure_titles_in_progress_and_measure_photos_are_scrubbed(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    household_id = world.households["a1"].id
+    measure_id = uuid.uuid4()
+    body = _measure(
+        household_id, start_date="2020-01-01", due_date="2020-01-31", status="in_progress"
+    )
+    response = await put(client, world, "measure", body, record_id=measure_id)
+    assert response.status_code == 201, response.text
+
+    for who, (headers, reveal) in (await _callers(client, session, world)).items():
+        progress = await client.get(f"{API}/households/{household_id}/progress", headers=headers)
+        photos = await client.get(f"{API}/measures/{measure_id}/photos", headers=headers)
+        assert progress.status_code == photos.status_code == 200, (who, progress.text)
+        measures = progress.json()["measures"]
+        titles = [m["title"] for m in (*measures["overdue"], *measures["photo_pairs"])]
+        titles.append(photos.json()["title"])
+        assert len(titles) == 3, (who, measures)
+        shown = f"危房改造 ({ID_NUMBER})" if reveal else "危房改造 (371522********123X)"
+        assert titles == [shown] * 3, who
