@@ -233,12 +233,22 @@ class Settings(BaseSettings):
         description="Requests to the token endpoint naming one username or client_id (a guard "
         "against password guessing); empty: unlimited.",
     )
+    rate_limit_id_search: str = Field(
+        default="20/minute;200/day",
+        description="Searches by ID number one caller without `pii:read` may make. Each tells "
+        "whether a number is registered, and a masked one hides only its birth date: this keeps "
+        "guessing it impractical (about 3,300 tries for a century). Empty: unlimited.",
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000
 
     @field_validator(
-        "rate_limit_client", "rate_limit_user", "rate_limit_token_ip", "rate_limit_login"
+        "rate_limit_client",
+        "rate_limit_user",
+        "rate_limit_token_ip",
+        "rate_limit_login",
+        "rate_limit_id_search",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

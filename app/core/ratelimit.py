@@ -106,6 +106,7 @@ class RateLimits:
         }
         self.token_ip = policies("ip", settings.rate_limit_token_ip)
         self.login = policies("login", settings.rate_limit_login)
+        self.id_search = policies("id-search", settings.rate_limit_id_search)
         self._close: Callable[[], Awaitable[None]] | None = None
         self.storage = self._make_storage(settings) if self.enabled else MemoryStorage()
         self.limiter = MovingWindowRateLimiter(self.storage)
@@ -204,6 +205,19 @@ class RateLimits:
         if refused:
             headers["Retry-After"] = str(reset_in)
         return Verdict(allowed=refused is None, headers=headers)
+
+    async def limit_id_search(self, subject: str) -> None:
+        """Count a search by ID number of a caller who may not see ID numbers (by their token's
+        subject); RateLimited when over the limit. Called by the route, which knows the scopes."""
+        if not self.enabled:
+            return
+        verdict = await self.hit([(policy, subject) for policy in self.id_search])
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(
+                "too many searches by ID number without pii:read: retry in "
+                f"{verdict.headers['Retry-After']} s",
+                headers=verdict.headers,
+            )
 
     async def check_request(self, scope: Scope, receive: Receive) -> tuple[Verdict | None, Receive]:
         """Count the request if a limit applies to it; the `receive` the app must read from."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.auth.deps import HouseholdAdmin, Reader, Writer
 from app.auth.principal import Principal
@@ -13,6 +13,7 @@ from app.core.conditional import etag
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
+from app.core.ratelimit import RateLimits
 from app.core.types import UtcDatetime
 from app.households import service
 from app.households.schemas import (
@@ -100,9 +101,18 @@ async def list_households(
 
 @router.post("/search", response_model=Page[HouseholdPublic], responses=problem_responses(401, 422))
 async def search_households(
-    session: SessionDep, principal: Reader, page: PageDep, data: HouseholdSearch
+    request: Request, session: SessionDep, principal: Reader, page: PageDep, data: HouseholdSearch
 ) -> Page[HouseholdPublic]:
-    """Find households by a member's exact ID number (kept out of URLs and logs)."""
+    """Find households by a member's exact ID number (kept out of URLs and logs).
+
+    Without `pii:read` each search counts against `FIELDSYNC_RATE_LIMIT_ID_SEARCH` (20 a
+    minute, 200 a day): an answer says whether a number is registered, and a masked number
+    hides only the birth date, which must not be guessable by searching.
+    """
+    if "pii:read" not in principal.scopes:
+        limits: RateLimits | None = getattr(request.app.state, "rate_limits", None)
+        if limits is not None:
+            await limits.limit_id_search(str(principal.id))
     rows, cursor = await service.search_by_id_number(
         session, principal=principal, id_number=data.id_number, page=page
     )

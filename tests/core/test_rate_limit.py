@@ -27,7 +27,7 @@ from app.core.security import ALGORITHM
 from app.main import create_app
 from app.users.models import Role
 from tests.assertions import problem
-from tests.builders import COUNTY_A, PASSWORD, World
+from tests.builders import COUNTY_A, ID_HEAD_A1, PASSWORD, World
 from tests.sync.server_helpers import free_port
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -355,6 +355,29 @@ async def test_every_spelling_of_a_client_id_counts_as_that_client(
     spellings = (str(client_id), client_id.hex.upper(), f"urn:uuid:{client_id}")
     sent = [await client.post(TOKEN_URL, data={**form, "client_id": s}) for s in spellings]
     assert [r.status_code == 429 for r in sent] == [False, False, True]
+
+
+async def test_searches_by_id_number_without_pii_read_are_limited(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """A masked ID number hides only the birth date: searching must not guess it."""
+    limit(app, id_search="2/minute")
+    search = {"id_number": ID_HEAD_A1}
+    secretary = world.headers("secretary_a1")  # no pii:read
+    for _ in range(2):
+        found = await client.post("/api/v1/households/search", json=search, headers=secretary)
+        assert found.status_code == 200 and len(found.json()["items"]) == 1, found.text
+    refused = await client.post("/api/v1/households/search", json=search, headers=secretary)
+    body = problem(refused, 429, "rate_limited")
+    assert "searches by ID number" in body["detail"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # Other reads of the same caller are not counted by it; a caller who sees ID numbers anyway
+    # is not limited by it.
+    assert (await client.get("/api/v1/households", headers=secretary)).is_success
+    officer = world.headers("officer_a1")
+    for _ in range(3):
+        found = await client.post("/api/v1/households/search", json=search, headers=officer)
+        assert found.status_code == 200, found.text
 
 
 async def test_the_token_form_reaches_the_route_whole(app: FastAPI, world: World) -> None:
