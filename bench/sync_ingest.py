@@ -99,31 +99,44 @@ def prepare(url: str) -> None:
     asyncio.run(_seed(url))
 
 
+async def add_user(
+    session: Any,
+    user_id: uuid.UUID,
+    username: str,
+    role: str,
+    display_name: str,
+    regions: tuple[str, ...],
+) -> None:
+    """A user with the benchmark's password, assigned to `regions`."""
+    from app.core.security import hash_password
+    from app.users.models import User, UserRegion
+
+    session.add(
+        User(
+            id=user_id,
+            username=username,
+            password_hash=hash_password(PASSWORD),
+            role=role,
+            display_name=display_name,
+        )
+    )
+    await session.flush()
+    session.add_all(UserRegion(user_id=user_id, region_code=code) for code in regions)
+
+
 async def _seed(url: str) -> None:
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker
-    from app.core.security import hash_password
     from app.demo.seed import regions_csv
     from app.households.models import Household
     from app.regions import service as regions_service
-    from app.users.models import User, UserRegion
 
     engine = make_engine(get_settings(), url=url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             report = await regions_service.import_regions(session, text=regions_csv())
             assert not report.errors, report.errors
-            session.add(
-                User(
-                    id=OFFICER_ID,
-                    username=OFFICER,
-                    password_hash=hash_password(PASSWORD),
-                    role="officer",
-                    display_name="基准测试 信息员",
-                )
-            )
-            await session.flush()
-            session.add_all(UserRegion(user_id=OFFICER_ID, region_code=v) for v in VILLAGES)
+            await add_user(session, OFFICER_ID, OFFICER, "officer", "基准测试 信息员", VILLAGES)
             ids = iter(_household_ids())
             for village in VILLAGES:
                 for seq in range(HOUSEHOLDS_PER_VILLAGE):

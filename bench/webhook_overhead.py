@@ -46,6 +46,7 @@ from sync_ingest import (
     VILLAGES,
     WARMUP_BATCHES,
     _free_port,
+    add_user,
     build_bodies,
     new_database,
     postgres_available,
@@ -111,23 +112,11 @@ def receive(port: int, secrets: list[str]) -> None:
 async def _seed_admin(url: str) -> None:
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker
-    from app.core.security import hash_password
-    from app.users.models import User, UserRegion
 
     engine = make_engine(get_settings(), url=url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            session.add(
-                User(
-                    id=ADMIN_ID,
-                    username=ADMIN,
-                    password_hash=hash_password(PASSWORD),
-                    role="county_admin",
-                    display_name="基准测试 县管理员",
-                )
-            )
-            await session.flush()
-            session.add(UserRegion(user_id=ADMIN_ID, region_code=COUNTY))
+            await add_user(session, ADMIN_ID, ADMIN, "county_admin", "基准测试 县管理员", (COUNTY,))
     finally:
         await engine.dispose()
 
