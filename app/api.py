@@ -7,6 +7,8 @@ from app.clients.router import router as clients_router
 from app.devices.router import router as devices_router
 from app.exports.router import router as exports_router
 from app.households.router import router as households_router
+from app.monitoring.alerts_router import router as alerts_router
+from app.monitoring.router import router as monitoring_router
 from app.photos.router import router as photos_router
 from app.photos.uploads_router import router as uploads_router
 from app.progress.household_router import router as household_progress_router
@@ -23,6 +25,8 @@ api_router.include_router(auth_router)
 api_router.include_router(regions_router)
 api_router.include_router(households_router)
 api_router.include_router(records_router)
+api_router.include_router(monitoring_router)
+api_router.include_router(alerts_router)
 api_router.include_router(thresholds_router)
 api_router.include_router(devices_router)
 api_router.include_router(clients_router)

@@ -5,6 +5,12 @@ from app.clients.models import ApiClient
 from app.core.base import metadata
 from app.devices.models import Device
 from app.households.models import Household, HouseholdChange, Member
+from app.monitoring.models import (
+    IncomeExclusion,
+    MonitoringAlert,
+    MonitoringCase,
+    MonitoringStep,
+)
 from app.photos.models import Photo, PhotoHolder, PhotoRef, Upload, UploadPart
 from app.records.models import (
     IncomeSnapshot,
@@ -25,10 +31,14 @@ __all__ = [
     "Device",
     "Household",
     "HouseholdChange",
+    "IncomeExclusion",
     "IncomeSnapshot",
     "Measure",
     "MeasureRevision",
     "Member",
+    "MonitoringAlert",
+    "MonitoringCase",
+    "MonitoringStep",
     "Photo",
     "PhotoHolder",
     "PhotoRef",

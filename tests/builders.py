@@ -106,14 +106,16 @@ async def make_household(
     members: list[dict[str, Any]] | None = None,
     **fields: Any,
 ) -> Household:
+    # An ordinary household (一般农户) has none of the register's fields unless given.
+    registered = fields.setdefault("origin", "registered") == "registered"
     household = Household(
         number=number or f"{village[:12]}{uuid.uuid4().int % 10_000:04d}{uuid.uuid4().hex[:4]}",
         village_code=village,
         head_name=fields.pop("head_name", "张建国"),
-        attribute=fields.pop("attribute", "general"),
-        status=fields.pop("status", "in_poverty"),
-        main_cause=fields.pop("main_cause", "illness"),
-        identified_year=fields.pop("identified_year", 2014),
+        attribute=fields.pop("attribute", "general" if registered else None),
+        status=fields.pop("status", "in_poverty" if registered else None),
+        main_cause=fields.pop("main_cause", "illness" if registered else None),
+        identified_year=fields.pop("identified_year", 2014 if registered else None),
         **fields,
     )
     session.add(household)
@@ -131,6 +133,8 @@ async def make_household(
                 relation=spec.get("relation", "child"),
                 health=spec.get("health", "healthy"),
                 labour=spec.get("labour", "normal"),
+                in_school=spec.get("in_school", False),
+                medical_insurance=spec.get("medical_insurance", False),
             )
         )
     await session.flush()
@@ -157,6 +161,7 @@ PEOPLE: dict[str, tuple[Role, list[str]]] = {
     "officer_a1": (Role.officer, [VILLAGE_A1]),
     "officer_a2": (Role.officer, [VILLAGE_A2]),
     "secretary_a1": (Role.first_secretary, [VILLAGE_A1]),
+    "town_a1": (Role.town_staff, [TOWN_A1]),
     "admin_a": (Role.county_admin, [COUNTY_A]),
     "admin_b": (Role.county_admin, [COUNTY_B]),
 }

@@ -145,6 +145,8 @@ HouseholdProgressReader = Annotated[
 PhotosReader = Annotated[Principal, Depends(require(scopes=("photos:read",)))]
 # Read the state of sync: devices, stored batch answers.
 SyncReader = Annotated[Principal, Depends(require(scopes=("sync:read",)))]
+# Take the steps of a monitoring case's procedure (which step: by role and region).
+MonitoringWriter = Annotated[Principal, Depends(require(scopes=("monitoring:write",)))]
 # Change them: record visits, snapshots and measures, edit households and members.
 Writer = Annotated[Principal, Depends(require(scopes=("households:write",)))]
 # The same, for routes that stream a request body and open their own short transactions.

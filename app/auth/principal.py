@@ -26,12 +26,17 @@ CLIENT_SCOPES: tuple[str, ...] = (*READ_SCOPES, "pii:read")
 
 # What each role's tokens are granted; authorization checks roles and regions, scopes say what a
 # token may be used for (a login may ask for fewer; a client gets what it was registered with).
+# `monitoring:write` takes the steps of a monitoring case's procedure (which step, by role).
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
-    Role.officer: (*READ_SCOPES, "households:write", "pii:read"),
-    Role.first_secretary: (*READ_SCOPES, "households:write"),
+    Role.officer: (*READ_SCOPES, "households:write", "monitoring:write", "pii:read"),
+    Role.first_secretary: (*READ_SCOPES, "households:write", "monitoring:write"),
+    # Town staff read everything under their town and take the town's steps; they write no
+    # field record.
+    Role.town_staff: (*READ_SCOPES, "monitoring:write", "pii:read"),
     Role.county_admin: (
         *READ_SCOPES,
         "households:write",
+        "monitoring:write",
         "regions:write",
         "users:write",
         "pii:read",

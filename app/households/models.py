@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, Text
 from sqlmodel import Field, SQLModel
 
 from app.core.base import (
@@ -29,12 +29,15 @@ class Household(SQLModel, table=True):
     group_name: str | None = Field(default=None, max_length=100)  # 自然村/组
     head_name: str = Field(max_length=100, index=True)
     phone: str | None = Field(default=None, max_length=32)
-    attribute: str = Field(max_length=32, index=True)
-    status: str = Field(max_length=32, index=True)
-    main_cause: str = Field(max_length=32)
+    # registered (建档立卡) or ordinary (一般农户): an ordinary household has no status, attribute,
+    # cause or identification year of the register.
+    origin: str = Field(default="registered", max_length=16, index=True)
+    attribute: str | None = Field(default=None, max_length=32, index=True)
+    status: str | None = Field(default=None, max_length=32, index=True)
+    main_cause: str | None = Field(default=None, max_length=32)
     other_causes: list[str] = Field(default_factory=list, sa_type=JSON)
     identification_standard: str = Field(default="national", max_length=32)
-    identified_year: int
+    identified_year: int | None = None
     planned_exit_year: int | None = None
     exit_year: int | None = None
     pairing_cadres: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
@@ -81,3 +84,5 @@ class HouseholdChange(SQLModel, table=True):
     changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # field: [old, new]
     status_from: str | None = Field(default=None, max_length=32)
     status_to: str | None = Field(default=None, max_length=32)
+    # Why the county admin set a status the exit rule did not support.
+    override_reason: str | None = Field(default=None, sa_type=Text)

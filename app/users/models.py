@@ -14,6 +14,7 @@ from app.core.base import created_at_field, region_code_type, updated_at_field, 
 class Role(StrEnum):
     officer = "officer"  # 信息员
     first_secretary = "first_secretary"  # 驻村第一书记
+    town_staff = "town_staff"  # 乡镇工作人员: reads everything under its town
     county_admin = "county_admin"  # 县扶贫信息中心
     # A third-party app's service account (registered with POST /clients): read-only, no password.
     api_client = "api_client"  # 第三方应用
@@ -22,6 +23,7 @@ class Role(StrEnum):
 ROLE_LABELS = {
     Role.officer: "信息员",
     Role.first_secretary: "驻村第一书记",
+    Role.town_staff: "乡镇工作人员",
     Role.county_admin: "县扶贫信息中心",
     Role.api_client: "第三方应用",
 }
