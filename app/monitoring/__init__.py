@@ -1,1 +1,1 @@
-"""Monitoring against falling (back) into poverty (防止返贫致贫监测): cases, steps, alerts, rules."""
+"""Monitoring against falling (back) into poverty (防止返贫致贫监测): cases, alerts, rules."""
