@@ -18,6 +18,7 @@ from app.records.router import router as records_router
 from app.regions.router import router as regions_router
 from app.sync.router import router as sync_router
 from app.thresholds.router import router as thresholds_router
+from app.vocabulary.router import router as vocabulary_router
 from app.webhooks.router import router as webhooks_router
 
 api_router = APIRouter(prefix="/api/v1")
@@ -38,3 +39,4 @@ api_router.include_router(region_progress_router)
 api_router.include_router(quality_router)
 api_router.include_router(exports_router)
 api_router.include_router(webhooks_router)
+api_router.include_router(vocabulary_router)

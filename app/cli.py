@@ -126,13 +126,144 @@ def import_regions(
     )
 
 
+@cli.command("import-alerts")
+def import_alerts(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or XLSX file")
+    ],
+    county: Annotated[str, typer.Option(help="County code the list is matched against")],
+    as_user: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Username of a county admin of the county, recorded as the importer; "
+            "default: the county's first active county admin by username",
+        ),
+    ] = None,
+) -> None:
+    """Import a department's list (department,id_number,kind,amount,occurred_on,note) as alerts.
+
+    Rows matching a current member of a household under the county become open alerts; a file
+    imported again adds nothing. Bad rows are reported and skipped; an unreadable file imports
+    nothing (exit 1).
+    """
+    from types import SimpleNamespace
+
+    from sqlmodel import col, select
+
+    from app.core.db import transaction
+    from app.monitoring import alerts
+    from app.monitoring.alert_import import AlertFileUnreadable, read_alert_file
+    from app.monitoring.alerts_schemas import AlertImportReport
+    from app.regions import codes
+    from app.regions.models import Region
+    from app.users.models import Role, User, UserRegion
+
+    settings = get_settings()
+    try:
+        if codes.level_of(county) is not codes.Level.county:
+            raise codes.InvalidCode(f"{county} is not a county code")
+    except codes.InvalidCode as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    with file.open("rb") as stream:  # no more than one byte past the limit
+        data = stream.read(settings.alert_import_max_bytes + 1)
+    try:
+        parsed = read_alert_file(
+            data,
+            filename=file.name,
+            today=alerts.local_today(),
+            max_bytes=settings.alert_import_max_bytes,
+        )
+    except AlertFileUnreadable as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        typer.echo("nothing was imported", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"  {parsed.read} rows read ({parsed.format}), {parsed.rejected} rejected", err=True)
+
+    shown = 0
+
+    def progress(counts: alerts.ImportCounts) -> None:
+        nonlocal shown
+        # Every 10,000 rows and at the end: enough to see it move, not a line per chunk.
+        if counts.checked - shown < 10_000 and counts.checked < counts.valid:
+            return
+        shown = counts.checked
+        typer.echo(
+            f"  {counts.checked}/{counts.valid} valid rows checked: {counts.matched} matched, "
+            f"{counts.unmatched} unmatched, {counts.duplicate} duplicate",
+            err=True,
+        )
+
+    async def importer(session: AsyncSession) -> User:
+        if await session.get(Region, county) is None:
+            raise _Abort(f"region {county} does not exist: import the regions first")
+        if as_user is None:
+            user = await alerts.default_importer(session, county)
+            if user is None:
+                raise _Abort(f"county {county} has no active county admin: create one or use --as")
+            return user
+        user = await session.scalar(
+            select(User)
+            .join(UserRegion, col(UserRegion.user_id) == User.id)
+            .where(
+                col(User.username) == as_user,
+                col(User.role) == Role.county_admin.value,
+                col(User.is_active).is_(True),
+                col(UserRegion.region_code) == county,
+            )
+        )
+        if user is None:
+            raise _Abort(f"{as_user} is not an active county admin of {county}")
+        return user
+
+    async def _main() -> tuple[str, AlertImportReport]:
+        engine = make_engine(settings)
+        state = SimpleNamespace(sessionmaker=make_sessionmaker(engine))
+        try:
+            async with transaction(state, writing=False) as session:
+                user = await importer(session)
+            job = alerts.begin_import(parsed, county_code=county, actor_id=user.id)
+            progress(job.counts)
+            # A transaction (holding the write lock, as the API's writes do) per 10,000 rows:
+            # the API keeps writing in between. Stopped half way, the import is simply run
+            # again: rows stored already count as duplicates.
+            while not job.done:
+                async with transaction(state, writing=True) as session:
+                    await alerts.import_rows(session, job, limit=10_000, progress=progress)
+            return user.username, job.counts.report(county)
+        finally:
+            await engine.dispose()
+
+    try:
+        username, report = asyncio.run(_main())
+    except _Abort as abort:
+        typer.echo(f"error: {abort}", err=True)
+        raise typer.Exit(1) from None
+    for rejected in report.rejected_rows[:50]:
+        typer.echo(f"rejected: row {rejected.row}: {rejected.field}: {rejected.reason}", err=True)
+    if len(report.rejected_rows) > 50:
+        typer.echo(f"… and {len(report.rejected_rows) - 50} more rejections", err=True)
+    typer.echo(
+        f"alerts of {county} imported as {username}: {report.rows} rows, "
+        f"{report.matched} matched, {report.unmatched} unmatched, "
+        f"{report.duplicate} duplicate, {report.rejected} rejected"
+    )
+
+
 @cli.command("create-user")
 def create_user(
     username: Annotated[str, typer.Option(help="Login name")],
     password: Annotated[str, typer.Option(help="Password (at least 8 characters)")],
-    role: Annotated[str, typer.Option(help="officer | first_secretary | county_admin")],
+    role: Annotated[
+        str, typer.Option(help="officer | first_secretary | town_staff | county_admin")
+    ],
     region: Annotated[
-        list[str], typer.Option(help="Village (officer) or county (admin); repeatable")
+        list[str],
+        typer.Option(
+            help="Village (officer, first_secretary), town (town_staff) or county "
+            "(county_admin); repeatable"
+        ),
     ],
     display_name: Annotated[str, typer.Option(help="Name shown in the app")] = "",
 ) -> None:

@@ -42,10 +42,19 @@ TAGS = [
         "name": "regions",
         "description": "Administrative divisions: county, town, village, natural village.",
     },
-    {"name": "households", "description": "Registered households (建档立卡户) and their members."},
+    {
+        "name": "households",
+        "description": "Households, registered (建档立卡户) or ordinary (一般农户), and their "
+        "members.",
+    },
     {
         "name": "records",
         "description": "Field records from the phone: visits, income snapshots, support measures.",
+    },
+    {
+        "name": "monitoring",
+        "description": "Monitoring against falling (back) into poverty (防止返贫致贫监测): cases "
+        "of monitoring objects with their review and clearing steps, department alerts.",
     },
     {"name": "thresholds", "description": "Poverty lines and monitoring thresholds by year."},
     {"name": "sync", "description": "Offline sync: batches up, changes down, status, conflicts."},
@@ -77,12 +86,17 @@ TAGS = [
     },
     {
         "name": "exports",
-        "description": "A region's households with their progress, as CSV or Excel, streamed.",
+        "description": "A region's households with their progress and monitoring cases, as CSV "
+        "or Excel, streamed.",
     },
     {
         "name": "webhooks",
         "description": "Events pushed to third parties as they happen: signed, at least once, "
         "in order per household, retried for a day; with a delivery log.",
+    },
+    {
+        "name": "vocabulary",
+        "description": "Every code of the contract with its Chinese label, for apps to show.",
     },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -181,6 +195,8 @@ def create_app() -> FastAPI:
         path_limits={
             "/api/v1/sync/batches": settings.sync_max_body_bytes,
             "/api/v1/uploads": settings.upload_max_bytes,  # creation-with-upload
+            # The file, and room for the multipart framing around it.
+            "/api/v1/monitoring/alerts/import": settings.alert_import_max_bytes + 65536,
         },
         prefix_limits={
             "/api/v1/uploads/": settings.upload_max_bytes,

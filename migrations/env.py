@@ -7,6 +7,7 @@ from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from app.core.config import get_settings
@@ -51,9 +52,24 @@ async def run_migrations_online() -> None:
     settings = get_settings()
     url: Any = config.get_main_option("sqlalchemy.url") or settings.effective_database_url
     engine = make_engine(settings, url=url)
+    if engine.dialect.name == "sqlite":
+        # SQLite alters a table by copying it (batch mode): with foreign keys on, dropping the
+        # old copy of a table others refer to fails. Off for the migration (outside any
+        # transaction, where the pragma takes effect), then checked as a whole at the end.
+        @event.listens_for(engine.sync_engine, "connect")
+        def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=OFF")
+            cursor.close()
+
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)
+            if engine.dialect.name == "sqlite":
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    await connection.rollback()
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
             await connection.commit()
     finally:
         await engine.dispose()

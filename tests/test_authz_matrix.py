@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.core.base import utcnow
 from app.devices.models import Device
 from app.households.models import Member
 from app.main import create_app
+from app.monitoring.models import MonitoringAlert
 from app.photos.models import Photo, PhotoHolder, Upload
 from app.photos.storage import LocalStorage, original_key, thumbnail_key
 from app.records import service as records_service
@@ -64,6 +65,7 @@ CALLERS: tuple[str | None, ...] = (
     "secretary_a1",  # first secretary of village A1
     "admin_a",  # county admin of county A
     "admin_b",  # county admin of another county
+    "town_a1",  # town staff of town A1 (villages A1 and A2)
 )
 PROVINCE, CITY = "370000000000", "371500000000"
 NEW_HOUSEHOLD_NUMBER = "3715221012019999"
@@ -96,6 +98,18 @@ CLIENT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d001")
 # county A's admin's webhook for village A1, and its delivery of a visit.created event.
 WEBHOOK_ID = uuid.UUID("00000000-0000-4000-8000-00000000e001")
 DELIVERY_ID = uuid.UUID("00000000-0000-4000-8000-00000000e002")
+# A monitoring case of household a1 (officer_a1's, proposed), and a department alert about a1's
+# spouse.
+CASE_ID = uuid.UUID("00000000-0000-4000-8000-00000000f001")
+# An education bureau's list naming a1's head, as a multipart upload.
+ALERT_FILE = (
+    b'--matrix\r\nContent-Disposition: form-data; name="file"; filename="alerts.csv"\r\n'
+    b"Content-Type: text/csv\r\n\r\n"
+    b"department,id_number,kind,amount,occurred_on,note\r\n"
+    + f"education,{ID_HEAD_A1},dropout,,2026-10-08,\r\n".encode()
+    + b"\r\n--matrix--\r\n"
+)
+ALERT_ID = uuid.UUID("00000000-0000-4000-8000-00000000f002")
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,8 @@ class Ctx:
     client_id: uuid.UUID = CLIENT_ID
     webhook_id: uuid.UUID = WEBHOOK_ID
     delivery_id: uuid.UUID = DELIVERY_ID
+    case_id: uuid.UUID = CASE_ID
+    alert_id: uuid.UUID = ALERT_ID
 
 
 # What a successful write changed, read back by admin_a: True when the change is there.
@@ -133,10 +149,13 @@ def expect(
     secretary_a1: int,
     admin_a: int,
     admin_b: int,
+    town_a1: int,
 ) -> dict[str | None, int]:
     return dict(
         zip(
-            CALLERS, (no_token, officer_a1, officer_a2, secretary_a1, admin_a, admin_b), strict=True
+            CALLERS,
+            (no_token, officer_a1, officer_a2, secretary_a1, admin_a, admin_b, town_a1),
+            strict=True,
         )
     )
 
@@ -246,6 +265,35 @@ def _snapshot_write(ctx: Ctx) -> dict[str, Any]:
         "recorded_at": "2024-12-10T15:00:00+08:00",
         "wage_income": "9000.00",
     }
+
+
+def _case_write(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "revision": 2,
+        "household_id": str(ctx.household_id),
+        "category": "sudden_hardship",
+        "risk_types": ["illness", "high_rigid_expenses"],
+        "found_via": "cadre_visit",
+        "found_on": "2026-11-02",
+        "description": "户主住院, 自付较多",
+    }
+
+
+async def _case_updated(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    url = f"/monitoring-cases/{ctx.case_id}"
+    return await _record_revision(
+        client, world, url, "risk_types", ["illness", "high_rigid_expenses"]
+    )
+
+
+async def _case_reviewed(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    body = (await _admin_get(client, world, f"/monitoring-cases/{ctx.case_id}")).json()
+    return bool(body["status"] == "village_reviewed" and len(body["steps"]) == 1)
+
+
+async def _alert_verified(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    body = (await _admin_get(client, world, f"/monitoring/alerts/{ctx.alert_id}")).json()
+    return bool(body["status"] == "verified")
 
 
 def _measure_write(ctx: Ctx) -> dict[str, Any]:
@@ -396,11 +444,12 @@ def _codes(page: Any) -> set[str]:
 
 HH_A1, HH_A2, HH_B1 = "3715221012010001", "3715221012020001", "3715231012010001"
 ABOVE_A = {PROVINCE, CITY, COUNTY_A}
-OBJECT = expect(401, 200, 404, 200, 200, 404)
-WRITE = expect(401, 200, 404, 200, 200, 404)
-CREATE_IN_OBJECT = expect(401, 201, 404, 201, 201, 404)
-EVERYONE = expect(401, 200, 200, 200, 200, 200)
-A1_READERS = ("officer_a1", "secretary_a1", "admin_a")
+# Town staff read everything under their town and write no field record or household.
+OBJECT = expect(401, 200, 404, 200, 200, 404, 200)
+WRITE = expect(401, 200, 404, 200, 200, 404, 403)
+CREATE_IN_OBJECT = expect(401, 201, 404, 201, 201, 404, 403)
+EVERYONE = expect(401, 200, 200, 200, 200, 200, 200)
+A1_READERS = ("officer_a1", "secretary_a1", "admin_a", "town_a1")
 
 
 def a1_sees(*ids: uuid.UUID) -> dict[str | None, set[str]]:
@@ -417,10 +466,12 @@ TABLE: dict[tuple[str, str], Entry] = {
     # --- auth: the token endpoints are public by nature (RFC 6749 / RFC 7009); a bearer token
     # sent along changes nothing.
     ("POST", "/api/v1/auth/token"): Entry(
-        expect=expect(400, 400, 400, 400, 400, 400), form={"grant_type": ""}, public=True
+        expect=expect(400, 400, 400, 400, 400, 400, 400), form={"grant_type": ""}, public=True
     ),
     ("POST", "/api/v1/auth/revoke"): Entry(
-        expect=expect(200, 200, 200, 200, 200, 200), form={"token": "never-issued"}, public=True
+        expect=expect(200, 200, 200, 200, 200, 200, 200),
+        form={"token": "never-issued"},
+        public=True,
     ),
     ("GET", "/api/v1/me"): Entry(expect=EVERYONE),
     # --- regions: own regions, what lies under them, and the divisions above them
@@ -433,11 +484,12 @@ TABLE: dict[tuple[str, str], Entry] = {
             "secretary_a1": ABOVE_A | {TOWN_A1, VILLAGE_A1},
             "admin_a": ABOVE_A | {TOWN_A1, TOWN_A2, VILLAGE_A1, VILLAGE_A2, VILLAGE_A3},
             "admin_b": {PROVINCE, CITY, COUNTY_B, TOWN_B1, VILLAGE_B1},
+            "town_a1": ABOVE_A | {TOWN_A1, VILLAGE_A1, VILLAGE_A2},
         },
     ),
     ("GET", "/api/v1/regions/{code}"): Entry(expect=OBJECT),
     ("POST", "/api/v1/regions"): Entry(
-        expect=expect(401, 403, 403, 403, 201, 403),
+        expect=expect(401, 403, 403, 403, 201, 403, 403),
         json={"code": NEW_VILLAGE, "name": "新立村", "rural_population": 800},
         effect=_region_created,
     ),
@@ -451,6 +503,7 @@ TABLE: dict[tuple[str, str], Entry] = {
             "secretary_a1": {HH_A1},
             "admin_a": {HH_A1, HH_A2},
             "admin_b": {HH_B1},
+            "town_a1": {HH_A1, HH_A2},
         },
     ),
     ("POST", "/api/v1/households/search"): Entry(
@@ -463,12 +516,13 @@ TABLE: dict[tuple[str, str], Entry] = {
             "secretary_a1": {HH_A1},
             "admin_a": {HH_A1},
             "admin_b": set(),
+            "town_a1": {HH_A1},
         },
     ),
     # admin_b: 422 naming body.village_code ("not in your county"): division codes are public
     # statistics, so this leaks nothing.
     ("POST", "/api/v1/households"): Entry(
-        expect=expect(401, 403, 403, 403, 201, 422),
+        expect=expect(401, 403, 403, 403, 201, 422, 403),
         json={
             "number": NEW_HOUSEHOLD_NUMBER,
             "village_code": VILLAGE_A1,
@@ -495,7 +549,7 @@ TABLE: dict[tuple[str, str], Entry] = {
         expect=WRITE, json={"health": "serious"}, if_match=True, effect=_member_changed
     ),
     ("POST", "/api/v1/households/{household_id}/members/{member_id}/removal"): Entry(
-        expect=expect(401, 204, 404, 204, 204, 404),
+        expect=expect(401, 204, 404, 204, 204, 404, 403),
         json={"reason": "moved_out"},
         if_match=True,
         effect=_member_removed,
@@ -526,6 +580,45 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/households/{household_id}/timeline"): Entry(
         expect=OBJECT, sees=_record_ids, own=a1_sees(VISIT_ID, SNAPSHOT_ID, MEASURE_ID)
     ),
+    # --- monitoring cases: field records of the household's village; the steps by role (village
+    # steps by its officers and first secretary; the county admin and town staff are refused
+    # the village's step with 403, outsiders find no case).
+    ("PUT", "/api/v1/monitoring-cases/{case_id}"): Entry(
+        expect=WRITE, json=_case_write, effect=_case_updated
+    ),
+    ("GET", "/api/v1/monitoring-cases"): Entry(
+        expect=EVERYONE,
+        sees=_ids,
+        own=a1_sees(CASE_ID) | {"officer_a2": set(), "admin_b": set()},
+    ),
+    ("GET", "/api/v1/monitoring-cases/{case_id}"): Entry(expect=OBJECT),
+    ("GET", "/api/v1/households/{household_id}/monitoring-cases"): Entry(
+        expect=OBJECT, sees=_ids, own=a1_sees(CASE_ID)
+    ),
+    ("POST", "/api/v1/monitoring-cases/{case_id}/steps"): Entry(
+        expect=expect(401, 201, 404, 201, 403, 404, 403),
+        json={"step": "village_review", "decision": "approve", "note": "村民代表会议评议通过"},
+        effect=_case_reviewed,
+    ),
+    # --- department alerts: the county admin imports its county's lists (another county's
+    # admin imports into their own county, where nobody matches); the village, town and county
+    # read and verify them.
+    ("POST", "/api/v1/monitoring/alerts/import"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 200, 403),
+        content=ALERT_FILE,
+        headers={"Content-Type": "multipart/form-data; boundary=matrix"},
+    ),
+    ("GET", "/api/v1/monitoring/alerts"): Entry(
+        expect=EVERYONE,
+        sees=_ids,
+        own=a1_sees(ALERT_ID) | {"officer_a2": set(), "admin_b": set()},
+    ),
+    ("GET", "/api/v1/monitoring/alerts/{alert_id}"): Entry(expect=OBJECT),
+    ("POST", "/api/v1/monitoring/alerts/{alert_id}/verify"): Entry(
+        expect=expect(401, 200, 404, 200, 200, 404, 200),
+        json={"outcome": "no_risk", "note": "入户核实, 已报销"},
+        effect=_alert_verified,
+    ),
     # --- thresholds: everyone reads the national figures and their own regions'; only a county
     # admin sets them, and only inside their county (another county's admin: 403, as divisions
     # are public statistics).
@@ -538,10 +631,11 @@ TABLE: dict[tuple[str, str], Entry] = {
             "secretary_a1": NATIONAL | {f"{COUNTY_A}/2023"},
             "admin_a": NATIONAL | {f"{COUNTY_A}/2023", f"{VILLAGE_A2}/2023"},
             "admin_b": NATIONAL | {f"{COUNTY_B}/2023"},
+            "town_a1": NATIONAL | {f"{COUNTY_A}/2023", f"{VILLAGE_A2}/2023"},
         },
     ),
     ("PUT", "/api/v1/thresholds/{scope}/{year}"): Entry(
-        expect=expect(401, 403, 403, 403, 201, 403),
+        expect=expect(401, 403, 403, 403, 201, 403, 403),
         json={"poverty_line": "5000.00", "note": "县定标准"},
         effect=_threshold_set,
     ),
@@ -556,33 +650,34 @@ TABLE: dict[tuple[str, str], Entry] = {
             "secretary_a1": set(),
             "admin_a": {DEVICE_A1},
             "admin_b": {DEVICE_B},
+            "town_a1": {DEVICE_A1},
         },
     ),
     ("POST", "/api/v1/devices/{device_id}/revoke"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 404), effect=_device_revoked
+        expect=expect(401, 403, 403, 403, 200, 404, 403), effect=_device_revoked
     ),
     # --- API clients: a county admin registers, lists, rotates and disables those of the
     # county (roles are checked before objects; another county's admin finds none).
     ("POST", "/api/v1/clients"): Entry(
-        expect=expect(401, 403, 403, 403, 201, 422),
+        expect=expect(401, 403, 403, 403, 201, 422, 403),
         json={"name": NEW_CLIENT_NAME, "region_code": VILLAGE_A1, "scopes": ["households:read"]},
         effect=_client_created,
     ),
     ("GET", "/api/v1/clients"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 200),
+        expect=expect(401, 403, 403, 403, 200, 200, 403),
         sees=_ids_of_clients,
         own={"admin_a": {str(CLIENT_ID)}, "admin_b": set()},
     ),
-    ("GET", "/api/v1/clients/{client_id}"): Entry(expect=expect(401, 403, 403, 403, 200, 404)),
+    ("GET", "/api/v1/clients/{client_id}"): Entry(expect=expect(401, 403, 403, 403, 200, 404, 403)),
     ("POST", "/api/v1/clients/{client_id}/rotate"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 404), effect=_client_rotated
+        expect=expect(401, 403, 403, 403, 200, 404, 403), effect=_client_rotated
     ),
     ("POST", "/api/v1/clients/{client_id}/disable"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 404), effect=_client_disabled
+        expect=expect(401, 403, 403, 403, 200, 404, 403), effect=_client_disabled
     ),
     # A county admin moves a household within the county (roles are checked before objects).
     ("POST", "/api/v1/households/{household_id}/move"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 404),
+        expect=expect(401, 403, 403, 403, 200, 404, 403),
         json={"village_code": VILLAGE_A2},
         if_match=True,
         effect=_household_moved,
@@ -590,7 +685,7 @@ TABLE: dict[tuple[str, str], Entry] = {
     # --- sync: a batch is always answered; a record of a household the caller may not write is
     # rejected inside it (and nothing of it is stored).
     ("POST", "/api/v1/sync/batches"): Entry(
-        expect=EVERYONE,
+        expect=expect(401, 200, 200, 200, 200, 200, 403),
         json=_batch,
         sees=_statuses,
         own={
@@ -602,7 +697,9 @@ TABLE: dict[tuple[str, str], Entry] = {
         },
     ),
     # A batch's stored answer is for the phone that sent it.
-    ("GET", "/api/v1/sync/batches/{batch_id}"): Entry(expect=expect(401, 200, 404, 404, 404, 404)),
+    ("GET", "/api/v1/sync/batches/{batch_id}"): Entry(
+        expect=expect(401, 200, 404, 404, 404, 404, 404)
+    ),
     ("GET", "/api/v1/sync/changes"): Entry(
         expect=EVERYONE,
         sees=_feed_households,
@@ -612,38 +709,46 @@ TABLE: dict[tuple[str, str], Entry] = {
             "secretary_a1": {HH_A1},
             "admin_a": {HH_A1, HH_A2},
             "admin_b": {HH_B1},
+            "town_a1": {HH_A1, HH_A2},
         },
     ),
     ("GET", "/api/v1/sync/status"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 200),
+        expect=expect(401, 403, 403, 403, 200, 200, 200),
         sees=_status_devices,
-        own={"admin_a": {DEVICE_A1}, "admin_b": {DEVICE_B}},
+        own={"admin_a": {DEVICE_A1}, "admin_b": {DEVICE_B}, "town_a1": {DEVICE_A1}},
     ),
     ("GET", "/api/v1/sync/conflicts"): Entry(
-        expect=expect(401, 403, 403, 200, 200, 200),
+        expect=expect(401, 403, 403, 200, 200, 200, 200),
         sees=_villages,
-        own={"secretary_a1": {VILLAGE_A1}, "admin_a": {VILLAGE_A1}, "admin_b": set()},
+        own={
+            "secretary_a1": {VILLAGE_A1},
+            "admin_a": {VILLAGE_A1},
+            "admin_b": set(),
+            "town_a1": {VILLAGE_A1},
+        },
     ),
     ("POST", "/api/v1/sync/conflicts/{conflict_id}/resolve"): Entry(
-        expect=expect(401, 403, 403, 200, 200, 404),
+        expect=expect(401, 403, 403, 200, 200, 404, 403),
         json={"choice": "server"},
         effect=_conflict_resolved,
     ),
     # --- uploads (tus): discovery is public; an upload is for a household the caller may
     # write, and belongs to the user who started it.
-    ("OPTIONS", "/api/v1/uploads"): Entry(expect=expect(204, 204, 204, 204, 204, 204), public=True),
+    ("OPTIONS", "/api/v1/uploads"): Entry(
+        expect=expect(204, 204, 204, 204, 204, 204, 204), public=True
+    ),
     ("POST", "/api/v1/uploads"): Entry(expect=CREATE_IN_OBJECT, headers=_new_upload),
     ("HEAD", "/api/v1/uploads/{upload_id}"): Entry(
-        expect=expect(401, 200, 404, 404, 404, 404), headers=TUS
+        expect=expect(401, 200, 404, 404, 404, 404, 403), headers=TUS
     ),
     ("PATCH", "/api/v1/uploads/{upload_id}"): Entry(
-        expect=expect(401, 204, 404, 404, 404, 404),
+        expect=expect(401, 204, 404, 404, 404, 404, 403),
         content=UPLOADING[:10],
         headers=TUS | {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
         effect=_upload_started,
     ),
     ("DELETE", "/api/v1/uploads/{upload_id}"): Entry(
-        expect=expect(401, 204, 404, 404, 404, 404), headers=TUS, effect=_upload_gone
+        expect=expect(401, 204, 404, 404, 404, 404, 403), headers=TUS, effect=_upload_gone
     ),
     # --- photos: readable where a record naming it, or the household it came for, is.
     ("PUT", "/api/v1/photos/{sha256}"): Entry(
@@ -656,7 +761,9 @@ TABLE: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/api/v1/photos/{sha256}"): Entry(expect=OBJECT),
     # The original carries the EXIF position: pii:read, which the first secretary lacks.
-    ("GET", "/api/v1/photos/{sha256}/content"): Entry(expect=expect(401, 200, 404, 403, 200, 404)),
+    ("GET", "/api/v1/photos/{sha256}/content"): Entry(
+        expect=expect(401, 200, 404, 403, 200, 404, 200)
+    ),
     ("GET", "/api/v1/photos/{sha256}/thumbnail"): Entry(expect=OBJECT),
     ("GET", "/api/v1/households/{household_id}/photos"): Entry(
         expect=OBJECT,
@@ -677,6 +784,7 @@ TABLE: dict[tuple[str, str], Entry] = {
             "secretary_a1": {VILLAGE_A1},
             "admin_a": {VILLAGE_A1, VILLAGE_A2},
             "admin_b": {VILLAGE_B1},
+            "town_a1": {VILLAGE_A1, VILLAGE_A2},
         },
     ),
     # --- exports: the households of a region at or below the caller's regions (village A1).
@@ -686,28 +794,35 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/exports/households.xlsx"): Entry(
         expect=OBJECT, params=lambda ctx: {"region": ctx.code}
     ),
+    ("GET", "/api/v1/exports/monitoring-cases.csv"): Entry(
+        expect=OBJECT, params=lambda ctx: {"region": ctx.code}
+    ),
+    # --- vocabulary: codes and their Chinese labels, for anyone signed in
+    ("GET", "/api/v1/vocabulary"): Entry(expect=EVERYONE),
     # --- webhooks: a county admin (or an API client, not in this table) subscribes to events
     # of the county; officers and secretaries may not. Roles are checked before objects; another
     # county's admin finds none (and may not watch village A1: 422 naming body.region_code).
     ("POST", "/api/v1/webhooks"): Entry(
-        expect=expect(401, 403, 403, 403, 201, 422),
+        expect=expect(401, 403, 403, 403, 201, 422, 403),
         json={"url": NEW_WEBHOOK_URL, "event_types": ["visit.created"], "region_code": VILLAGE_A1},
         effect=_webhook_created,
     ),
     ("GET", "/api/v1/webhooks"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 200),
+        expect=expect(401, 403, 403, 403, 200, 200, 403),
         sees=_ids,
         own={"admin_a": {str(WEBHOOK_ID)}, "admin_b": set()},
     ),
-    ("GET", "/api/v1/webhooks/{webhook_id}"): Entry(expect=expect(401, 403, 403, 403, 200, 404)),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404, 403)
+    ),
     ("POST", "/api/v1/webhooks/{webhook_id}/disable"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 404), effect=_webhook_disabled
+        expect=expect(401, 403, 403, 403, 200, 404, 403), effect=_webhook_disabled
     ),
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Entry(
-        expect=expect(401, 403, 403, 403, 200, 404)
+        expect=expect(401, 403, 403, 403, 200, 404, 403)
     ),
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Entry(
-        expect=expect(401, 403, 403, 403, 202, 404), effect=_redelivery_queued
+        expect=expect(401, 403, 403, 403, 202, 404, 403), effect=_redelivery_queued
     ),
 }
 
@@ -778,6 +893,7 @@ async def _write_records(session: AsyncSession, world: World, ctx: Ctx) -> None:
         ),
         RecordType.income_snapshot: (ctx.snapshot_id, {**_snapshot_write(ctx), "wage_income": 0}),
         RecordType.measure: (ctx.measure_id, {**_measure_write(ctx), "progress_pct": 0}),
+        RecordType.monitoring_case: (ctx.case_id, {**_case_write(ctx), "risk_types": ["illness"]}),
     }
     for record_type, (record_id, body) in records.items():
         kind = records_service.KINDS[record_type]
@@ -872,6 +988,23 @@ async def ctx(world: World, session: AsyncSession, media_dir: Path) -> Ctx:
     context = Ctx(household_id=household_id, member_id=member_id)
     await _write_records(session, world, context)
     await _hold_photo(session, world, media_dir)
+    spouse = await session.get(Member, member_id)
+    assert spouse is not None and spouse.id_number_hash is not None
+    session.add(
+        MonitoringAlert(
+            id=ALERT_ID,
+            county_code=COUNTY_A,
+            department="medical_insurance",
+            id_number_hash=spouse.id_number_hash,
+            kind="large_medical_expense",
+            amount=3_800_000,
+            occurred_on=date(2026, 10, 20),
+            household_id=household_id,
+            member_id=member_id,
+            village_code=VILLAGE_A1,
+            imported_by=world.users["admin_a"].id,
+        )
+    )
     await _subscribe(session, world)
     await make_client(
         session,
@@ -950,6 +1083,8 @@ async def send(
         webhook_id=ctx.webhook_id,
         delivery_id=ctx.delivery_id,
         client_id=ctx.client_id,
+        case_id=ctx.case_id,
+        alert_id=ctx.alert_id,
         **({"sha256": ctx.sha256} | (entry.ids(ctx) if entry.ids else {})),
     )
     body = entry.json(ctx) if callable(entry.json) else entry.json
@@ -1042,6 +1177,8 @@ async def test_hidden_object_looks_like_a_missing_one(
         sha256=hashlib.sha256(b"never uploaded").hexdigest(),
         upload_id=uuid.uuid4().hex,
         client_id=uuid.uuid4(),
+        case_id=uuid.uuid4(),
+        alert_id=uuid.uuid4(),
     )
     missing = await send(client, world, missing_ctx, route, caller, if_match='"v1"')
 

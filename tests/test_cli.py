@@ -113,12 +113,16 @@ def _token(base: str, username: str) -> str:
 
 
 def _all_households(base: str, token: str) -> list[dict]:  # type: ignore[type-arg]
+    return _all_items(base, token, "/api/v1/households")
+
+
+def _all_items(base: str, token: str, path: str) -> list[dict]:  # type: ignore[type-arg]
     items: list[dict] = []  # type: ignore[type-arg]
     cursor = None
     while True:
-        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
         response = httpx.get(
-            f"{base}/api/v1/households", params=params, headers={"Authorization": f"Bearer {token}"}
+            f"{base}{path}", params=params, headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 200, response.text
         page = response.json()
@@ -136,7 +140,8 @@ def test_demo_deployment_serves_and_scopes_officers(cli_env: dict[str, str]) -> 
     seeded = run(cli_env, "seed-demo")
     assert "officer.yandian" in seeded.stdout and "county.admin" in seeded.stdout
     again = run(cli_env, "seed-demo")  # safe to run twice
-    assert "households: 0 created, 600 already there" in again.stderr
+    assert "households: 0 created, 696 already there" in again.stderr
+    assert "monitoring: 0 cases" in again.stderr
 
     port = _free_port()
     env = {**cli_env, "FIELDSYNC_PORT": str(port)}
@@ -158,14 +163,39 @@ def test_demo_deployment_serves_and_scopes_officers(cli_env: dict[str, str]) -> 
         print(f"migrate + seed twice + serve ready in {time.monotonic() - started:.1f} s")
 
         officer = _all_households(base, _token(base, "officer.yandian"))
-        assert len(officer) == 150
+        assert len(officer) == 3 * (50 + 8)
         assert {h["village_code"] for h in officer} == {
             "371522101201",
             "371522101202",
             "371522101203",
         }
-        admin = _all_households(base, _token(base, "county.admin"))
-        assert len(admin) == 600 and len({h["id"] for h in admin}) == 600
+        town = _all_households(base, _token(base, "town.yandian"))
+        assert {h["id"] for h in town} == {h["id"] for h in officer}
+        admin_token = _token(base, "county.admin")
+        admin = _all_households(base, admin_token)
+        assert len(admin) == 696 and len({h["id"] for h in admin}) == 696
+        # As of 2026: the register is history (every registered household exited by 2020).
+        registered = [h for h in admin if h["origin"] == "registered"]
+        assert len(registered) == 600
+        assert {h["status"] for h in registered} <= {"lifted", "lifted_no_support"}
+        assert all(h["status"] is None for h in admin if h["origin"] == "ordinary")
+        cases = _all_items(base, admin_token, "/api/v1/monitoring-cases")
+        assert {(c["category"], c["status"]) for c in cases} == {
+            (category, status)
+            for category in ("unstable_lifted", "marginal", "sudden_hardship")
+            for status in (
+                "proposed",
+                "village_reviewed",
+                "town_reviewed",
+                "identified",
+                "clearing_village_reviewed",
+                "clearing_town_reviewed",
+                "cleared",
+                "rejected",
+            )
+        }
+        alerts = _all_items(base, admin_token, "/api/v1/monitoring/alerts")
+        assert {a["status"] for a in alerts} == {"open", "verified"}
     finally:
         server.terminate()
         try:

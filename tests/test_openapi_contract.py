@@ -30,7 +30,7 @@ OAUTH_PATHS = ("/api/v1/auth/token", "/api/v1/auth/revoke")
 CLIENT_WRITES = ("/api/v1/households/search", "/api/v1/webhooks")
 # Operations that need no particular scope: the caller itself, and webhooks (whose scopes
 # depend on the event types subscribed to, checked in the service).
-SCOPED_INSIDE = ("/api/v1/me", "/api/v1/webhooks")
+SCOPED_INSIDE = ("/api/v1/me", "/api/v1/webhooks", "/api/v1/vocabulary")
 OPERATION_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")  # verb_noun, snake case
 
 

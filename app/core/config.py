@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         description="A fall of per-capita income between the two latest snapshots larger than "
         "this share flags `income_drop`.",
     )
+    monitoring_rigid_expense_share: float = Field(
+        default=0.5,
+        gt=0,
+        description="Clearing a monitoring case is blocked (`rigid_expenses_unresolved`) while the "
+        "latest snapshot's rigid expenses exceed this share of its net income. 0.5: provinces' "
+        "identification rules commonly call rigid expenses large above half the net income.",
+    )
     village_exit_incidence: float = Field(
         default=0.02,
         gt=0,
@@ -238,6 +245,12 @@ class Settings(BaseSettings):
         description="Searches by ID number one caller without `pii:read` may make. Each tells "
         "whether a number is registered, and a masked one hides only its birth date: this keeps "
         "guessing it impractical (about 3,300 tries for a century). Empty: unlimited.",
+    )
+    alert_import_max_bytes: int = Field(
+        default=32 * 1_048_576,
+        ge=1024,
+        description="Largest department alert file (CSV or XLSX) imported at once: 422 "
+        "`alert_file_unreadable` (reason `too_large`) beyond. 32 MiB holds ~500,000 CSV rows.",
     )
     page_limit_default: int = 100
     page_limit_max: int = 500

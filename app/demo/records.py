@@ -89,16 +89,20 @@ def _records(rng: random.Random, household: Household, size: int, author: uuid.U
         rows.append(row)
         return row
 
+    ordinary = household.origin == "ordinary"
     lifted = household.status in ("lifted", "lifted_no_support")
-    baseline = rng.randrange(1500, 2700)
-    latest = rng.randrange(6500, 16000) if lifted else rng.randrange(2800, 5600)
+    latest = rng.randrange(6500, 16000) if lifted or ordinary else rng.randrange(2800, 5600)
     if household.status == "returned":
         latest = rng.randrange(2500, 4200)
-    history = [
-        (household.identified_year, "baseline", baseline),
-        (2019, "verification", rng.randrange(4200, 9000) if lifted else rng.randrange(3000, 4500)),
-        (2025, "annual", latest),
-    ]
+    if ordinary:
+        # Not in the register: no baseline of 2014; accounted since monitoring began.
+        history = [(2024, "monitoring", rng.randrange(6000, 15000)), (2025, "annual", latest)]
+    else:
+        history = [
+            (household.identified_year or 2014, "baseline", rng.randrange(1500, 2700)),
+            (2019, "verification", rng.randrange(4200, 9000) if lifted else 3500),
+            (2025, "annual", latest),
+        ]
     for year, kind, per_capita in history:
         write = _snapshot(rng, household, size, year, kind, per_capita)
         add(
@@ -138,7 +142,9 @@ def _records(rng: random.Random, household: Household, size: int, author: uuid.U
             _id(household.number, f"visit/{n}"),
         )
 
-    category, title, funds = MEASURE_FOR_CAUSE.get(household.main_cause, DEFAULT_MEASURE)
+    if ordinary:
+        return rows  # measures come with a monitoring case (app.demo.monitoring)
+    category, title, funds = MEASURE_FOR_CAUSE.get(household.main_cause or "", DEFAULT_MEASURE)
     done = lifted and rng.random() < 0.8
     measure = MeasureWrite(
         revision=2 if done else 1,
@@ -175,7 +181,7 @@ def _records(rng: random.Random, household: Household, size: int, author: uuid.U
         HouseholdChange(
             household_id=household.id,
             version=household.version,
-            changed_at=_at(date(household.identified_year, 3, 1), 1),
+            changed_at=_at(date(household.identified_year or 2014, 3, 1), 1),
             changes={"status": [None, "in_poverty"]},
             status_to="in_poverty",
         )

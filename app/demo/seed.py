@@ -1,4 +1,5 @@
-"""A believable demo county: 莘县 (聊城), four towns, twelve villages, ~600 households.
+"""A believable demo county as of 2026: 莘县 (聊城), four towns, twelve villages, 600 registered
+households (all exited by 2020) and 96 ordinary ones, monitoring cases and department alerts.
 
 Deterministic (fixed random seed) and safe to run again: regions are upserted, households that
 already exist are skipped, demo users get their demo password back.
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import get_settings
+from app.demo import monitoring as demo_monitoring
 from app.demo import records as demo_records
 from app.households import id_numbers
 from app.households.models import Household, Member
@@ -75,6 +77,10 @@ USERS = [
     ("officer.gucheng", "信息员 杨帆", Role.officer, [v[0] for v in TOWNS[3][2]]),
     ("secretary.wangzhuang", "第一书记 孟庆华", Role.first_secretary, ["371522101201"]),
     ("secretary.qianying", "第一书记 韩冬", Role.first_secretary, ["371522102201"]),
+    ("town.xinting", "莘亭街道 乡村振兴办 高敏", Role.town_staff, [TOWNS[0][0]]),
+    ("town.yandian", "燕店镇 乡村振兴办 李娜", Role.town_staff, [TOWNS[1][0]]),
+    ("town.guancheng", "观城镇 乡村振兴办 郑凯", Role.town_staff, [TOWNS[2][0]]),
+    ("town.gucheng", "古城镇 乡村振兴办 褚文", Role.town_staff, [TOWNS[3][0]]),
 ]
 
 SURNAMES = (
@@ -131,9 +137,11 @@ CADRES = [
 ]
 
 ATTRIBUTES = (["general"] * 12) + (["dibao"] * 5) + (["tekun"] * 2) + ["dibao_tekun"]
-STATUSES = (
-    (["lifted"] * 12) + (["lifted_no_support"] * 3) + (["in_poverty"] * 2) + ["returned", "new"]
-)
+# 2026: every registered household exited by 2020 (the register is history); most still
+# receive policy support. Monitoring (app.demo.monitoring) watches who is at risk now.
+STATUSES = (["lifted"] * 4) + ["lifted_no_support"]
+# Ordinary farm households (一般农户) per village: not in the register, watched all the same.
+ORDINARY_PER_VILLAGE = 8
 CAUSES = (
     (["illness"] * 8)
     + (["disability"] * 3)
@@ -172,7 +180,7 @@ def _birth(rng: random.Random, age: int) -> date:
 
 
 def _household(
-    rng: random.Random, village: str, seq: int, key: str
+    rng: random.Random, village: str, seq: int, key: str, *, ordinary: bool = False
 ) -> tuple[Household, list[Member]]:
     surname = rng.choice(SURNAMES)
     male_head = rng.random() < 0.8
@@ -226,7 +234,7 @@ def _household(
     others = sorted({rng.choice(CAUSES) for _ in range(rng.randrange(0, 3))} - {main_cause})
     status = rng.choice(STATUSES)
     identified = rng.choice([2014, 2014, 2015, 2016])
-    planned = identified + rng.randrange(1, 4)
+    planned = min(2020, identified + rng.randrange(1, 5))
     cadre = rng.choice(CADRES)
     household = Household(
         number=f"{village}{seq:04d}",
@@ -242,7 +250,7 @@ def _household(
         other_causes=others,
         identified_year=identified,
         planned_exit_year=planned,
-        exit_year=planned if status in ("lifted", "lifted_no_support") else None,
+        exit_year=planned,
         pairing_cadres=[
             {
                 "name": cadre[0],
@@ -253,6 +261,15 @@ def _household(
             }
         ],
     )
+    if ordinary:
+        # Not in the register: no attribute, status, cause, identification or pairing cadre.
+        household.number = f"{village}{9000 + seq}"
+        household.origin = "ordinary"
+        for name in ("attribute", "status", "main_cause", "identified_year"):
+            setattr(household, name, None)
+        household.other_causes, household.pairing_cadres = [], []
+        household.planned_exit_year = household.exit_year = None
+        main_cause = rng.choice(["illness", "disaster", "other", "other"])
     members = []
     for name, relation, age, male in people:
         has_id = rng.random() > 0.03  # 岑溪 found thousands without one: keep some to flag
@@ -309,18 +326,30 @@ async def seed_demo(session: AsyncSession, *, echo: Callable[[str], None] = prin
     created = 0
     for _, _, villages in TOWNS:
         for village, name, _ in villages:
-            for seq in range(1, HOUSEHOLDS_PER_VILLAGE + 1):
-                household, members = _household(rng, village, seq, key)
+            for seq in range(1, HOUSEHOLDS_PER_VILLAGE + ORDINARY_PER_VILLAGE + 1):
+                ordinary = seq > HOUSEHOLDS_PER_VILLAGE
+                household, members = _household(
+                    rng,
+                    village,
+                    seq - HOUSEHOLDS_PER_VILLAGE if ordinary else seq,
+                    key,
+                    ordinary=ordinary,
+                )
                 if household.number in existing:
                     continue
                 session.add(household)
                 session.add_all(members)
                 created += 1
-            echo(f"  {name}: {HOUSEHOLDS_PER_VILLAGE} households")
+            echo(
+                f"  {name}: {HOUSEHOLDS_PER_VILLAGE} registered, "
+                f"{ORDINARY_PER_VILLAGE} ordinary households"
+            )
     await session.flush()
     echo(f"households: {created} created, {len(existing)} already there")
 
     authors: dict[str, uuid.UUID] = {}
+    town_staff: dict[str, uuid.UUID] = {}
+    admin: uuid.UUID | None = None
     for username, display, role, regions in USERS:
         user, _ = await users_service.upsert_user(
             session,
@@ -334,8 +363,20 @@ async def seed_demo(session: AsyncSession, *, echo: Callable[[str], None] = prin
         )
         if role is Role.officer:
             authors.update({village: user.id for village in regions})
+        elif role is Role.town_staff:
+            town_staff.update({town: user.id for town in regions})
+        elif role is Role.county_admin:
+            admin = user.id
+    assert admin is not None
     with_records = await demo_records.seed_records(session, authors=authors, prefix="371522")
     echo(f"field records: added for {with_records} households (income history, visits, measures)")
+    cases, alerts = await demo_monitoring.seed_monitoring(
+        session,
+        actors=demo_monitoring.Actors(officers=authors, town_staff=town_staff, county_admin=admin),
+        county=COUNTY,
+        prefix="371522",
+    )
+    echo(f"monitoring: {cases} cases (every category in every status) and {alerts} alerts added")
     lines = ["", "Demo logins (password for all: " + DEMO_PASSWORD + "):"]
     for username, display, role, regions in USERS:
         lines.append(f"  {username:<22} {role.value:<16} {display} — {', '.join(regions)}")

@@ -146,9 +146,9 @@ async def touch_device(
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:
-    """The devices the caller may see: those of the users of its region for a county admin or
-    an API client, otherwise their own."""
-    if principal.role in (Role.county_admin, Role.api_client):
+    """The devices the caller may see: those of the users of its region for a county admin, town
+    staff or an API client, otherwise their own."""
+    if principal.role in (Role.county_admin, Role.town_staff, Role.api_client):
         return col(Device.user_id).in_(
             select(UserRegion.user_id).where(principal.within(UserRegion.region_code))
         )

@@ -1,4 +1,5 @@
-"""/exports: a region's households with their progress, as CSV or XLSX, for the county center."""
+"""/exports: a region's households with their progress, and its monitoring cases, as CSV or
+XLSX, for the county center."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.core.config import get_settings
 from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import problem_responses
 from app.exports import service
+from app.exports.columns import CASE_COLUMNS
 from app.exports.writers import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_chunks
 from app.regions.codes import CODE_PATTERN
 
@@ -44,11 +46,15 @@ _DESCRIPTION = """
 
 One row per household of the region (all but `removed`, in the caller's villages), ordered by
 household number (户编号), with Chinese column headers: the household (户编号, village,
-head, ID number and phone, size, attribute, status, main cause, years), its income before and
+head, ID number and phone, size, origin (建档立卡户 or 一般农户), attribute, status, main
+cause, years; an ordinary household has none of the register's), its income before and
 after (基期 and latest per-capita income, change, that year's poverty line and monitoring
-threshold), the six guarantees' latest assessment, whether it meets the exit standard and why
-not, support measures by status with funds, visits (count, last 90 days, last visit, overdue)
-and its risk flags (防返贫监测). The rules are those of GET /households/{household_id}/progress.
+threshold; no poverty line for years after 2020), the six guarantees' latest assessment,
+whether it meets the exit standard and why not (registered households only), support measures
+by status with funds, visits (count, last 90 days, last visit, overdue), its risk flags
+(防返贫监测) and its latest monitoring case (an open one first: category, status, the dates it
+was identified and cleared, how it was cleared). The rules are those of
+GET /households/{household_id}/progress.
 
 The head's ID number and the phone are masked (371522********123X, 138****1234) unless the
 caller may read personal data (`pii:read`) of the village. Money is in yuan with two decimals;
@@ -67,8 +73,19 @@ def _slots(request: Request) -> anyio.CapacityLimiter:
     return limiter
 
 
-def _filename(code: str, suffix: str) -> str:
-    return f"households-{code}-{utcnow():%Y%m%d}.{suffix}"
+def _filename(code: str, suffix: str, kind: str = "households") -> str:
+    return f"{kind}-{code}-{utcnow():%Y%m%d}.{suffix}"
+
+
+def _csv_response(body: AsyncIterator[bytes], filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type=CSV_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @router.get(
@@ -98,14 +115,50 @@ async def export_households_csv(
             async for chunk in csv_chunks(export.partitions(transactions)):
                 yield chunk
 
-    return StreamingResponse(
-        body(),
-        media_type=CSV_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{_filename(region, "csv")}"',
-            "Cache-Control": "private, no-store",
+    return _csv_response(body(), _filename(region, "csv"))
+
+
+_CASES_DESCRIPTION = """
+
+One row per monitoring case (防返贫监测对象) of the region's households (those of the household
+export: all but `removed`, in the caller's villages), cleared and rejected ones included,
+ordered by household number (户编号) and the date the risk was found: the household (户编号,
+village, head, ID number and phone, origin), the case's category, risk types, how and when the
+risk was found, its status, the dates it was identified and cleared, how it was cleared, the
+number of procedure steps taken and the last one (step, decision, time). Codes are shown with
+their Chinese labels (GET /vocabulary), identifiers as in the household export; the head's ID
+number and the phone are masked unless the caller may read personal data (`pii:read`) of the
+village. The XLSX household export holds the same rows in its second sheet, 监测对象."""
+
+
+@router.get(
+    "/monitoring-cases.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "CSV (RFC 4180), UTF-8 with a byte order mark, so Excel reads it",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
         },
-    )
+        **_RESPONSES,
+    },
+    description="Export a region's monitoring cases as CSV." + _CASES_DESCRIPTION,
+)
+async def export_monitoring_cases_csv(
+    request: Request,
+    session: SessionDep,
+    transactions: TransactionsDep,
+    principal: HouseholdProgressReader,
+    region: RegionQuery,
+) -> StreamingResponse:
+    export = await service.prepare(session, principal=principal, code=region, now=utcnow())
+    slots = _slots(request)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with slots:
+            async for chunk in csv_chunks(export.case_partitions(transactions), CASE_COLUMNS):
+                yield chunk
+
+    return _csv_response(body(), _filename(region, "csv", kind="monitoring-cases"))
 
 
 @router.get(
@@ -113,7 +166,8 @@ async def export_households_csv(
     response_class=FileResponse,
     responses={
         200: {
-            "description": "An Excel workbook (Office Open XML) with one sheet, 贫困户",
+            "description": "An Excel workbook (Office Open XML) with two sheets: 贫困户 "
+            "(households) and 监测对象 (monitoring cases, as GET /exports/monitoring-cases.csv)",
             "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         },
         **_RESPONSES,

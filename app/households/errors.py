@@ -1,4 +1,4 @@
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
 class HouseholdNotFound(NotFound):
@@ -19,3 +19,15 @@ class HouseholdNumberTaken(Conflict):
 class IdNumberRegistered(Conflict):
     code = "id_number_registered"
     title = "ID number already registered"
+
+
+class ExitRuleNotMet(InvalidInput):
+    """An exit (lifted) the exit rule does not support, without the county admin's reason."""
+
+    code = "exit_rule_not_met"
+    title = "Exit rule not met"
+
+
+class OverrideNotAllowed(Forbidden):
+    code = "override_not_allowed"
+    title = "Only the county admin may override the exit rule"

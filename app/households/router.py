@@ -31,6 +31,7 @@ from app.households.schemas import (
 )
 from app.households.service import HouseholdFilters, HouseholdRecord
 from app.households.vocabulary import Attribute, Status
+from app.monitoring.vocabulary import Origin
 from app.regions.codes import CODE_PATTERN
 
 router = APIRouter(prefix="/households", tags=["households"])
@@ -72,6 +73,10 @@ async def list_households(
             examples=["371522101000"],
         ),
     ] = None,
+    origin: Annotated[
+        Origin | None,
+        Query(description="registered (建档立卡户) or ordinary (一般农户) households only."),
+    ] = None,
     status: Status | None = None,
     attribute: Attribute | None = None,
     q: Annotated[
@@ -88,6 +93,7 @@ async def list_households(
     """List the households of the caller's villages, by household number."""
     filters = HouseholdFilters(
         region=region,
+        origin=origin.value if origin else None,
         status=status.value if status else None,
         attribute=attribute.value if attribute else None,
         q=q,
@@ -128,7 +134,13 @@ async def search_households(
 async def create_household(
     session: SessionDep, principal: HouseholdAdmin, data: HouseholdCreate, response: Response
 ) -> HouseholdPublic:
-    """Register a household and its members (county admin)."""
+    """Register a household and its members (county admin).
+
+    `origin` says whether it is on the register (建档立卡户, the default: `attribute`,
+    `main_cause` and `identified_year` are required, `status` defaults to `new`) or an
+    ordinary farm household (一般农户) that monitoring against poverty watches too: it has none
+    of the register's fields, and sending one (a status, say) is a 422 naming it.
+    """
     record = await service.create_household(session, principal=principal, data=data)
     response.headers["ETag"] = etag(record.household.version)
     response.headers["Location"] = f"/api/v1/households/{record.household.id}"
@@ -164,7 +176,15 @@ async def update_household(
     response: Response,
     if_match: IfMatch = None,
 ) -> HouseholdPublic:
-    """Change some fields of a household; needs If-Match, bumps the version."""
+    """Change some fields of a household; needs If-Match, bumps the version.
+
+    `origin` cannot change, and an ordinary household takes none of the register's fields.
+    Setting `status` to `lifted` or `lifted_no_support` from `new`, `in_poverty` or `returned`
+    is an exit: while the exit rule does not hold (GET /households/{household_id}/progress,
+    `exit`) it is refused with 422 `exit_rule_not_met` listing the rule's `reasons`, unless the
+    county admin gives an `override_reason`, which the household's history keeps (403
+    `override_not_allowed` when anyone else gives one).
+    """
     record = await service.update_household(
         session, principal=principal, household_id=household_id, data=data, if_match=if_match
     )

@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from app.core.types import NoNul
 from app.households import id_numbers
@@ -32,6 +33,7 @@ from app.households.vocabulary import (
     Relation,
     Status,
 )
+from app.monitoring.vocabulary import Origin
 
 _PHONE_RE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
 
@@ -169,6 +171,7 @@ _HOUSEHOLD_EXAMPLE: dict[str, Any] = {
     "group_name": "三组",
     "head_name": "张建国",
     "phone": "13805351234",
+    "origin": "registered",
     "attribute": "dibao",
     "status": "in_poverty",
     "main_cause": "illness",
@@ -192,8 +195,57 @@ def _check_causes(main: Cause | None, others: list[Cause] | None) -> None:
         raise ValueError("other_causes repeats main_cause")
 
 
+# The fields of the 建档立卡 register. An ordinary household (一般农户) has none of them: it
+# was never identified as poor, so it has no status, attribute, cause or years of the register.
+REGISTER_FIELDS = (
+    "attribute",
+    "status",
+    "main_cause",
+    "other_causes",
+    "identification_standard",
+    "identified_year",
+    "planned_exit_year",
+    "exit_year",
+)
+# What a registered household gets when they are not given; the others of these it must have.
+_REGISTER_DEFAULTS: dict[str, Any] = {
+    "status": Status.new,
+    "identification_standard": IdentificationStandard.national,
+}
+_REQUIRED_WHEN_REGISTERED = ("attribute", "main_cause", "identified_year")
+
+
+def not_on_register(name: str) -> str:
+    """Why an ordinary household cannot have `name`."""
+    return f"an ordinary household (一般农户) is not on the register: it has no {name}"
+
+
+_ORDINARY_EXAMPLE: dict[str, Any] = {
+    "number": "3715221012010102",
+    "village_code": "371522101201",
+    "group_name": "二组",
+    "head_name": "孙立新",
+    "phone": "13905357788",
+    "origin": "ordinary",
+    "members": [
+        {"name": "孙立新", "id_number": "371522197203041235", "relation": "head"},
+    ],
+}
+
+
 class HouseholdCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_HOUSEHOLD_EXAMPLE]})
+    """A registered household (建档立卡户, the default) or an ordinary one (一般农户).
+
+    A registered household needs `attribute`, `main_cause` and `identified_year` (`status`
+    defaults to `new`); an ordinary household has none of the register's fields (`attribute`,
+    `status`, `main_cause`, `other_causes`, `identification_standard`, the years): sending one
+    is a 422 naming it.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [_HOUSEHOLD_EXAMPLE, _ORDINARY_EXAMPLE]},
+    )
 
     number: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{4,32}$")] = Field(
         description="户编号, the national household number."
@@ -202,12 +254,25 @@ class HouseholdCreate(BaseModel):
     group_name: str | None = Field(default=None, max_length=100, description="自然村/组")
     head_name: Name
     phone: Phone = None
-    attribute: Attribute
-    status: Status = Status.new
-    main_cause: Cause
+    # Before the register's fields: their validators read it.
+    origin: Origin = Field(
+        default=Origin.registered,
+        description="registered (建档立卡户) or ordinary (一般农户); cannot change later.",
+    )
+    attribute: Attribute | None = Field(default=None, validate_default=True)
+    status: Status | None = Field(
+        default=None,
+        validate_default=True,
+        description="Registered households only; default new. An ordinary household has none.",
+    )
+    main_cause: Cause | None = Field(default=None, validate_default=True)
     other_causes: list[Cause] = Field(default_factory=list, max_length=13)
-    identification_standard: IdentificationStandard = IdentificationStandard.national
-    identified_year: Year
+    identification_standard: IdentificationStandard | None = Field(
+        default=None,
+        validate_default=True,
+        description="Registered households only; default national.",
+    )
+    identified_year: Year | None = Field(default=None, validate_default=True)
     planned_exit_year: Year | None = None
     exit_year: Year | None = None
     pairing_cadres: list[PairingCadre] = Field(default_factory=list, max_length=20)
@@ -215,18 +280,27 @@ class HouseholdCreate(BaseModel):
 
     # Field validators, not a model validator, so that each error names its field; they see
     # the fields declared before them in info.data (absent when those were invalid).
-    @field_validator("other_causes")
+    @field_validator(*REGISTER_FIELDS)
     @classmethod
-    def _causes(cls, value: list[Cause], info: ValidationInfo) -> list[Cause]:
-        _check_causes(info.data.get("main_cause"), value)
-        return value
-
-    @field_validator("planned_exit_year", "exit_year")
-    @classmethod
-    def _planned_after_identified(cls, value: int | None, info: ValidationInfo) -> int | None:
+    def _register(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        assert name is not None
+        origin = info.data.get("origin")
+        if origin is Origin.ordinary:
+            if value is not None and value != []:
+                raise ValueError(not_on_register(name))
+            return value
+        if value is None and origin is Origin.registered:
+            if name in _REGISTER_DEFAULTS:
+                return _REGISTER_DEFAULTS[name]
+            if name in _REQUIRED_WHEN_REGISTERED:
+                raise PydanticCustomError("missing", "Field required for a registered household")
+        if name == "other_causes":
+            _check_causes(info.data.get("main_cause"), value)
         identified = info.data.get("identified_year")
-        if value is not None and identified is not None and value < identified:
-            raise ValueError(f"{info.field_name} is before identified_year")
+        later = name in ("planned_exit_year", "exit_year")
+        if later and value is not None and identified is not None and value < identified:
+            raise ValueError(f"{name} is before identified_year")
         return value
 
     @field_validator("members")
@@ -237,19 +311,36 @@ class HouseholdCreate(BaseModel):
         return value
 
 
+OverrideReason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), NoNul
+]
+
+
 class HouseholdUpdate(BaseModel):
-    """PATCH body: only the fields to change. number and village_code cannot be changed here."""
+    """PATCH body: only the fields to change. number and village_code cannot be changed here,
+    nor origin (sending the current one is allowed). An ordinary household takes none of the
+    register's fields."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"phone": "13905351234", "status": "lifted", "exit_year": 2019}]
+            "examples": [
+                {"phone": "13905351234", "status": "lifted", "exit_year": 2019},
+                {
+                    "status": "lifted",
+                    "exit_year": 2020,
+                    "override_reason": "2020年脱贫验收已通过, 收入核算待补录",
+                },
+            ]
         },
     )
 
     group_name: str | None = Field(default=None, max_length=100)
     head_name: Name | None = None
     phone: Phone = None
+    origin: Origin | None = Field(
+        default=None, description="Cannot change: only the household's current origin is accepted."
+    )
     attribute: Attribute | None = None
     status: Status | None = None
     main_cause: Cause | None = None
@@ -259,6 +350,14 @@ class HouseholdUpdate(BaseModel):
     planned_exit_year: Year | None = None
     exit_year: Year | None = None
     pairing_cadres: list[PairingCadre] | None = Field(default=None, max_length=20)
+    override_reason: OverrideReason | None = Field(
+        default=None,
+        description="Setting status lifted or lifted_no_support from a poor status (new, "
+        "in_poverty, returned) while the exit rule does not hold (see the household's "
+        "progress, `exit`): the county admin gives the reason, kept in the household's "
+        "history. Without it such a change is a 422 `exit_rule_not_met`; from anyone else "
+        "it is a 403.",
+    )
 
     @field_validator("other_causes")
     @classmethod
@@ -305,12 +404,15 @@ class HouseholdPublic(BaseModel):
     group_name: str | None
     head_name: str
     phone: str | None = Field(description="Masked (138****1234) without pii:read.")
-    attribute: Attribute
-    status: Status
-    main_cause: Cause
+    origin: Origin = Field(description="registered (建档立卡户) or ordinary (一般农户).")
+    attribute: Attribute | None = Field(description="Null for an ordinary household.")
+    status: Status | None = Field(description="Null for an ordinary household.")
+    main_cause: Cause | None = Field(description="Null for an ordinary household.")
     other_causes: list[Cause]
-    identification_standard: IdentificationStandard
-    identified_year: int
+    identification_standard: IdentificationStandard | None = Field(
+        description="Null for an ordinary household."
+    )
+    identified_year: int | None = Field(description="Null for an ordinary household.")
     planned_exit_year: int | None
     exit_year: int | None
     pairing_cadres: list[PairingCadre]
@@ -373,11 +475,15 @@ def household_public(household: Any, members: list[Any], *, reveal_pii: bool) ->
         group_name=household.group_name,
         head_name=household.head_name,
         phone=(phone if reveal_pii else id_numbers.mask_phone(phone)) if phone else None,
+        origin=household.origin,
         attribute=household.attribute,
         status=household.status,
         main_cause=household.main_cause,
         other_causes=household.other_causes,
-        identification_standard=household.identification_standard,
+        # Stored (the column has a default), meaningless off the register.
+        identification_standard=None
+        if household.origin == Origin.ordinary
+        else household.identification_standard,
         identified_year=household.identified_year,
         planned_exit_year=household.planned_exit_year,
         exit_year=household.exit_year,

@@ -22,22 +22,29 @@ from app.core.errors import FieldError, InvalidInput
 from app.core.pagination import PageParams, paginate
 from app.households import id_numbers
 from app.households.errors import (
+    ExitRuleNotMet,
     HouseholdNotFound,
     HouseholdNumberTaken,
     IdNumberRegistered,
     MemberNotFound,
+    OverrideNotAllowed,
 )
 from app.households.models import Household, HouseholdChange, Member
 from app.households.schemas import (
+    REGISTER_FIELDS,
     HouseholdCreate,
     HouseholdMove,
     HouseholdUpdate,
     MemberCreate,
     MemberRemoval,
     MemberUpdate,
+    not_on_register,
 )
+from app.households.vocabulary import EXIT_STATUSES, POOR_STATUSES, IdentificationStandard
+from app.monitoring.vocabulary import Origin
 from app.regions import codes
 from app.regions.models import Region
+from app.users.models import Role
 from app.webhooks import emit as webhook_emit
 
 
@@ -52,6 +59,7 @@ class HouseholdRecord:
 @dataclass(frozen=True)
 class HouseholdFilters:
     region: str | None = None
+    origin: str | None = None
     status: str | None = None
     attribute: str | None = None
     q: str | None = None
@@ -96,6 +104,8 @@ async def list_households(
         except codes.InvalidCode as exc:
             raise InvalidInput.field("query.region", str(exc)) from None
         stmt = stmt.where(within_regions([filters.region], col(Household.village_code)))
+    if filters.origin:
+        stmt = stmt.where(Household.origin == filters.origin)
     if filters.status:
         stmt = stmt.where(Household.status == filters.status)
     if filters.attribute:
@@ -245,7 +255,8 @@ async def _check_village(session: AsyncSession, *, principal: Principal, village
 async def create_household(
     session: AsyncSession, *, principal: Principal, data: HouseholdCreate
 ) -> HouseholdRecord:
-    """Register a household with its members (county admin, inside their county)."""
+    """Register a household with its members (county admin, inside their county): on the
+    register (建档立卡) or an ordinary one (一般农户), which has none of the register's fields."""
     await _check_village(session, principal=principal, village_code=data.village_code)
     if await session.scalar(select(Household.id).where(Household.number == data.number)):
         raise HouseholdNumberTaken(
@@ -263,11 +274,15 @@ async def create_household(
         group_name=data.group_name,
         head_name=data.head_name,
         phone=data.phone,
-        attribute=data.attribute.value,
-        status=data.status.value,
-        main_cause=data.main_cause.value,
+        origin=data.origin.value,
+        attribute=data.attribute.value if data.attribute else None,
+        status=data.status.value if data.status else None,
+        main_cause=data.main_cause.value if data.main_cause else None,
         other_causes=[c.value for c in data.other_causes],
-        identification_standard=data.identification_standard.value,
+        # The column's default stays on an ordinary household; the API shows it as null.
+        identification_standard=(
+            data.identification_standard or IdentificationStandard.national
+        ).value,
         identified_year=data.identified_year,
         planned_exit_year=data.planned_exit_year,
         exit_year=data.exit_year,
@@ -281,7 +296,9 @@ async def create_household(
             version=household.version,
             changed_at=household.created_at,
             actor_id=principal.id,
-            changes={"status": [None, household.status]},
+            changes={"status": [None, household.status]}
+            if data.origin is Origin.registered
+            else {"origin": [None, household.origin]},
             status_to=household.status,
         )
     )
@@ -294,15 +311,14 @@ async def create_household(
     return HouseholdRecord(household, members)
 
 
-_NOT_NULL = (
-    "head_name",
+_NOT_NULL = ("head_name", "other_causes", "pairing_cadres")
+# Not null on a registered household (an ordinary one has none of them).
+_REGISTER_NOT_NULL = (
     "attribute",
     "status",
     "main_cause",
-    "other_causes",
     "identification_standard",
     "identified_year",
-    "pairing_cadres",
 )
 
 
@@ -312,6 +328,7 @@ def _touch(
     *,
     principal: Principal | None,
     changes: dict[str, list[Any]],
+    override_reason: str | None = None,
 ) -> None:
     """Bump the version and keep what changed ({field: [old, new]}) in the household's history."""
     household.version += 1
@@ -326,6 +343,7 @@ def _touch(
             changes=changes,
             status_from=status[0] if status else None,
             status_to=status[1] if status else None,
+            override_reason=override_reason if status else None,
         )
     )
     if status:
@@ -365,11 +383,39 @@ async def apply_changes(
     principal: Principal,
     field_prefix: str = "body.",
 ) -> dict[str, list[Any]]:
-    """Check and apply validated field changes; returns what changed ({field: [old, new]}).
+    """Check and apply validated field changes (a HouseholdUpdate's, `override_reason`
+    included); returns what changed ({field: [old, new]}).
 
-    A change that alters nothing leaves the version alone.
+    A change that alters nothing leaves the version alone. Used by PATCH, sync batches and
+    conflict resolution alike, so the exit rule and its override are checked on every path.
     """
-    nulls = [f for f in _NOT_NULL if f in changes and changes[f] is None]
+    changes = dict(changes)
+    reason: str | None = changes.pop("override_reason", None)
+    origin = changes.pop("origin", None)
+    if origin is not None and origin != household.origin:
+        raise InvalidInput.field(
+            f"{field_prefix}origin",
+            f"origin cannot change: the household is {household.origin}",
+            type="immutable",
+        )
+    not_null: tuple[str, ...] = _NOT_NULL
+    if household.origin == Origin.ordinary:
+        given = [f for f in REGISTER_FIELDS if changes.get(f) not in (None, [])]
+        if given:
+            raise InvalidInput(
+                "an ordinary household has none of the register's fields",
+                errors=[
+                    FieldError(
+                        field=f"{field_prefix}{f}", message=not_on_register(f), type="not_allowed"
+                    )
+                    for f in given
+                ],
+            )
+        # Nulls (and no other causes) are what it has already.
+        changes = {name: value for name, value in changes.items() if name not in REGISTER_FIELDS}
+    else:
+        not_null += _REGISTER_NOT_NULL
+    nulls = [f for f in not_null if f in changes and changes[f] is None]
     if nulls:
         raise InvalidInput(
             "these fields cannot be null",
@@ -380,13 +426,21 @@ async def apply_changes(
         )
     main = changes.get("main_cause", household.main_cause)
     others = changes.get("other_causes", household.other_causes)
-    if main in others:
+    if main is not None and main in others:
         raise InvalidInput.field(f"{field_prefix}other_causes", "other_causes repeats main_cause")
     identified = changes.get("identified_year", household.identified_year)
     for name in ("planned_exit_year", "exit_year"):
         year = changes.get(name, getattr(household, name))
-        if year is not None and year < identified:
+        if year is not None and identified is not None and year < identified:
             raise InvalidInput.field(f"{field_prefix}{name}", f"{name} is before identified_year")
+    await _check_exit(
+        session,
+        household,
+        status_to=changes.get("status"),
+        reason=reason,
+        principal=principal,
+        field_prefix=field_prefix,
+    )
     diff = {
         name: [getattr(household, name), value]
         for name, value in changes.items()
@@ -395,9 +449,62 @@ async def apply_changes(
     if diff:
         for name, (_, value) in diff.items():
             setattr(household, name, value)
-        _touch(session, household, principal=principal, changes=diff)
+        _touch(session, household, principal=principal, changes=diff, override_reason=reason)
         await session.flush()
     return diff
+
+
+async def _check_exit(
+    session: AsyncSession,
+    household: Household,
+    *,
+    status_to: str | None,
+    reason: str | None,
+    principal: Principal,
+    field_prefix: str,
+) -> None:
+    """An exit (a poor status → lifted or lifted_no_support) needs the exit rule to hold, or
+    the county admin's `override_reason`; a reason goes with an exit status only."""
+    if reason is not None and principal.role is not Role.county_admin:
+        raise OverrideNotAllowed(
+            "only the county admin may set a status the exit rule does not support",
+            errors=[
+                FieldError(
+                    field=f"{field_prefix}override_reason",
+                    message="only the county admin may give an override reason",
+                    type="forbidden",
+                )
+            ],
+        )
+    if reason is not None and status_to not in EXIT_STATUSES:
+        raise InvalidInput.field(
+            f"{field_prefix}override_reason",
+            "override_reason goes with status lifted or lifted_no_support",
+            type="unexpected",
+        )
+    if status_to not in EXIT_STATUSES or household.status not in POOR_STATUSES:
+        return
+    # Imported here: the household progress reads households through this module.
+    from app.progress.household import get_household_progress
+
+    progress = await get_household_progress(session, principal=principal, household_id=household.id)
+    if progress.exit.eligible or reason is not None:
+        return
+    reasons = [{"code": r.code.value, "detail": r.detail} for r in progress.exit.reasons]
+    raise ExitRuleNotMet(
+        f"the exit rule does not hold for this household: "
+        f"{', '.join(dict.fromkeys(r['code'] for r in reasons))}. The county admin may set "
+        f"{status_to} "
+        "anyway, giving an override_reason.",
+        errors=[
+            FieldError(
+                field=f"{field_prefix}status",
+                message=f"{status_to}: the exit rule does not hold",
+                type="exit_rule_not_met",
+            )
+        ],
+        reasons=reasons,
+    )
 
 
 async def move_household(

@@ -47,6 +47,9 @@ STATUS_LABELS = {
 }
 # Statuses whose members count as poor population (poverty incidence).
 POOR_STATUSES = frozenset({Status.new, Status.in_poverty, Status.returned})
+# Leaving poverty: setting one of these from a poor status is an exit, which the exit rule must
+# support unless the county admin overrides it with a reason.
+EXIT_STATUSES = frozenset({Status.lifted, Status.lifted_no_support})
 
 
 class Cause(StrEnum):
@@ -90,6 +93,13 @@ class IdentificationStandard(StrEnum):
     municipal = "municipal"  # 市定标准
 
 
+IDENTIFICATION_STANDARD_LABELS = {
+    IdentificationStandard.national: "国家标准",
+    IdentificationStandard.provincial: "省定标准",
+    IdentificationStandard.municipal: "市定标准",
+}
+
+
 class Relation(StrEnum):
     head = "head"  # 01 户主
     spouse = "spouse"  # 02 配偶
@@ -99,11 +109,29 @@ class Relation(StrEnum):
     other = "other"  # 99 其他
 
 
+RELATION_LABELS = {
+    Relation.head: "户主",
+    Relation.spouse: "配偶",
+    Relation.child: "子女",
+    Relation.parent: "父母",
+    Relation.grandchild: "孙子女",
+    Relation.other: "其他",
+}
+
+
 class Health(StrEnum):
     healthy = "healthy"  # 健康
     chronic = "chronic"  # 长期慢性病
     serious = "serious"  # 患大病
     disabled = "disabled"  # 残疾
+
+
+HEALTH_LABELS = {
+    Health.healthy: "健康",
+    Health.chronic: "长期慢性病",
+    Health.serious: "患大病",
+    Health.disabled: "残疾",
+}
 
 
 class Labour(StrEnum):
@@ -114,11 +142,28 @@ class Labour(StrEnum):
     none = "none"  # 无劳动力
 
 
+LABOUR_LABELS = {
+    Labour.normal: "普通劳动力",
+    Labour.skilled: "技能劳动力",
+    Labour.weak: "弱劳动力或半劳动力",
+    Labour.lost: "丧失劳动力",
+    Labour.none: "无劳动力",
+}
+
+
 class CadreLevel(StrEnum):
     city = "city"  # 市级干部 (~10 households)
     county = "county"  # 县级干部 (~5)
     section = "section"  # 科级干部 (1)
     other = "other"
+
+
+CADRE_LEVEL_LABELS = {
+    CadreLevel.city: "市级干部",
+    CadreLevel.county: "县级干部",
+    CadreLevel.section: "科级干部",
+    CadreLevel.other: "其他",
+}
 
 
 class MemberRemovalReason(StrEnum):
@@ -128,9 +173,26 @@ class MemberRemovalReason(StrEnum):
     other = "other"
 
 
+MEMBER_REMOVAL_REASON_LABELS = {
+    MemberRemovalReason.death: "死亡",
+    MemberRemovalReason.married_out: "嫁出",
+    MemberRemovalReason.moved_out: "迁出",
+    MemberRemovalReason.other: "其他",
+}
+
+
 class MemberAdditionReason(StrEnum):
     newborn = "newborn"  # 新生儿
     married_in = "married_in"  # 嫁入
     moved_in = "moved_in"  # 迁入
     initial = "initial"  # 建档时录入
     other = "other"
+
+
+MEMBER_ADDITION_REASON_LABELS = {
+    MemberAdditionReason.newborn: "新生儿",
+    MemberAdditionReason.married_in: "嫁入",
+    MemberAdditionReason.moved_in: "迁入",
+    MemberAdditionReason.initial: "建档时录入",
+    MemberAdditionReason.other: "其他",
+}

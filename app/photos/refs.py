@@ -10,13 +10,14 @@ from sqlalchemy import ColumnElement, delete, exists
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.monitoring.models import MonitoringCase
 from app.photos.models import Photo, PhotoRef
 from app.records.models import Measure, RecordColumns, Visit
 
 
 def _photos_of(record: RecordColumns) -> Iterator[tuple[dict[str, Any], uuid.UUID | None]]:
     """Each photo reference of the record, with the measure it documents."""
-    if isinstance(record, Visit):
+    if isinstance(record, Visit | MonitoringCase):
         for photo in record.photos:
             measure_id = photo.get("measure_id")
             yield photo, uuid.UUID(str(measure_id)) if measure_id else None

@@ -1,20 +1,20 @@
-"""The progress of one household: income, guarantees, measures, visits, exit and risk flags.
+"""The progress of one household: income, guarantees, measures, visits, exit, risk flags and
+monitoring.
 
-The rules live here, in one place (the region progress applies the same ones in SQL):
+The rules (snapshot and visit orders, the exit rule, the risk flags, the clearing rule) live in
+`app.monitoring.rules`, their Python form beside the SQL form the region progress applies; this
+module loads one household's facts and applies the Python forms. Besides:
 
-* Snapshot order: **latest** = (year desc, recorded_at desc, id desc); the **baseline** is the
-  earliest snapshot of kind `baseline`, else the earliest of all (year, recorded_at, id asc).
-  The series keeps the latest snapshot of each year.
-* Lines: `effective_thresholds` of the household's village for the latest snapshot's year.
+* Lines: `effective_thresholds` of the household's village for the latest snapshot's year (no
+  poverty line after 2020).
 * Guarantees: per indicator, the latest visit (visited_at desc, id desc) whose check is not
   `unknown`; never assessed → `unknown`.
 * Measures: overdue = due_date < today (UTC) and status not done / cancelled.
 * Visits: days since the last = calendar days (UTC) from its date to today, never below 0;
   overdue = never visited, or more days than `visit_cadence_days`; "recent" = the last 90 days.
-* Exit (DOMAIN.md, household exit): blocked by no snapshot at all; by the latest per capita not
-  exceeding the line of its year (no reason when the line is unknown); by each indicator whose
-  latest assessment is not_ok or that was never assessed.
-* Risk flags: see `_risk_flags`.
+* Monitoring: the open case (neither cleared nor rejected: at most one); the clearing rule for
+  it when it is identified (or in a clearing review), else `clearing` is null; the household's
+  alerts not yet verified.
 
 Every query filters by household_id (indexed): the cost depends on the household's own records,
 never on the size of the county.
@@ -25,11 +25,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, func, literal, or_, select, true, union_all
+from sqlalchemy import String, case, func, literal, or_, select, true, union_all
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -40,14 +38,31 @@ from app.core.config import get_settings
 from app.core.money import fen_str
 from app.core.privacy import scrub
 from app.households import service as households_service
-from app.households.vocabulary import Status
+from app.households.models import Household
+from app.monitoring import rules
+from app.monitoring.models import MonitoringAlert, MonitoringCase
+from app.monitoring.rules import (
+    LIFTED_STATUSES,
+    Assessed,
+    Snap,
+    Snapshots,
+    baseline_order,
+    days_since,
+    income_dropped,
+    latest_snapshot_order,
+    measure_overdue,
+    percent,
+    visit_order,
+    visit_overdue,
+)
+from app.monitoring.vocabulary import CLOSED_CASE_STATUSES, AlertStatus
 from app.photos.models import Photo, PhotoRef
 from app.photos.refs import not_held
 from app.progress.household_schemas import (
-    ExitAssessment,
-    ExitBlock,
-    ExitReason,
+    ClearingAssessment,
+    ClearingReasonPublic,
     Guarantees,
+    HouseholdMonitoring,
     HouseholdProgress,
     IncomeLatestYear,
     IncomeProgress,
@@ -55,100 +70,37 @@ from app.progress.household_schemas import (
     MeasurePhoto,
     MeasurePhotoPair,
     MeasuresProgress,
+    MonitoringCaseSummary,
+    OpenAlert,
     OverdueMeasure,
-    RiskCode,
-    RiskFlag,
     SnapshotFigure,
     VisitsProgress,
 )
 from app.records.models import IncomeSnapshot, Measure, Visit
-from app.records.vocabulary import INDICATORS, Check, MeasureStatus, PhotoTag, SnapshotKind
+from app.records.vocabulary import INDICATORS, Check, MeasureStatus, PhotoTag
 from app.thresholds import service as thresholds_service
 from app.thresholds.service import Effective
 
-# --- the rules -------------------------------------------------------------------------------
+# Some of the rules' pieces stay importable from here, as before they moved to
+# app.monitoring.rules (the export and the webhook triggers read them from here).
+__all__ = [
+    "LIFTED_STATUSES",
+    "RECENT_VISIT_DAYS",
+    "get_household_progress",
+    "income_dropped",
+    "latest_snapshot_order",
+    "percent",
+    "visit_order",
+]
 
 RECENT_VISIT_DAYS = 90
 """`visits.last_90_days` counts the visits with visited_at ≥ now − this many days."""
-
-CLOSED_MEASURE_STATUSES = (MeasureStatus.done, MeasureStatus.cancelled)
-"""A measure in one of these is never overdue."""
-
-LIFTED_STATUSES = (Status.lifted, Status.lifted_no_support)
-"""Households watched against the monitoring threshold (`below_monitoring_threshold`)."""
 
 PAIR_TAGS = (PhotoTag.before, PhotoTag.after)
 """The photo tags of a measure's before/after pairs."""
 
 
-def latest_snapshot_order(model: Any = IncomeSnapshot) -> tuple[Any, ...]:
-    """ORDER BY of "latest first": year, recorded_at, id, all descending."""
-    return (col(model.year).desc(), col(model.recorded_at).desc(), col(model.id).desc())
-
-
-def baseline_order(model: Any = IncomeSnapshot) -> tuple[Any, ...]:
-    """ORDER BY whose first row is the baseline: baseline kind first, then the earliest."""
-    return (
-        case((col(model.kind) == SnapshotKind.baseline.value, 0), else_=1),
-        col(model.year),
-        col(model.recorded_at),
-        col(model.id),
-    )
-
-
-def visit_order(model: Any = Visit) -> tuple[Any, ...]:
-    """ORDER BY of "latest visit first": visited_at, id, both descending."""
-    return (col(model.visited_at).desc(), col(model.id).desc())
-
-
-def measure_overdue(today: date, model: Any = Measure) -> ColumnElement[bool]:
-    """SQL condition: the measure is past its due date and neither done nor cancelled."""
-    closed = [status.value for status in CLOSED_MEASURE_STATUSES]
-    return (col(model.due_date) < today) & col(model.status).not_in(closed)
-
-
-def days_since(moment: datetime, *, today: date) -> int:
-    """Calendar days (UTC) from `moment` to `today`; 0 for a moment today or (clock skew) later."""
-    return max(0, (today - moment.astimezone(UTC).date()).days)
-
-
-def visit_overdue(days_since_last: int | None, *, cadence_days: int) -> bool:
-    """Never visited, or not for more than the cadence."""
-    return days_since_last is None or days_since_last > cadence_days
-
-
-def income_dropped(previous: int, latest: int, *, share: float) -> bool:
-    """(previous − latest) / previous > share, for a positive previous per capita (exact)."""
-    return previous > 0 and Fraction(previous - latest, previous) > Fraction(str(share))
-
-
-def percent(numerator: int, denominator: int) -> Decimal:
-    """numerator / denominator in percent, one decimal, rounded half up (away from zero)."""
-    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(
-        Decimal("0.1"), rounding=ROUND_HALF_UP
-    )
-
-
-def _share_text(share: float) -> str:
-    return f"{share * 100:g} %"
-
-
 # --- queries ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Snap:
-    id: uuid.UUID
-    year: int
-    per_capita: int  # fen
-
-
-@dataclass(frozen=True)
-class Snapshots:
-    baseline: Snap
-    latest: Snap
-    previous: Snap | None  # the second by the latest order
-    series: list[Snap]  # the latest of each year, years ascending
 
 
 async def _snapshots(session: AsyncSession, household_id: uuid.UUID) -> Snapshots | None:
@@ -187,13 +139,6 @@ async def _snapshots(session: AsyncSession, household_id: uuid.UUID) -> Snapshot
     baseline = next(snap[row.id] for row in rows if row.baseline_rank == 1)
     series = sorted((snap[row.id] for row in rows if row.year_rank == 1), key=lambda x: x.year)
     return Snapshots(baseline, by_rank[1], by_rank.get(2), series)
-
-
-@dataclass(frozen=True)
-class Assessed:
-    value: str
-    visit_id: uuid.UUID
-    visited_at: datetime
 
 
 async def _assessments(
@@ -399,138 +344,6 @@ def _guarantees(latest: dict[str, Assessed]) -> Guarantees:
     return Guarantees(**{name: one(name) for name in INDICATORS})
 
 
-def _exit(
-    snapshots: Snapshots | None, lines: Effective | None, latest: dict[str, Assessed]
-) -> ExitAssessment:
-    """DOMAIN.md's household exit rule: one reason per condition that fails."""
-    reasons: list[ExitReason] = []
-    if snapshots is None:
-        reasons.append(ExitReason(code=ExitBlock.no_snapshot, detail="no income snapshot yet"))
-    elif lines is not None and lines.poverty_line is not None:
-        snap = snapshots.latest
-        if snap.per_capita <= lines.poverty_line:
-            reasons.append(
-                ExitReason(
-                    code=ExitBlock.income_below_line,
-                    detail=f"per-capita income {fen_str(snap.per_capita)} yuan of {snap.year} "
-                    f"does not exceed the poverty line {fen_str(lines.poverty_line)} yuan",
-                )
-            )
-    for name in INDICATORS:
-        found = latest.get(name)
-        if found is None:
-            reasons.append(
-                ExitReason(
-                    code=ExitBlock.indicator_unknown, detail=f"{name}: never assessed on a visit"
-                )
-            )
-        elif found.value == Check.not_ok.value:
-            reasons.append(
-                ExitReason(
-                    code=ExitBlock.indicator_not_ok,
-                    detail=f"{name}: not_ok at the latest assessment",
-                )
-            )
-    return ExitAssessment(eligible=not reasons, reasons=reasons)
-
-
-def _risk_flags(
-    *,
-    status: str,
-    snapshots: Snapshots | None,
-    lines: Effective | None,
-    latest: dict[str, Assessed],
-    last_ok: dict[str, Assessed],
-    measures: MeasuresProgress,
-    visits: VisitsProgress,
-    last_visit_id: uuid.UUID | None,
-    missing: tuple[list[uuid.UUID], int],
-    income_drop_share: float,
-) -> list[RiskFlag]:
-    """The household's risk flags, by code then evidence.
-
-    * income_drop: the two latest snapshots fell by more than `income_drop_share` of the
-      previous (positive) per capita; evidence [previous, latest].
-    * below_monitoring_threshold: a lifted household whose latest per capita is below the
-      (known) monitoring threshold of its year; evidence [latest].
-    * indicator_lost: per indicator now not_ok that was ok on an earlier visit; evidence
-      [the last visit where it was ok, the visit of the latest assessment].
-    * measure_overdue: any overdue measure; evidence the overdue measures.
-    * visit_overdue: `visits.overdue`; evidence [the last visit] or [].
-    * photos_missing: records of the household naming photos not held; evidence the records.
-    """
-    flags: list[RiskFlag] = []
-    if snapshots is not None:
-        prev, last = snapshots.previous, snapshots.latest
-        if prev is not None and income_dropped(
-            prev.per_capita, last.per_capita, share=income_drop_share
-        ):
-            fall = percent(prev.per_capita - last.per_capita, prev.per_capita)
-            flags.append(
-                RiskFlag(
-                    code=RiskCode.income_drop,
-                    evidence=[str(prev.id), str(last.id)],
-                    detail=f"per-capita income fell {fall} % (threshold "
-                    f"{_share_text(income_drop_share)}): {fen_str(prev.per_capita)} → "
-                    f"{fen_str(last.per_capita)} yuan",
-                )
-            )
-        threshold = lines.monitoring_threshold if lines is not None else None
-        if status in LIFTED_STATUSES and threshold is not None and last.per_capita < threshold:
-            flags.append(
-                RiskFlag(
-                    code=RiskCode.below_monitoring_threshold,
-                    evidence=[str(last.id)],
-                    detail=f"per-capita income {fen_str(last.per_capita)} yuan of {last.year} "
-                    f"is below the monitoring threshold {fen_str(threshold)} yuan",
-                )
-            )
-    for name in INDICATORS:
-        now_, was = latest.get(name), last_ok.get(name)
-        # The latest assessment being not_ok, the latest ok one is necessarily earlier.
-        if now_ is not None and now_.value == Check.not_ok.value and was is not None:
-            flags.append(
-                RiskFlag(
-                    code=RiskCode.indicator_lost,
-                    evidence=[str(was.visit_id), str(now_.visit_id)],
-                    detail=f"{name}: ok on {was.visited_at.astimezone(UTC).date()}, not_ok on "
-                    f"{now_.visited_at.astimezone(UTC).date()}",
-                )
-            )
-    if measures.overdue:
-        flags.append(
-            RiskFlag(
-                code=RiskCode.measure_overdue,
-                evidence=sorted(str(m.measure_id) for m in measures.overdue),
-                detail=f"{len(measures.overdue)} measure(s) past their due date and neither "
-                "done nor cancelled",
-            )
-        )
-    if visits.overdue:
-        flags.append(
-            RiskFlag(
-                code=RiskCode.visit_overdue,
-                evidence=[str(last_visit_id)] if last_visit_id is not None else [],
-                detail=(
-                    f"last visit {visits.days_since_last} days ago"
-                    if visits.days_since_last is not None
-                    else "never visited"
-                )
-                + f" (cadence {visits.cadence_days} days)",
-            )
-        )
-    records, photos = missing
-    if records:
-        flags.append(
-            RiskFlag(
-                code=RiskCode.photos_missing,
-                evidence=[str(record_id) for record_id in records],
-                detail=f"{photos} photo(s) referenced by {len(records)} record(s) not uploaded yet",
-            )
-        )
-    return sorted(flags, key=lambda flag: (flag.code.value, flag.evidence))
-
-
 async def get_household_progress(
     session: AsyncSession,
     *,
@@ -574,6 +387,8 @@ async def get_household_progress(
         for pair in measures.photo_pairs:
             pair.title = scrub(pair.title)
     missing = await _missing_photos(session, household.id)
+    annual = await rules.annual_snapshots(session, household=household)
+    members = await rules.current_members(session, household.id)
     return HouseholdProgress(
         household_id=household.id,
         as_of=today,
@@ -581,8 +396,10 @@ async def get_household_progress(
         guarantees=_guarantees(latest),
         measures=measures,
         visits=visits,
-        exit=_exit(snapshots, lines, latest),
-        risk_flags=_risk_flags(
+        exit=rules.judge_exit(
+            snapshots, lines, latest, annual=annual, members=members, today=today
+        ),
+        risk_flags=rules.risk_flags(
             status=household.status,
             snapshots=snapshots,
             lines=lines,
@@ -594,4 +411,67 @@ async def get_household_progress(
             missing=missing,
             income_drop_share=settings.income_drop_share,
         ),
+        monitoring=await _monitoring(session, household, today=today),
+    )
+
+
+async def _monitoring(
+    session: AsyncSession, household: Household, *, today: date
+) -> HouseholdMonitoring:
+    """The open case, the clearing rule for it once identified, and the open alerts."""
+    closed = sorted(status.value for status in CLOSED_CASE_STATUSES)
+    case_ = (
+        await session.scalars(
+            select(MonitoringCase)
+            .where(
+                col(MonitoringCase.household_id) == household.id,
+                col(MonitoringCase.status).not_in(closed),
+            )
+            .order_by(col(MonitoringCase.found_on).desc(), col(MonitoringCase.id))
+            .limit(1)
+        )
+    ).first()
+    clearing = None
+    if (
+        case_ is not None
+        and case_.identified_on is not None
+        and case_.status in {s.value for s in rules.IDENTIFIED_OPEN_STATUSES}
+    ):
+        reasons = await rules.clearing_reasons(
+            session, household=household, identified_on=case_.identified_on, today=today
+        )
+        clearing = ClearingAssessment(
+            eligible=not reasons,
+            reasons=[ClearingReasonPublic(code=r.code, detail=r.detail) for r in reasons],
+        )
+    alerts = await session.execute(
+        select(
+            col(MonitoringAlert.id),
+            col(MonitoringAlert.department),
+            col(MonitoringAlert.kind),
+            col(MonitoringAlert.occurred_on),
+        )
+        .where(
+            col(MonitoringAlert.household_id) == household.id,
+            col(MonitoringAlert.status) == AlertStatus.open.value,
+        )
+        .order_by(col(MonitoringAlert.occurred_on), col(MonitoringAlert.id))
+    )
+    return HouseholdMonitoring(
+        case=(
+            None
+            if case_ is None
+            else MonitoringCaseSummary(
+                id=case_.id,
+                category=case_.category,
+                status=case_.status,
+                identified_on=case_.identified_on,
+                risk_types=case_.risk_types,
+            )
+        ),
+        clearing=clearing,
+        open_alerts=[
+            OpenAlert(id=a_id, department=department, kind=kind, occurred_on=occurred_on)
+            for a_id, department, kind, occurred_on in alerts
+        ],
     )

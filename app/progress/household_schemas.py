@@ -10,6 +10,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.money import MoneyStr
+from app.monitoring.vocabulary import (
+    AlertKind,
+    CaseCategory,
+    CaseStatus,
+    ClearingBlock,
+    Department,
+    RiskType,
+)
 from app.records.vocabulary import Check, MeasureStatus
 
 
@@ -18,8 +26,22 @@ class ExitBlock(StrEnum):
 
     no_snapshot = "no_snapshot"  # 无收入核算
     income_below_line = "income_below_line"  # 人均纯收入未超过贫困线
+    income_not_stable = "income_not_stable"  # 收入未稳定超过贫困线 (最近两个年度核算)
     indicator_not_ok = "indicator_not_ok"  # 两不愁三保障/饮水 未达标
     indicator_unknown = "indicator_unknown"  # 两不愁三保障/饮水 未核实
+    education_not_secured = "education_not_secured"  # 义务教育阶段成员未在校
+    medical_not_secured = "medical_not_secured"  # 成员未参加基本医疗保险
+
+
+EXIT_BLOCK_LABELS = {
+    ExitBlock.no_snapshot: "无收入核算",
+    ExitBlock.income_below_line: "人均纯收入未超过贫困线",
+    ExitBlock.income_not_stable: "最近两个年度人均纯收入未稳定超过贫困线",
+    ExitBlock.indicator_not_ok: "两不愁三保障及饮水安全未达标",
+    ExitBlock.indicator_unknown: "两不愁三保障及饮水安全未核实",
+    ExitBlock.education_not_secured: "义务教育阶段成员未在校",
+    ExitBlock.medical_not_secured: "成员未参加基本医疗保险",
+}
 
 
 class RiskCode(StrEnum):
@@ -145,6 +167,47 @@ class RiskFlag(BaseModel):
     detail: str
 
 
+class MonitoringCaseSummary(BaseModel):
+    id: uuid.UUID
+    category: CaseCategory
+    status: CaseStatus
+    identified_on: date | None
+    risk_types: list[RiskType]
+
+
+class ClearingReasonPublic(BaseModel):
+    code: ClearingBlock
+    detail: str
+
+
+class ClearingAssessment(BaseModel):
+    eligible: bool = Field(description="True when no reason blocks the clearing of the risk.")
+    reasons: list[ClearingReasonPublic] = Field(
+        description="The clearing rule's reasons, one per code, in the order of the codes."
+    )
+
+
+class OpenAlert(BaseModel):
+    id: uuid.UUID
+    department: Department
+    kind: AlertKind
+    occurred_on: date
+
+
+class HouseholdMonitoring(BaseModel):
+    case: MonitoringCaseSummary | None = Field(
+        description="The household's open case (neither cleared nor rejected), or null."
+    )
+    clearing: ClearingAssessment | None = Field(
+        description="The clearing rule as of today for an open case identified as a monitoring "
+        "object (identified, or in a clearing review); null otherwise: without such a case "
+        "there is no risk to clear."
+    )
+    open_alerts: list[OpenAlert] = Field(
+        description="Department alerts matched to the household, not yet verified; by date."
+    )
+
+
 _H = "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f"
 _S_PREV = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e41"
 _S_LATEST = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e42"
@@ -232,6 +295,11 @@ _EXAMPLE: dict[str, Any] = {
                 "detail": "per-capita income 4000.00 yuan of 2025 does not exceed the poverty "
                 "line 4000.00 yuan",
             },
+            {
+                "code": "income_not_stable",
+                "detail": "annual snapshots of 1 year(s): the two latest years' are needed, "
+                "both above the line",
+            },
             {"code": "indicator_not_ok", "detail": "housing: not_ok at the latest assessment"},
             {"code": "indicator_unknown", "detail": "water: never assessed on a visit"},
         ],
@@ -264,6 +332,46 @@ _EXAMPLE: dict[str, Any] = {
             "detail": "last visit 64 days ago (cadence 30 days)",
         },
     ],
+    "monitoring": {
+        "case": {
+            "id": "5a4f3e2d-1c0b-4a9f-8e7d-6c5b4a3f2e1d",
+            "category": "unstable_lifted",
+            "status": "identified",
+            "identified_on": "2025-12-01",
+            "risk_types": ["illness"],
+        },
+        "clearing": {
+            "eligible": False,
+            "reasons": [
+                {
+                    "code": "too_soon",
+                    "detail": "identified on 2025-12-01, 104 days ago: clearing needs at least 182",
+                },
+                {
+                    "code": "income_below_threshold",
+                    "detail": "monitoring income 4000.00 yuan per person of 2025 does not "
+                    "exceed the monitoring threshold 7000.00 yuan",
+                },
+                {
+                    "code": "income_not_stable",
+                    "detail": "no snapshot recorded since 2025-12-01 has a monitoring income "
+                    "above its year's threshold; two at least 182 days apart are needed",
+                },
+                {
+                    "code": "guarantee_not_secured",
+                    "detail": "latest visit (2026-01-10): housing, water not ok",
+                },
+            ],
+        },
+        "open_alerts": [
+            {
+                "id": "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d",
+                "department": "medical_insurance",
+                "kind": "large_medical_expense",
+                "occurred_on": "2026-02-20",
+            }
+        ],
+    },
 }
 
 
@@ -278,3 +386,6 @@ class HouseholdProgress(BaseModel):
     visits: VisitsProgress
     exit: ExitAssessment = Field(description="The household exit rule (脱贫标准) as of today.")
     risk_flags: list[RiskFlag] = Field(description="By code, then evidence.")
+    monitoring: HouseholdMonitoring = Field(
+        description="防返贫监测: the open case, whether its risk may be cleared, open alerts."
+    )

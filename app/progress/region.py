@@ -6,40 +6,44 @@ children. Per household, window functions number the snapshots and the visits; c
 aggregates then pick the latest snapshot, the one before it, the baseline, and each indicator's
 latest assessment. Nothing is loaded row by row into Python.
 
-The per-household rules (orders, dates in UTC, what is overdue, lost or dropped) are those of
-`app.progress.household`, which states them; its ORDER BY and condition helpers are reused here.
+The per-household rules (the exit rule, the risk flags, the clearing rule; orders, dates in
+UTC, what is overdue, lost or dropped) are the SQL forms of `app.monitoring.rules`, which states
+them beside their Python forms.
+
+Which households count: those of the region the caller may see, except `removed` ones; an
+ordinary household (一般农户, no status) counts. `exit_eligible` counts the households still
+poor (new, in_poverty, returned) that meet the exit rule. The monitoring figures count the
+monitoring cases of the counted households: by category and by risk type the open ones
+(neither cleared nor rejected), by status all; identified (cleared) this year: `identified_on`
+(`cleared_on`) in the calendar year of `as_of` (UTC); open alerts: alerts not yet verified;
+households under guarantees: open identified cases (identified or in a clearing review) whose
+household has no working-age labour (clearing reason `no_labour`); clearable: open identified
+cases for which the clearing rule holds no reason.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, field, fields
-from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
-from fractions import Fraction
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
-    BigInteger,
     ColumnElement,
-    CompoundSelect,
-    Integer,
     Select,
     String,
     and_,
     case,
     cast,
-    false,
     func,
     literal,
     or_,
     select,
     type_coerce,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import col
 
 from app.auth.principal import Principal, within_regions
@@ -49,11 +53,26 @@ from app.core.errors import InvalidInput
 from app.core.money import divide_half_up, fen_str
 from app.households.models import Household, Member
 from app.households.vocabulary import POOR_STATUSES, Attribute, Relation, Status
+from app.monitoring import rules
+from app.monitoring.income import exclusion_sets
+from app.monitoring.models import MonitoringAlert, MonitoringCase
+from app.monitoring.vocabulary import (
+    CLOSED_CASE_STATUSES,
+    AlertStatus,
+    CaseCategory,
+    CaseStatus,
+    ClearingBlock,
+    ClearingMethod,
+    Origin,
+    RiskType,
+)
 from app.photos.models import PhotoRef
 from app.photos.refs import not_held
-from app.progress import household as rules
+from app.progress.household import RECENT_VISIT_DAYS
+from app.progress.household_schemas import ExitBlock
 from app.progress.region_schemas import (
     MeasureFigures,
+    MonitoringFigures,
     RegionProgress,
     RegionProgressChild,
     RiskFlagCounts,
@@ -65,8 +84,7 @@ from app.regions import codes
 from app.regions import service as regions_service
 from app.regions.errors import RegionNotFound
 from app.regions.models import Region
-from app.thresholds.models import PovertyThreshold
-from app.thresholds.service import NATIONAL, effective_thresholds
+from app.thresholds.service import Steps, in_step, steps_cte, threshold_steps
 
 # The region levels progress is reported for, and the level of their children (a table's rows).
 CHILD_LEVEL: dict[codes.Level, codes.Level | None] = {
@@ -100,6 +118,7 @@ class _Sums:
     """Additive figures of a set of households: a child's row, or the sum of the children."""
 
     households_total: int = 0
+    by_origin: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
     by_attribute: dict[str, int] = field(default_factory=dict)
     people_in_poverty: int = 0
@@ -113,6 +132,15 @@ class _Sums:
     visited_30d: int = 0
     visited_90d: int = 0
     flags: dict[str, int] = field(default_factory=dict)
+    # monitoring
+    cases_by_category: dict[str, int] = field(default_factory=dict)
+    cases_by_status: dict[str, int] = field(default_factory=dict)
+    cases_by_risk_type: dict[str, int] = field(default_factory=dict)
+    identified_this_year: int = 0
+    cleared_this_year: dict[str, int] = field(default_factory=dict)
+    open_alerts: int = 0
+    under_guarantees: int = 0
+    clearable: int = 0
 
     def add(self, other: _Sums) -> None:
         for f in fields(self):
@@ -138,6 +166,7 @@ def _figures(sums: _Sums, *, incidence_threshold: float) -> dict[str, Any]:
     measures_total = sum(sums.measures_by_status.values())
     return {
         "households_total": total,
+        "households_by_origin": {o: sums.by_origin.get(o, 0) for o in Origin},
         "households_by_status": {s: sums.by_status.get(s, 0) for s in Status},
         "households_by_attribute": {a: sums.by_attribute.get(a, 0) for a in Attribute},
         "people_in_poverty": sums.people_in_poverty,
@@ -165,6 +194,17 @@ def _figures(sums: _Sums, *, incidence_threshold: float) -> dict[str, Any]:
             households_visited_90d=sums.visited_90d,
         ),
         "risk_flags": RiskFlagCounts(**{f: sums.flags.get(f, 0) for f in FLAGS}),
+        "monitoring": MonitoringFigures(
+            open_cases=sum(sums.cases_by_category.values()),
+            cases_by_category={c: sums.cases_by_category.get(c, 0) for c in CaseCategory},
+            cases_by_status={c: sums.cases_by_status.get(c, 0) for c in CaseStatus},
+            cases_by_risk_type={r: sums.cases_by_risk_type.get(r, 0) for r in RiskType},
+            identified_this_year=sums.identified_this_year,
+            cleared_this_year={m: sums.cleared_this_year.get(m, 0) for m in ClearingMethod},
+            open_alerts=sums.open_alerts,
+            under_guarantees=sums.under_guarantees,
+            clearable=sums.clearable,
+        ),
     }
 
 
@@ -181,102 +221,8 @@ def _child_key(level: codes.Level, code: str, column: Any) -> ColumnElement[str]
     return literal(code, String)
 
 
-@dataclass(frozen=True)
-class _Step:
-    """Thresholds in force for `key`'s villages from `from_year` up to `to_year` (excluded)."""
-
-    key: str
-    from_year: int
-    to_year: int | None
-    poverty_line: int | None
-    monitoring_threshold: int | None
-
-    @property
-    def figures(self) -> tuple[int | None, int | None]:
-        return self.poverty_line, self.monitoring_threshold
-
-
-async def _threshold_steps(session: AsyncSession, *, code: str) -> tuple[list[str], list[_Step]]:
-    """Which thresholds apply to each village of the region, by year, as a step function.
-
-    Most villages share the figures of the region's own chain (national … county … region);
-    a division inside the region with rows of its own (`special`) gives its villages theirs. A
-    village takes the figures of the most specific special division it lies in, else of the
-    region: `effective_thresholds` of that division gives the same answer as of the village,
-    since nothing between them has rows. The figures only change in years that have rows.
-    """
-    scope = col(PovertyThreshold.scope)
-    rows = (
-        await session.execute(
-            select(scope, col(PovertyThreshold.year))
-            .where(
-                or_(
-                    scope.in_([NATIONAL, *codes.ancestors_of(code)]),
-                    within_regions([code], scope),
-                )
-            )
-            .distinct()
-        )
-    ).all()
-    years = sorted({year for _, year in rows})
-    # Deepest first: a village's key is the first special division that contains it.
-    special = sorted(
-        {s for s, _ in rows if s not in (NATIONAL, code) and codes.is_within(s, code)},
-        key=lambda s: (-codes.level_of(s), s),
-    )
-    steps: list[_Step] = []
-    for key in [code, *special]:
-        effective = await effective_thresholds(session, region_code=key, years=years)
-        for i, year in enumerate(years):
-            following = years[i + 1] if i + 1 < len(years) else None
-            figures = (effective[year].poverty_line, effective[year].monitoring_threshold)
-            last = steps[-1] if steps else None
-            if last is not None and last.key == key and last.figures == figures:
-                steps[-1] = _Step(key, last.from_year, following, *figures)  # the same: extend
-            else:
-                steps.append(_Step(key, year, following, *figures))
-    return special, steps
-
-
-def _threshold_key(code: str, special: Sequence[str], village: Any) -> ColumnElement[str]:
-    if not special:
-        return literal(code, String)
-    return case(
-        *[(within_regions([s], village), literal(s, String)) for s in special],
-        else_=literal(code, String),
-    )
-
-
-def _steps_cte(steps: Sequence[_Step]) -> CTE:
-    """The step function as a small table (a UNION ALL: SQLite has no VALUES with names)."""
-
-    def row(values: tuple[Any, ...]) -> Select[str, int, int, int, int]:
-        key, from_year, to_year, line, threshold = values
-        return select(
-            cast(literal(key, String), String).label("key"),
-            cast(literal(from_year, Integer), Integer).label("from_year"),
-            cast(literal(to_year, Integer), Integer).label("to_year"),
-            cast(literal(line, BigInteger), BigInteger).label("poverty_line"),
-            cast(literal(threshold, BigInteger), BigInteger).label("monitoring_threshold"),
-        )
-
-    if not steps:  # no thresholds at all: an empty table of the same columns
-        return row((None,) * 5).where(false()).cte("thresholds")
-    selects = [row(astuple(step)) for step in steps]
-    if len(selects) == 1:
-        return selects[0].cte("thresholds")
-    table: CompoundSelect[str, int, int, int, int] = union_all(*selects)
-    return table.cte("thresholds")
-
-
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
-
-
-def _share_as_fraction(share: float) -> tuple[int, int]:
-    """A configured share (0.30) as an exact fraction (3, 10): the comparison stays in integers."""
-    fraction = Fraction(Decimal(str(share)))
-    return fraction.numerator, fraction.denominator
 
 
 @dataclass(frozen=True)
@@ -294,10 +240,15 @@ class _PerHousehold:
     measures: Any  # measures_<status>, funds, funds_spent, overdue
     people: Any  # people: current members of a poor household
     members: Any | None  # detailed only: size (current members), head_id_number
-    thresholds: Any  # poverty_line, monitoring_threshold of the latest snapshot's year
-    exit_eligible: ColumnElement[bool]
+    thresholds: Any  # poverty_line, monitoring_threshold(_year) of the latest snapshot's year
+    exit_reasons: dict[ExitBlock, ColumnElement[bool]]  # the exit rule, per reason code
     visited: dict[int, ColumnElement[bool]]  # by COVERAGE_DAYS
     flags: dict[str, ColumnElement[bool]]  # by FLAGS
+
+    @property
+    def exit_eligible(self) -> ColumnElement[bool]:
+        """The household meets the exit rule (whatever its status)."""
+        return and_(*[~reason for reason in self.exit_reasons.values()])
 
 
 def _per_household(
@@ -305,8 +256,7 @@ def _per_household(
     level: codes.Level,
     code: str,
     principal: Principal,
-    special: Sequence[str],
-    steps: Sequence[_Step],
+    steps: Steps,
     now: datetime,
     detailed: bool = False,
     only: Sequence[uuid.UUID] | None = None,
@@ -324,8 +274,9 @@ def _per_household(
             col(Household.id).label("household_id"),
             col(Household.status).label("status"),
             col(Household.attribute).label("attribute"),
+            col(Household.origin).label("origin"),
             _child_key(level, code, village).label("child"),
-            _threshold_key(code, special, village).label("threshold_key"),
+            steps.key(village).label("threshold_key"),
             *(
                 [col(getattr(Household, name)).label(name) for name in HOUSEHOLD_DETAILS[3:]]
                 if detailed
@@ -395,7 +346,7 @@ def _per_household(
         .subquery("ranked_visits")
     )
     rv = ranked_visits.c
-    recent_since = literal(now - timedelta(days=rules.RECENT_VISIT_DAYS), UTCDateTime)
+    recent_since = literal(now - timedelta(days=RECENT_VISIT_DAYS), UTCDateTime)
     visits = (
         select(
             rv.household_id,
@@ -467,57 +418,40 @@ def _per_household(
         .subquery("photos_missing")
     )
 
-    th = _steps_cte(steps)
-    s, v, m = snapshots.c, visits.c, measures.c
+    # The exit rule's facts: the two latest annual years, the member checks.
+    annual = rules.annual_sql(counted, name="annual")
+    member_facts = rules.member_facts_sql(counted, today=today, name="member_facts")
+
+    th = steps_cte(steps.steps)
+    th_1, th_2 = th.alias("thresholds_1"), th.alias("thresholds_2")
+    s, v, m, a = snapshots.c, visits.c, measures.c, annual.c
+    key = hh.c.threshold_key
     joined = (
         hh.outerjoin(snapshots, s.household_id == hh.c.household_id)
         .outerjoin(visits, v.household_id == hh.c.household_id)
         .outerjoin(measures, m.household_id == hh.c.household_id)
         .outerjoin(people, people.c.household_id == hh.c.household_id)
         .outerjoin(photos_missing, photos_missing.c.household_id == hh.c.household_id)
-        .outerjoin(
-            th,
-            and_(
-                th.c.key == hh.c.threshold_key,
-                s.latest_year >= th.c.from_year,
-                or_(th.c.to_year.is_(None), s.latest_year < th.c.to_year),
-            ),
-        )
+        .outerjoin(annual, a.household_id == hh.c.household_id)
+        .outerjoin(member_facts, member_facts.c.household_id == hh.c.household_id)
+        .outerjoin(th, in_step(th, key=key, year=s.latest_year))
+        .outerjoin(th_1, in_step(th_1, key=key, year=a.year_1))
+        .outerjoin(th_2, in_step(th_2, key=key, year=a.year_2))
     )
     if members is not None:
         joined = joined.outerjoin(members, members.c.household_id == hh.c.household_id)
 
-    def latest_ok(name: str) -> ColumnElement[bool]:
-        ok, not_ok = v[f"ok_{name}"], v[f"not_ok_{name}"]
-        return and_(ok.is_not(None), or_(not_ok.is_(None), ok < not_ok))
-
-    def lost(name: str) -> ColumnElement[bool]:
-        # Latest is not_ok and an ok exists (necessarily earlier); NULL (no such) is not true.
-        return v[f"not_ok_{name}"] < v[f"ok_{name}"]
-
-    numerator, denominator = _share_as_fraction(settings.income_drop_share)
     since = {days: literal(now - timedelta(days=days), UTCDateTime) for days in COVERAGE_DAYS}
-    # rules.visit_overdue counts calendar days (UTC): more than the cadence since the last
-    # visit's date is a last visit before midnight of (today − cadence).
-    overdue_before = literal(
-        datetime.combine(today - timedelta(days=settings.visit_cadence_days), time(), UTC),
-        UTCDateTime,
+    flags = rules.risk_flags_sql(
+        status=hh.c.status,
+        snapshots=s,
+        monitoring_threshold=th.c.monitoring_threshold,
+        visits=v,
+        measures=m,
+        photos_missing=photos_missing.c,
+        now=now,
+        settings=settings,
     )
-    flags: dict[str, ColumnElement[bool]] = {
-        "income_drop": and_(
-            s.previous > 0,
-            (s.previous - s.latest) * denominator > s.previous * numerator,
-        ),
-        "below_monitoring_threshold": and_(
-            hh.c.status.in_([st.value for st in rules.LIFTED_STATUSES]),
-            th.c.monitoring_threshold.is_not(None),
-            s.latest < th.c.monitoring_threshold,
-        ),
-        "indicator_lost": or_(*[lost(name) for name in INDICATORS]),
-        "measure_overdue": m.overdue > 0,
-        "visit_overdue": or_(v.last_visited_at.is_(None), v.last_visited_at < overdue_before),
-        "photos_missing": photos_missing.c.household_id.is_not(None),
-    }
     return _PerHousehold(
         hh=hh.c,
         joined=joined,
@@ -527,14 +461,17 @@ def _per_household(
         people=people.c,
         members=None if members is None else members.c,
         thresholds=th.c,
-        exit_eligible=and_(
-            s.latest.is_not(None),
-            # As the household progress: an unknown line blocks nothing.
-            or_(th.c.poverty_line.is_(None), s.latest > th.c.poverty_line),
-            *[latest_ok(name) for name in INDICATORS],
+        exit_reasons=rules.exit_reasons_sql(
+            latest=s.latest,
+            line=th.c.poverty_line,
+            visits=v,
+            annual=a,
+            line_1=th_1.c.poverty_line,
+            line_2=th_2.c.poverty_line,
+            members=member_facts.c,
         ),
         visited={days: v.last_visited_at >= since[days] for days in COVERAGE_DAYS},
-        flags=flags,
+        flags={code.value: condition for code, condition in flags.items()},
     )
 
 
@@ -545,10 +482,13 @@ def _figures_query(p: _PerHousehold) -> Any:
         select(
             hh.child,
             func.count().label("households_total"),
+            *[_count(hh.origin == o.value).label(f"origin_{o}") for o in Origin],
             *[_count(hh.status == st.value).label(f"status_{st}") for st in Status],
             *[_count(hh.attribute == a.value).label(f"attribute_{a}") for a in Attribute],
             func.coalesce(func.sum(p.people.people), 0).label("people_in_poverty"),
-            _count(p.exit_eligible).label("exit_eligible"),
+            _count(
+                and_(hh.status.in_(sorted(st.value for st in POOR_STATUSES)), p.exit_eligible)
+            ).label("exit_eligible"),
             func.count(s.latest).label("households_with_income"),
             func.coalesce(func.sum(s.latest - s.baseline), 0).label("income_change"),
             *[
@@ -570,6 +510,7 @@ def _sums_of(row: Any) -> _Sums:
     n = {key: int(value) for key, value in row._mapping.items() if key != "child"}
     return _Sums(
         households_total=n["households_total"],
+        by_origin={o: n[f"origin_{o}"] for o in Origin},
         by_status={st: n[f"status_{st}"] for st in Status},
         by_attribute={a: n[f"attribute_{a}"] for a in Attribute},
         people_in_poverty=n["people_in_poverty"],
@@ -583,6 +524,115 @@ def _sums_of(row: Any) -> _Sums:
         visited_90d=n["visited_90d"],
         flags={f: n[f] for f in FLAGS},
     )
+
+
+def _risk_type_in(risk_types: Any, risk: RiskType) -> ColumnElement[bool]:
+    """SQL: a case's JSON list of risk types holds `risk`. The list holds validated codes only
+    (letters and underscores), so the quoted code appears in its text exactly when it is in
+    the list, on both databases."""
+    return cast(risk_types, String).like(f'%"{risk.value}"%')
+
+
+def _monitoring_queries(
+    *,
+    level: codes.Level,
+    code: str,
+    principal: Principal,
+    steps: Steps,
+    exclusions: Any,
+    today: date,
+) -> list[Executable]:
+    """The monitoring figures, one row per child region each: the cases, the open alerts, and
+    the clearing rule of the open identified cases."""
+    counted = _counted(code, principal)
+    village = col(Household.village_code)
+    child = _child_key(level, code, village).label("child")
+    c = MonitoringCase
+    status = col(c.status)
+    is_open = status.not_in(sorted(st.value for st in CLOSED_CASE_STATUSES))
+    year_start, year_end = date(today.year, 1, 1), date(today.year, 12, 31)
+    cases = (
+        select(
+            child,
+            *[_count(status == st.value).label(f"case_status_{st}") for st in CaseStatus],
+            *[
+                _count(and_(is_open, col(c.category) == cat.value)).label(f"case_category_{cat}")
+                for cat in CaseCategory
+            ],
+            *[
+                _count(and_(is_open, _risk_type_in(col(c.risk_types), risk))).label(
+                    f"case_risk_{risk}"
+                )
+                for risk in RiskType
+            ],
+            _count(col(c.identified_on).between(year_start, year_end)).label(
+                "identified_this_year"
+            ),
+            *[
+                _count(
+                    and_(
+                        status == CaseStatus.cleared.value,
+                        col(c.cleared_on).between(year_start, year_end),
+                        col(c.clearing_method) == method.value,
+                    )
+                ).label(f"cleared_{method}")
+                for method in ClearingMethod
+            ],
+        )
+        .select_from(c)
+        .join(Household, col(Household.id) == col(c.household_id))
+        .where(*counted)
+        .group_by(child)
+    )
+    alerts = (
+        select(child, func.count().label("open_alerts"))
+        .select_from(MonitoringAlert)
+        .join(Household, col(Household.id) == col(MonitoringAlert.household_id))
+        .where(*counted, col(MonitoringAlert.status) == AlertStatus.open.value)
+        .group_by(child)
+    )
+    clearing = rules.clearing_sql(
+        rules.identified_cases(*counted),
+        steps=steps,
+        thresholds=steps_cte(steps.steps, name="clearing_thresholds"),
+        exclusions=exclusions,
+        today=today,
+        rigid_share=get_settings().monitoring_rigid_expense_share,
+    )
+    subject_child = _child_key(level, code, clearing.subjects.village_code).label("child")
+    cleared = (
+        select(
+            subject_child,
+            _count(clearing.reasons[ClearingBlock.no_labour]).label("under_guarantees"),
+            _count(clearing.eligible).label("clearable"),
+        )
+        .select_from(clearing.joined)
+        .group_by(subject_child)
+    )
+    return [cases, alerts, cleared]
+
+
+def _add_monitoring(sums: _Sums, row: Any) -> None:
+    """Add a row of one of `_monitoring_queries` to a child's sums."""
+    n = {key: int(value or 0) for key, value in row._mapping.items() if key != "child"}
+    for st in CaseStatus:
+        sums.cases_by_status[st] = sums.cases_by_status.get(st, 0) + n.get(f"case_status_{st}", 0)
+    for cat in CaseCategory:
+        sums.cases_by_category[cat] = sums.cases_by_category.get(cat, 0) + n.get(
+            f"case_category_{cat}", 0
+        )
+    for risk in RiskType:
+        sums.cases_by_risk_type[risk] = sums.cases_by_risk_type.get(risk, 0) + n.get(
+            f"case_risk_{risk}", 0
+        )
+    for method in ClearingMethod:
+        sums.cleared_this_year[method] = sums.cleared_this_year.get(method, 0) + n.get(
+            f"cleared_{method}", 0
+        )
+    sums.identified_this_year += n.get("identified_this_year", 0)
+    sums.open_alerts += n.get("open_alerts", 0)
+    sums.under_guarantees += n.get("under_guarantees", 0)
+    sums.clearable += n.get("clearable", 0)
 
 
 async def _children(
@@ -627,12 +677,13 @@ async def _reported_region(
 
 def _counted(code: str, principal: Principal) -> tuple[ColumnElement[bool], ...]:
     """The households a region's figures count: in the region and the caller's regions, and
-    not removed."""
+    not removed (an ordinary household has no status: it counts)."""
     village = col(Household.village_code)
+    status = col(Household.status)
     return (
         within_regions([code], village),
         principal.within(village),
-        col(Household.status) != Status.removed.value,
+        or_(status.is_(None), status != Status.removed.value),
     )
 
 
@@ -648,8 +699,7 @@ class HouseholdRows:
     code: str
     principal: Principal
     level: codes.Level
-    special: Sequence[str]
-    steps: Sequence[_Step]
+    steps: Steps
     now: datetime
 
     def page(self, *, after: str | None, limit: int) -> Select[uuid.UUID, str]:
@@ -667,7 +717,6 @@ class HouseholdRows:
             level=self.level,
             code=self.code,
             principal=self.principal,
-            special=self.special,
             steps=self.steps,
             now=self.now,
             detailed=True,
@@ -686,6 +735,7 @@ class HouseholdRows:
                 s.latest,
                 th.poverty_line,
                 th.monitoring_threshold,
+                th.monitoring_threshold_year,
                 *[v[f"{c}_{name}"] for name in INDICATORS for c in (Check.ok, Check.not_ok)],
                 *[m[f"measures_{st}"] for st in MeasureStatus],
                 m.funds,
@@ -695,6 +745,8 @@ class HouseholdRows:
                 v.recent_visits,
                 v.last_visited_at,
                 p.exit_eligible.label("exit_eligible"),
+                # The exit rule's reasons, by code (true when a reason of the code holds).
+                *[reason.label(f"exit_{block}") for block, reason in p.exit_reasons.items()],
                 *[condition.label(f"flag_{flag}") for flag, condition in p.flags.items()],
             )
             .select_from(p.joined)
@@ -708,8 +760,8 @@ async def household_rows(
     """The export's queries for a region; checks the region first (as the region progress),
     so that a refusal comes before any row."""
     _, level = await _reported_region(session, principal=principal, code=code, field="query.region")
-    special, steps = await _threshold_steps(session, code=code)
-    return HouseholdRows(code, principal, level, special, steps, now)
+    steps = await threshold_steps(session, code=code)
+    return HouseholdRows(code, principal, level, steps, now)
 
 
 async def get_region_progress(
@@ -720,23 +772,26 @@ async def get_region_progress(
         session, principal=principal, code=code, field="path.code"
     )
     now = now or utcnow()
-    special, steps = await _threshold_steps(session, code=code)
+    steps = await threshold_steps(session, code=code)
     children = await _children(session, level=level, code=code)
     rows = (
         await session.execute(
             _figures_query(
-                _per_household(
-                    level=level,
-                    code=code,
-                    principal=principal,
-                    special=special,
-                    steps=steps,
-                    now=now,
-                )
+                _per_household(level=level, code=code, principal=principal, steps=steps, now=now)
             )
         )
     ).all()
     by_child = {row.child: _sums_of(row) for row in rows}
+    for query in _monitoring_queries(
+        level=level,
+        code=code,
+        principal=principal,
+        steps=steps,
+        exclusions=await exclusion_sets(session, code=code),
+        today=now.astimezone(UTC).date(),
+    ):
+        for row in await session.execute(query):
+            _add_monitoring(by_child.setdefault(row.child, _Sums()), row)
     incidence_threshold = get_settings().village_exit_incidence
 
     total = _Sums()

@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.money import MoneyStr
 from app.households.vocabulary import Attribute, Status
+from app.monitoring.vocabulary import (
+    CaseCategory,
+    CaseStatus,
+    ClearingMethod,
+    Origin,
+    RiskType,
+)
 from app.records.vocabulary import MeasureStatus
 
 
@@ -52,12 +59,49 @@ class RiskFlagCounts(BaseModel):
     photos_missing: int = Field(description="A record references a photo the server lacks")
 
 
+class MonitoringFigures(BaseModel):
+    """防返贫监测: the monitoring cases of the counted households, and their alerts."""
+
+    open_cases: int = Field(description="Cases neither cleared nor rejected")
+    cases_by_category: dict[CaseCategory, int] = Field(
+        description="Open cases by category, zeros included"
+    )
+    cases_by_status: dict[CaseStatus, int] = Field(
+        description="All cases (closed ones too) by status, zeros included"
+    )
+    cases_by_risk_type: dict[RiskType, int] = Field(
+        description="Open cases with each risk type, zeros included (a case has up to five)"
+    )
+    identified_this_year: int = Field(
+        description="Cases identified (county approval) in the calendar year of `as_of`, "
+        "whatever their status now"
+    )
+    cleared_this_year: dict[ClearingMethod, int] = Field(
+        description="Cases cleared in the calendar year of `as_of`, by clearing method"
+    )
+    open_alerts: int = Field(description="Department alerts matched here, not yet verified")
+    under_guarantees: int = Field(
+        description="Open identified cases (identified, or in a clearing review) whose "
+        "household has no member aged 16–64 able to work (`no_labour`): covered by guarantees "
+        "(兜底), never cleared"
+    )
+    clearable: int = Field(
+        description="Open identified cases for which the clearing rule holds no reason today"
+    )
+
+
 class RegionFigures(BaseModel):
     """Figures over the households of a region the caller may see; `removed` ones never count."""
 
-    households_total: int = Field(description="Households whose status is not `removed`")
+    households_total: int = Field(
+        description="Households whose status is not `removed` (ordinary households included)"
+    )
+    households_by_origin: dict[Origin, int] = Field(
+        description="Registered (建档立卡) and ordinary (一般农户) households, zeros included"
+    )
     households_by_status: dict[Status, int] = Field(
-        description="Every status, zeros included (`removed` households are not counted: 0)"
+        description="Every status, zeros included (`removed` households are not counted: 0); "
+        "ordinary households have no status"
     )
     households_by_attribute: dict[Attribute, int] = Field(
         description="Every household attribute (贫困户属性), zeros included"
@@ -78,9 +122,11 @@ class RegionFigures(BaseModel):
     )
     below_threshold: bool | None = Field(description="poverty_incidence < incidence_threshold")
     exit_eligible: int = Field(
-        description="Households whose latest snapshot's per-capita income exceeds that year's "
-        "poverty line and whose latest assessment of each of the six indicators "
-        "(两不愁三保障 and drinking water) is `ok`"
+        description="Households still poor (`new`, `in_poverty`, `returned`) that meet the "
+        "household exit rule: the latest per-capita income above that year's poverty line, the "
+        "two latest years' annual snapshots above their lines, the latest assessment of each of "
+        "the six indicators (两不愁三保障 and drinking water) `ok`, every member aged 6–15 in "
+        "school and every member in basic medical insurance"
     )
     households_with_income: int = Field(description="Households with at least one income snapshot")
     income_change_avg: MoneyStr | None = Field(
@@ -90,6 +136,7 @@ class RegionFigures(BaseModel):
     measures: MeasureFigures
     visit_coverage: VisitCoverage
     risk_flags: RiskFlagCounts
+    monitoring: MonitoringFigures
 
 
 class RegionIdentity(BaseModel):
@@ -105,6 +152,7 @@ class RegionProgressChild(RegionFigures, RegionIdentity):
 
 _FIGURES_EXAMPLE: dict[str, Any] = {
     "households_total": 212,
+    "households_by_origin": {"registered": 212, "ordinary": 0},
     "households_by_status": {
         "new": 3,
         "in_poverty": 17,
@@ -147,6 +195,37 @@ _FIGURES_EXAMPLE: dict[str, Any] = {
         "measure_overdue": 14,
         "visit_overdue": 53,
         "photos_missing": 5,
+    },
+    "monitoring": {
+        "open_cases": 7,
+        "cases_by_category": {"unstable_lifted": 4, "marginal": 2, "sudden_hardship": 1},
+        "cases_by_status": {
+            "proposed": 1,
+            "village_reviewed": 0,
+            "town_reviewed": 1,
+            "identified": 4,
+            "clearing_village_reviewed": 1,
+            "clearing_town_reviewed": 0,
+            "cleared": 3,
+            "rejected": 1,
+        },
+        "cases_by_risk_type": {
+            "illness": 4,
+            "disability": 1,
+            "schooling": 1,
+            "disaster": 0,
+            "accident": 0,
+            "industry_failure": 1,
+            "unstable_employment": 2,
+            "lack_labour": 1,
+            "high_rigid_expenses": 2,
+            "other": 0,
+        },
+        "identified_this_year": 5,
+        "cleared_this_year": {"assisted": 2, "natural": 1},
+        "open_alerts": 3,
+        "under_guarantees": 1,
+        "clearable": 1,
     },
 }
 

@@ -36,6 +36,8 @@ from app.core.base import UTCDateTime
 from app.core.config import get_settings
 from app.households.models import Household, Member
 from app.households.vocabulary import Cause
+from app.monitoring.models import MonitoringAlert
+from app.monitoring.vocabulary import AlertKind, AlertOutcome
 from app.quality import gb11643
 from app.quality.scope import Scope, current
 from app.quality.vocabulary import (
@@ -367,6 +369,37 @@ def visit_without_photo(scope: Scope) -> Select[Any]:
     )
 
 
+def deceased_member_listed(scope: Scope) -> Select[Any]:
+    """A current member for whom a department reported a death (a `death` alert) that a cadre
+    did not find wrong (verified `no_risk`): the member should be removed with reason death.
+    text holds the earliest reported date (YYYY-MM-DD), n1 the number of such alerts."""
+    deaths = (
+        select(
+            col(MonitoringAlert.member_id).label("member_id"),
+            func.min(col(MonitoringAlert.occurred_on)).label("first_on"),
+            func.count().label("alerts"),
+        )
+        .where(
+            col(MonitoringAlert.kind) == AlertKind.death.value,
+            col(MonitoringAlert.outcome).is_distinct_from(AlertOutcome.no_risk.value),
+        )
+        .group_by(col(MonitoringAlert.member_id))
+        .subquery("death")
+    )
+    stmt = select(
+        *_columns(
+            IssueKind.deceased_member_listed,
+            IssueRecordType.member,
+            col(Member.id),
+            scope.household,
+            name=col(Member.name),
+            text=deaths.c.first_on,
+            n1=deaths.c.alerts,
+        )
+    )
+    return _of_current_members(stmt, scope).join(deaths, deaths.c.member_id == Member.id)
+
+
 SQL_CHECKS: dict[IssueKind, Callable[[Scope], Select[Any]]] = {
     IssueKind.id_number_missing: id_number_missing,
     IssueKind.id_number_invalid: id_number_invalid,
@@ -377,4 +410,5 @@ SQL_CHECKS: dict[IssueKind, Callable[[Scope], Select[Any]]] = {
     IssueKind.cause_repeated: cause_repeated,
     IssueKind.income_implausible: income_implausible,
     IssueKind.visit_without_photo: visit_without_photo,
+    IssueKind.deceased_member_listed: deceased_member_listed,
 }

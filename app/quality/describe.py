@@ -163,6 +163,13 @@ def from_row(
             detail, reasons = _income(row)
         case IssueKind.visit_without_photo:
             detail = f"{row.text} visit of {row.at.isoformat()} has no photo"
+        case IssueKind.deceased_member_listed:
+            alerts = f" ({row.n1} department alerts)" if row.n1 > 1 else ""
+            detail = (
+                f"{row.name}: a department reported a death on {str(row.text)[:10]}{alerts}; "
+                "the member is still listed (remove the member with reason death, or verify "
+                "the alert as no_risk if the report was wrong)"
+            )
         case _:  # pragma: no cover - visit_far_from_village is computed in Python
             raise ValueError(f"{kind} is not a SQL check")
     return issue(

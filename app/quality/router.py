@@ -66,6 +66,9 @@ async def list_quality_issues(
     * `income_implausible`: a snapshot with negative net income, per-capita income above
       200,000 yuan, a negative component, or totals that do not add up from the components;
     * `visit_without_photo`: an in-person visit (not phone or video) without any photo;
+    * `deceased_member_listed` (死亡人员未销户): a current member for whom a department alert
+      reported a death (`kind` death), unless a cadre verified that alert as `no_risk`; it
+      goes away when the member is removed;
     * `visit_far_from_village`: an in-person visit more than 5 km from the median position of
       the village's other in-person visits (at least 3 of them; GCJ-02 and BD-09 positions
       are converted to WGS-84 first).

@@ -79,6 +79,7 @@ class QualityIssuePage(BaseModel):
                             "cause_repeated": 0,
                             "income_implausible": 1,
                             "visit_without_photo": 40,
+                            "deceased_member_listed": 1,
                             "visit_far_from_village": 2,
                         },
                         "by_village": {"371522101201": 51, "371522101202": 22},

@@ -58,7 +58,8 @@ def _scope(principal: Principal, region: str | None, *, today: date) -> Scope:
     """Households the caller may see (removed ones, 注销/清退, are not checked), under `region`."""
     scope = [
         principal.within(col(Household.village_code)),
-        col(Household.status) != Status.removed,
+        # Ordinary households (一般农户) have no status: NULL is not "removed".
+        col(Household.status).is_distinct_from(Status.removed.value),
     ]
     if region is not None:
         try:

@@ -21,10 +21,28 @@ class IssueKind(StrEnum):
     cause_repeated = "cause_repeated"  # 次要致贫原因与主要原因相同
     income_implausible = "income_implausible"  # 收入数据异常
     visit_without_photo = "visit_without_photo"  # 走访无照片
+    deceased_member_listed = "deceased_member_listed"  # 死亡人员未销户
+    # Computed in Python after the SQL kinds: it stays the last kind.
     visit_far_from_village = "visit_far_from_village"  # 走访位置远离本村
 
 
 KIND_ORDER: dict[IssueKind, int] = {kind: rank for rank, kind in enumerate(IssueKind)}
+
+LABELS: dict[type[StrEnum], dict[str, str]] = {
+    IssueKind: {
+        "id_number_missing": "无身份证号",
+        "id_number_invalid": "身份证号校验不通过",
+        "id_number_duplicate": "身份证号重复",
+        "head_not_member": "户主不在家庭成员中",
+        "size_mismatch": "家庭人口数与成员不符",
+        "cause_contradicts_members": "致贫原因与成员情况矛盾",
+        "cause_repeated": "次要致贫原因与主要原因相同",
+        "income_implausible": "收入数据异常",
+        "visit_without_photo": "走访无照片",
+        "deceased_member_listed": "死亡人员未销户",
+        "visit_far_from_village": "走访位置远离本村",
+    },
+}
 
 
 class IssueRecordType(StrEnum):

@@ -10,9 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import divide_half_up, fen_str, to_fen
 from app.core.privacy import coarse, scrub
+from app.monitoring import income as monitoring_income
+from app.monitoring.models import MonitoringCase
 from app.records.models import IncomeSnapshot, Measure, RecordColumns, Visit
 from app.records.schemas import (
     COMPONENTS,
+    RIGID_EXPENSES,
     Checks,
     IncomeSnapshotPublic,
     IncomeSnapshotWrite,
@@ -94,8 +97,12 @@ def visit_public(visit: Visit, *, reveal_pii: bool) -> VisitPublic:
 
 
 def snapshot_columns(data: IncomeSnapshotWrite) -> dict[str, Any]:
-    """Components in fen and the totals DOMAIN.md defines, all in exact integer arithmetic."""
-    fen = {name: to_fen(getattr(data, name)) for name in COMPONENTS}
+    """Components in fen and the totals DOMAIN.md defines, all in exact integer arithmetic.
+
+    The ten transfers make the transfer income; the rigid expenses are kept beside the net
+    income (their sum in `rigid_expenses`), never subtracted from it.
+    """
+    fen = {name: to_fen(getattr(data, name)) for name in (*COMPONENTS, *RIGID_EXPENSES)}
     property_income = fen["property_dividend"] + fen["property_other"]
     transfer_income = sum(fen[name] for name in COMPONENTS if name.startswith("transfer_"))
     net_income = (
@@ -115,24 +122,30 @@ def snapshot_columns(data: IncomeSnapshotWrite) -> dict[str, Any]:
         "transfer_income": transfer_income,
         "net_income": net_income,
         "per_capita_income": divide_half_up(net_income, data.household_size),
+        "rigid_expenses": sum(fen[name] for name in RIGID_EXPENSES),
     }
 
 
 async def snapshot_publics(
     session: AsyncSession, snapshots: Sequence[IncomeSnapshot], *, village_code: str
 ) -> list[IncomeSnapshotPublic]:
-    """Public views, with the lines in force for each snapshot's year in the household's region."""
+    """Public views, with the figures in force for each snapshot's year in the household's
+    region and the income judged for monitoring (the region's excluded items left out)."""
     effective = await thresholds_service.effective_thresholds(
         session, region_code=village_code, years={s.year for s in snapshots}
     )
+    excluded = await monitoring_income.excluded_items(session, region_code=village_code)
     out = []
     for snapshot in snapshots:
         figures = effective[snapshot.year]
-        line = figures.poverty_line
+        line, threshold = figures.poverty_line, figures.monitoring_threshold
+        monitoring = monitoring_income.monitoring_per_capita(snapshot, excluded)
         money = {
             name: fen_str(getattr(snapshot, name))
             for name in (
                 *COMPONENTS,
+                *RIGID_EXPENSES,
+                "rigid_expenses",
                 "property_income",
                 "transfer_income",
                 "net_income",
@@ -148,12 +161,13 @@ async def snapshot_publics(
                 recorded_at=snapshot.recorded_at,
                 **money,
                 poverty_line=fen_str(line) if line is not None else None,
-                monitoring_threshold=(
-                    fen_str(figures.monitoring_threshold)
-                    if figures.monitoring_threshold is not None
-                    else None
-                ),
+                monitoring_threshold=fen_str(threshold) if threshold is not None else None,
+                monitoring_threshold_year=figures.monitoring_threshold_year,
                 above_poverty_line=snapshot.per_capita_income > line if line is not None else None,
+                monitoring_income=fen_str(monitoring),
+                above_monitoring_threshold=(
+                    monitoring > threshold if threshold is not None else None
+                ),
             )
         )
     return out
@@ -201,6 +215,7 @@ def measure_public(measure: Measure, *, reveal_pii: bool) -> MeasurePublic:
 # altogether: it places the house, which a scrubbed street number would still do.
 VISIT_TEXT = ("findings", "requests", "follow_up")
 MEASURE_TEXT = ("title", "details")
+CASE_TEXT = ("description",)
 
 
 def _scrubbed(text: str | None) -> str | None:
@@ -225,6 +240,15 @@ def _shown_reports(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for report in reports
     ]
+
+
+def case_content(case: MonitoringCase, *, reveal_pii: bool) -> dict[str, Any]:
+    """A monitoring case's free text and photos as a caller sees them (scrubbed without
+    `reveal_pii`, like a visit's)."""
+    return {
+        **_text(case, CASE_TEXT, reveal_pii=reveal_pii),
+        "photos": case.photos if reveal_pii else _shown_photos(case.photos),
+    }
 
 
 def _kept(stored: str | None, sent: str | None) -> str | None:
@@ -293,6 +317,10 @@ def keep_what_was_shown(stored: RecordColumns, columns: dict[str, Any]) -> None:
         if columns["address"] is None:
             columns["address"] = stored.address
         for name in VISIT_TEXT:
+            columns[name] = _kept(getattr(stored, name), columns[name])
+        columns["photos"] = _keep_captions(stored.photos, columns["photos"])
+    elif isinstance(stored, MonitoringCase):
+        for name in CASE_TEXT:
             columns[name] = _kept(getattr(stored, name), columns[name])
         columns["photos"] = _keep_captions(stored.photos, columns["photos"])
     elif isinstance(stored, Measure):

@@ -182,7 +182,16 @@ COMPONENTS = (
     "transfer_pension",
     "transfer_ecological",
     "transfer_other",
+    "transfer_education_aid",
+    "transfer_medical_reimbursement",
+    "transfer_housing_subsidy",
+    "transfer_one_off_relief",
 )
+"""The components of net income (all add to it but business_expenses, which is subtracted)."""
+INCOME_ITEMS = tuple(name for name in COMPONENTS if name != "business_expenses")
+"""The components that add to net income: the items a region may leave out for monitoring."""
+RIGID_EXPENSES = ("medical_out_of_pocket", "education_expenses", "other_rigid_expenses")
+"""Rigid expenses (刚性支出): not subtracted from net income; rigid_expenses is their sum."""
 _SNAPSHOT_EXAMPLE: dict[str, Any] = {
     "revision": 1,
     "household_id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
@@ -221,6 +230,23 @@ class IncomeSnapshotWrite(RecordWrite):
     transfer_pension: Yuan = Field(default=Decimal(0), description="养老保险金")
     transfer_ecological: Yuan = Field(default=Decimal(0), description="生态补偿金")
     transfer_other: Yuan = Field(default=Decimal(0), description="other transfers")
+    transfer_education_aid: Yuan = Field(default=Decimal(0), description="教育救助/助学金")
+    transfer_medical_reimbursement: Yuan = Field(
+        default=Decimal(0), description="医疗救助/报销 (reimbursements paid to the household)"
+    )
+    transfer_housing_subsidy: Yuan = Field(default=Decimal(0), description="住房补助 (危房改造等)")
+    transfer_one_off_relief: Yuan = Field(default=Decimal(0), description="临时救助等一次性救助")
+    medical_out_of_pocket: Yuan = Field(
+        default=Decimal(0),
+        description="医疗自付费用: medical costs paid after reimbursement (a rigid expense, not "
+        "subtracted from net income)",
+    )
+    education_expenses: Yuan = Field(
+        default=Decimal(0), description="教育支出 (a rigid expense, not subtracted)"
+    )
+    other_rigid_expenses: Yuan = Field(
+        default=Decimal(0), description="其他刚性支出 (a rigid expense, not subtracted)"
+    )
 
 
 class IncomeSnapshotPublic(RecordPublic):
@@ -237,13 +263,24 @@ class IncomeSnapshotPublic(RecordPublic):
                     "transfer_tekun": "0.00",
                     "transfer_ecological": "0.00",
                     "transfer_other": "0.00",
+                    "transfer_education_aid": "0.00",
+                    "transfer_medical_reimbursement": "0.00",
+                    "transfer_housing_subsidy": "0.00",
+                    "transfer_one_off_relief": "0.00",
+                    "medical_out_of_pocket": "0.00",
+                    "education_expenses": "0.00",
+                    "other_rigid_expenses": "0.00",
+                    "rigid_expenses": "0.00",
                     "property_income": "600.00",
                     "transfer_income": "5760.00",
                     "net_income": "21060.50",
                     "per_capita_income": "7020.17",
-                    "poverty_line": "4000.00",
+                    "poverty_line": None,
                     "monitoring_threshold": "6000.00",
-                    "above_poverty_line": True,
+                    "monitoring_threshold_year": 2021,
+                    "above_poverty_line": None,
+                    "monitoring_income": "7020.17",
+                    "above_monitoring_threshold": True,
                     "author_id": "0d8f9a52-3c1e-4a57-9a4c-6b1d2f0e7a11",
                     "device_id": "android-7f3a9c",
                     "received_at": "2025-12-11T02:00:00Z",
@@ -268,8 +305,19 @@ class IncomeSnapshotPublic(RecordPublic):
     transfer_pension: MoneyStr
     transfer_ecological: MoneyStr
     transfer_other: MoneyStr
+    transfer_education_aid: MoneyStr
+    transfer_medical_reimbursement: MoneyStr
+    transfer_housing_subsidy: MoneyStr
+    transfer_one_off_relief: MoneyStr
+    medical_out_of_pocket: MoneyStr
+    education_expenses: MoneyStr
+    other_rigid_expenses: MoneyStr
+    rigid_expenses: MoneyStr = Field(
+        description="medical_out_of_pocket + education_expenses + other_rigid_expenses (刚性支出; "
+        "not subtracted from net income)"
+    )
     property_income: MoneyStr = Field(description="property_dividend + property_other")
-    transfer_income: MoneyStr = Field(description="the sum of the six transfers")
+    transfer_income: MoneyStr = Field(description="the sum of the ten transfers")
     net_income: MoneyStr = Field(
         description="wage + business + property + transfer income − business_expenses"
     )
@@ -277,11 +325,26 @@ class IncomeSnapshotPublic(RecordPublic):
         description="net_income ÷ household_size, rounded half up (away from zero) to the fen"
     )
     poverty_line: MoneyStr | None = Field(
-        description="The line for this year in this region (a region's own overrides the national)."
+        description="The line for this year in this region (a region's own overrides the "
+        "national); always null after 2020: there is no poverty line after 2020."
     )
-    monitoring_threshold: MoneyStr | None
+    monitoring_threshold: MoneyStr | None = Field(
+        description="The monitoring threshold (防返贫监测范围) in force for this year here."
+    )
+    monitoring_threshold_year: int | None = Field(
+        description="The year of the threshold row used: earlier than `year` when the threshold "
+        "was carried forward from an earlier year; null when none is known."
+    )
     above_poverty_line: bool | None = Field(
-        description="per_capita_income > poverty_line; null when no line is known for the year."
+        description="per_capita_income > poverty_line; null when no line is known for the year "
+        "(always after 2020)."
+    )
+    monitoring_income: MoneyStr = Field(
+        description="Per-capita income judged for monitoring: net income without the items the "
+        "region leaves out (default none), ÷ household_size, rounded half up to the fen."
+    )
+    above_monitoring_threshold: bool | None = Field(
+        description="monitoring_income > monitoring_threshold; null when no threshold is known."
     )
 
 

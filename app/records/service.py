@@ -23,6 +23,9 @@ from app.core.pagination import PageParams, paginate
 from app.households import service as households_service
 from app.households.errors import HouseholdNotFound
 from app.households.models import Household
+from app.monitoring import service as monitoring_service
+from app.monitoring.models import MonitoringCase
+from app.monitoring.schemas import MonitoringCaseWrite
 from app.photos.refs import index_photo_refs
 from app.records import convert
 from app.records.errors import RecordNotFound
@@ -46,6 +49,14 @@ class Kind:
     columns: Callable[[Any], dict[str, Any]]
     # (session, rows of one village, its code, reveal_pii) → public views, in order.
     publics: Callable[[AsyncSession, Sequence[Any], str, bool], Awaitable[list[BaseModel]]]
+    # Rules of a write that need the database: (session, household, body, the stored record or
+    # None for a new one). Run before anything is written; raise to refuse.
+    check: Callable[[AsyncSession, Household, Any, Any], Awaitable[None]] | None = None
+    # State kept by the server that a new record starts in, beyond its content.
+    initial: Callable[[Household], dict[str, Any]] | None = None
+    # A new record refused by a constraint other than its id (the race `check` cannot see):
+    # raise the error that explains it.
+    refused: Callable[[AsyncSession, Household], Awaitable[None]] | None = None
 
 
 def _not_in_future(moment: datetime, *, field: str, now: datetime) -> None:
@@ -109,6 +120,16 @@ KINDS: dict[RecordType, Kind] = {
         MeasureWrite,
         _measure_columns,
         _measure_publics,
+    ),
+    RecordType.monitoring_case: Kind(
+        RecordType.monitoring_case,
+        MonitoringCase,
+        MonitoringCaseWrite,
+        monitoring_service.case_columns,
+        monitoring_service.case_publics,
+        check=monitoring_service.check_write,
+        initial=monitoring_service.initial_columns,
+        refused=monitoring_service.refuse_second_open_case,
     ),
 }
 
@@ -236,11 +257,13 @@ async def apply_record(
     else:
         stored = await session.get(kind.model, record_id, with_for_update=True)
     if stored is None:
+        if kind.check is not None:
+            await kind.check(session, household, data, None)
         record = new_record(
             kind.model,
             record_id=record_id,
             data=data,
-            columns=columns,
+            columns={**columns, **(kind.initial(household) if kind.initial else {})},
             author_id=principal.id,
             device_id=principal.device_id,
             now=now,
@@ -258,6 +281,8 @@ async def apply_record(
                 kind.model, record_id, with_for_update=True, populate_existing=True
             )
             if stored is None:
+                if kind.refused is not None:
+                    await kind.refused(session, household)
                 raise
         else:
             await _after_write(session, record=record, principal=principal, created=True)
@@ -287,6 +312,8 @@ async def apply_record(
                 "only the record's author, the village's first secretary or the county admin "
                 "may change it"
             )
+        if kind.check is not None:
+            await kind.check(session, household, data, stored)
         before = await webhook_triggers.before_write(
             session, record=stored, model=kind.model, household=household
         )

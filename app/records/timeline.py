@@ -63,7 +63,11 @@ class TimelineEvent(BaseModel):
     record_id: uuid.UUID | None = Field(
         description="The visit, snapshot or measure; null for status."
     )
-    detail: dict[str, Any]
+    detail: dict[str, Any] = Field(
+        description="By type: visit {mode}; income_snapshot {kind, year, per_capita_income}; "
+        "measure_* {revision, status, progress_pct}; status_changed {from, to}, and "
+        "override_reason when the county admin set an exit the exit rule did not support."
+    )
 
 
 def _typed(value: Any, type_: Any) -> Any:
@@ -73,7 +77,16 @@ def _typed(value: Any, type_: Any) -> Any:
 
 
 def _shape(
-    *, at: Any, type_: str, event_id: Any, record_id: Any, a: Any, b: Any, n: Any, m: Any
+    *,
+    at: Any,
+    type_: str,
+    event_id: Any,
+    record_id: Any,
+    a: Any,
+    b: Any,
+    n: Any,
+    m: Any,
+    c: Any = None,
 ) -> list[Any]:
     return [
         _typed(at, UTCDateTime).label("at"),
@@ -84,6 +97,7 @@ def _shape(
         _typed(b, String).label("b"),
         _typed(n, BigInteger).label("n"),
         _typed(m, Integer).label("m"),
+        _typed(null() if c is None else c, String).label("c"),
     ]
 
 
@@ -147,6 +161,7 @@ async def household_timeline(
             b=col(HouseholdChange.status_from),
             n=null(),
             m=null(),
+            c=col(HouseholdChange.override_reason),
         )
     ).where(
         col(HouseholdChange.household_id) == household.id,
@@ -191,6 +206,7 @@ def _event(row: Any) -> TimelineEvent:
             record_id=row.record_id,
             detail={"revision": revision, "status": row.a, "progress_pct": row.m},
         )
-    return TimelineEvent(
-        at=row.at, type="status_changed", record_id=None, detail={"from": row.b, "to": row.a}
-    )
+    detail = {"from": row.b, "to": row.a}
+    if row.c is not None:  # the county admin set it though the exit rule did not hold
+        detail["override_reason"] = row.c
+    return TimelineEvent(at=row.at, type="status_changed", record_id=None, detail=detail)

@@ -6,7 +6,9 @@ session event rather than by each service, no write path (API, batch sync, confl
 demo seed) can forget it.
 
 A household that moves to another village leaves a `delete` row behind in the old village for
-itself and for each of its records, and gets `upsert` rows in the new one.
+itself and for each of its records, and gets `upsert` rows in the new one. A department alert is
+placed by a village column of its own (the household's village when it was imported): it moves
+only when that column changes, the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,17 +29,25 @@ from sqlmodel import col
 
 from app.core.base import utcnow
 from app.households.models import Household
+from app.monitoring.models import MonitoringAlert, MonitoringCase
 from app.records.models import IncomeSnapshot, Measure, Visit
 from app.sync.models import Change, ChangeCounter
 
 # Entity types as the feed names them.
 HOUSEHOLD = "household"
+# Records of a household, in its village; their version is their revision. A monitoring case's
+# procedure (status, steps) changes its row without a new revision: it is sent again, with the
+# same version and its new status and steps.
 RECORD_TYPES: dict[type[Any], str] = {
     Visit: "visit",
     IncomeSnapshot: "income_snapshot",
     Measure: "measure",
+    MonitoringCase: "monitoring_case",
 }
-ENTITY_TYPES = (HOUSEHOLD, *RECORD_TYPES.values())
+MONITORING_ALERT = "monitoring_alert"
+# Objects of a household placed by a village column of their own, versioned by `revision`.
+PLACED: dict[type[Any], str] = {MonitoringAlert: MONITORING_ALERT}
+ENTITY_TYPES = (HOUSEHOLD, *RECORD_TYPES.values(), *PLACED.values())
 
 UPSERT = "upsert"
 DELETE = "delete"
@@ -94,12 +104,11 @@ async def lock_writes(session: AsyncSession) -> None:
     )
 
 
-def _upsert(connection: Connection, entries: list[Entry], now: datetime) -> None:
-    if not entries:
-        return
+def _numbered(connection: Connection, entries: list[Entry], now: datetime) -> list[dict[str, Any]]:
+    """Rows of `sync_change` for `entries`, numbered from the counter in their order."""
     last = _allocate(connection, len(entries))
     first = last - len(entries) + 1
-    rows = [
+    return [
         {
             "entity_type": e.entity_type,
             "entity_id": e.entity_id,
@@ -112,6 +121,12 @@ def _upsert(connection: Connection, entries: list[Entry], now: datetime) -> None
         }
         for i, e in enumerate(entries)
     ]
+
+
+def _upsert(connection: Connection, entries: list[Entry], now: datetime) -> None:
+    if not entries:
+        return
+    rows = _numbered(connection, entries, now)
     stmt = _UPSERT[connection.dialect.name]
     # The unique seq forbids two rows swapping numbers inside one statement: one row at a time.
     for row in rows:
@@ -150,7 +165,7 @@ def _moved_entries(connection: Connection, household: Household, old_village: st
             col(Change.household_id) == household.id,
             col(Change.region_code) == old_village,
             col(Change.op) == UPSERT,
-            col(Change.entity_type) != HOUSEHOLD,
+            col(Change.entity_type).not_in([HOUSEHOLD, *PLACED.values()]),
         )
     ).all()
     entries = [Entry(HOUSEHOLD, household.id, old_village, household.id, DELETE, household.version)]
@@ -165,13 +180,16 @@ def _moved_entries(connection: Connection, household: Household, old_village: st
 def _after_flush(session: Session, _context: Any) -> None:
     households: list[Household] = []
     records: list[tuple[str, Any]] = []
+    placed: list[tuple[str, Any]] = []
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, Household):
             if _changed(session, obj):
                 households.append(obj)
         elif (record_type := RECORD_TYPES.get(type(obj))) is not None and _changed(session, obj):
             records.append((record_type, obj))
-    if not households and not records:
+        elif (entity_type := PLACED.get(type(obj))) is not None and _changed(session, obj):
+            placed.append((entity_type, obj))
+    if not households and not records and not placed:
         return
 
     connection = session.connection()
@@ -204,7 +222,50 @@ def _after_flush(session: Session, _context: Any) -> None:
                 record.revision,
             )
         )
+    for entity_type, obj in placed:
+        entries.extend(_placed_entries(session, entity_type, obj))
     _upsert(connection, entries, utcnow())
+
+
+def _placed_entries(session: Session, entity_type: str, obj: Any) -> list[Entry]:
+    """An object placed by its own `village_code`: an upsert there, a delete where it was."""
+    entries = []
+    history = attributes.get_history(obj, "village_code")
+    if history.deleted and obj not in session.new:
+        for old_village in history.deleted:
+            if old_village != obj.village_code:
+                entries.append(
+                    Entry(entity_type, obj.id, old_village, obj.household_id, DELETE, obj.revision)
+                )
+    entries.append(
+        Entry(entity_type, obj.id, obj.village_code, obj.household_id, UPSERT, obj.revision)
+    )
+    return entries
+
+
+async def log_inserted(
+    session: AsyncSession,
+    entity_type: str,
+    rows: Iterable[tuple[uuid.UUID, uuid.UUID, str, int]],
+) -> None:
+    """Log new objects placed by their own village that a bulk Core INSERT wrote (the flush
+    hook sees only ORM objects): `rows` are (id, household_id, village_code, revision), e.g.
+    from the statement's RETURNING. In the same transaction, like every other change; one
+    multi-row INSERT, as no row of theirs can be in the log yet."""
+    if entity_type not in PLACED.values():
+        raise ValueError(f"{entity_type} is not logged by its own village")
+    entries = [
+        Entry(entity_type, entity_id, village, household_id, UPSERT, revision)
+        for entity_id, household_id, village, revision in rows
+    ]
+    if entries:
+        now = utcnow()
+
+        def write(sync: Session) -> None:
+            connection = sync.connection()
+            connection.execute(insert(Change), _numbered(connection, entries, now))
+
+        await session.run_sync(write)
 
 
 def install() -> None:

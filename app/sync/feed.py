@@ -35,6 +35,8 @@ from app.devices.service import touch_device
 from app.households.models import Household
 from app.households.schemas import household_public
 from app.households.service import members_of
+from app.monitoring import alerts as monitoring_alerts
+from app.monitoring.models import MonitoringAlert
 from app.records import service as records_service
 from app.records.vocabulary import RecordType
 from app.regions import codes
@@ -191,6 +193,23 @@ async def _record_data(
     return out
 
 
+async def _alert_data(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, str, dict[str, Any]]]:
+    rows = await session.scalars(select(MonitoringAlert).where(col(MonitoringAlert.id).in_(ids)))
+    by_village: dict[str, list[MonitoringAlert]] = defaultdict(list)
+    for alert in rows:
+        by_village[alert.village_code].append(alert)
+    out: dict[uuid.UUID, tuple[int, str, dict[str, Any]]] = {}
+    for village, alerts in by_village.items():
+        publics = await monitoring_alerts.alert_publics(
+            session, alerts, village, principal.may_see_pii(village)
+        )
+        for alert, public in zip(alerts, publics, strict=True):
+            out[alert.id] = (alert.revision, village, public.model_dump(mode="json"))
+    return out
+
+
 async def _entries(
     session: AsyncSession, principal: Principal, rows: list[Change]
 ) -> list[dict[str, Any]]:
@@ -206,6 +225,8 @@ async def _entries(
     for entity_type, ids in wanted.items():
         if entity_type == changelog.HOUSEHOLD:
             found = await _household_data(session, principal, ids)
+        elif entity_type == changelog.MONITORING_ALERT:
+            found = await _alert_data(session, principal, ids)
         else:
             found = await _record_data(session, principal, entity_type, ids)
         current.update({(entity_type, k): v for k, v in found.items()})

@@ -30,9 +30,13 @@ from app.users.models import Role
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 
-# The county's sync status: its admin, or a client granted sync:read (within its region).
+# The sync status of a county or town: its admin or town staff, or a client granted sync:read
+# (within their region).
 StatusReader = Annotated[
-    Principal, Depends(require(roles=(Role.county_admin, Role.api_client), scopes=("sync:read",)))
+    Principal,
+    Depends(
+        require(roles=(Role.county_admin, Role.town_staff, Role.api_client), scopes=("sync:read",))
+    ),
 ]
 ConflictResolver = Annotated[
     Principal,
@@ -43,7 +47,7 @@ ConflictReader = Annotated[
     Principal,
     Depends(
         require(
-            roles=(Role.county_admin, Role.first_secretary, Role.api_client),
+            roles=(Role.county_admin, Role.town_staff, Role.first_secretary, Role.api_client),
             scopes=("sync:read", "households:read"),
         )
     ),

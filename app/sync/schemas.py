@@ -20,6 +20,7 @@ class ItemType(StrEnum):
     visit = "visit"
     income_snapshot = "income_snapshot"
     measure = "measure"
+    monitoring_case = "monitoring_case"
     household = "household"
 
 
@@ -53,14 +54,16 @@ class SyncItem(BaseModel):
         {
             "type": "integer",
             "minimum": 1,
-            "description": "visit, income_snapshot, measure: the record's revision.",
+            "description": "visit, income_snapshot, measure, monitoring_case: the record's "
+            "revision.",
         }
     ) = None
     data: _loose(  # type: ignore[valid-type]
         {
             "type": "object",
-            "description": "visit, income_snapshot, measure: the record's fields, as the body of "
-            "PUT /visits/{id}, /income-snapshots/{id} or /measures/{id} without `revision`.",
+            "description": "visit, income_snapshot, measure, monitoring_case: the record's "
+            "fields, as the body of PUT /visits/{id}, /income-snapshots/{id}, /measures/{id} or "
+            "/monitoring-cases/{id} without `revision`.",
         }
     ) = None
     base_version: _loose(  # type: ignore[valid-type]
@@ -204,14 +207,19 @@ class SyncBatchOut(BaseModel):
 
 
 class ChangeEntry(BaseModel):
-    type: Literal["household", "visit", "income_snapshot", "measure"]
+    type: Literal[
+        "household", "visit", "income_snapshot", "measure", "monitoring_case", "monitoring_alert"
+    ]
     id: uuid.UUID
     op: Literal["upsert", "delete"]
-    version: int
+    version: int = Field(
+        description="A household's version; a record's or an alert's revision. A monitoring "
+        "case comes again with the same version when a step changes its status."
+    )
     household_id: uuid.UUID
     data: dict[str, Any] | None = Field(
-        description="upsert: the object as GET returns it (a household with its members); "
-        "delete: null."
+        description="upsert: the object as GET returns it (a household with its members, a "
+        "monitoring case with its status and steps); delete: null."
     )
 
 

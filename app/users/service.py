@@ -1,4 +1,4 @@
-"""Creating users and assigning them their villages or county."""
+"""Creating users and assigning them their villages, town or county."""
 
 from __future__ import annotations
 
@@ -18,11 +18,16 @@ from app.users.schemas import UserCreate
 ROLE_REGION_LEVEL = {
     Role.officer: codes.Level.village,
     Role.first_secretary: codes.Level.village,
+    Role.town_staff: codes.Level.town,
     Role.county_admin: codes.Level.county,
 }
 
 
-_ASSIGNED = {codes.Level.village: "villages", codes.Level.county: "a county"}
+_ASSIGNED = {
+    codes.Level.village: "villages",
+    codes.Level.town: "a town",
+    codes.Level.county: "a county",
+}
 
 
 class UserRegionError(ValueError):

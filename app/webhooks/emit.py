@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.households.models import Household
+from app.monitoring.models import MonitoringCase
 from app.webhooks.models import WebhookEvent
 from app.webhooks.vocabulary import EventType
 
@@ -91,6 +92,43 @@ def household_status_changed(
             "version": household.version,
             "changed_by": str(actor_id) if actor_id else None,
         },
+    )
+
+
+def _case_data(case: MonitoringCase, household: Household) -> dict[str, Any]:
+    # Codes, states and dates only: never the description, photos or who the household is.
+    return {
+        "case_id": str(case.id),
+        "village_code": household.village_code,
+        "category": case.category,
+        "risk_types": list(case.risk_types),
+        "status": case.status,
+        "found_via": case.found_via,
+        "identified_on": case.identified_on.isoformat() if case.identified_on else None,
+        "cleared_on": case.cleared_on.isoformat() if case.cleared_on else None,
+        "clearing_method": case.clearing_method,
+    }
+
+
+def case_identified(session: AsyncSession, *, case: MonitoringCase, household: Household) -> None:
+    """monitoring.case_identified: the county approved the case (status `identified`)."""
+    emit_for_household(
+        session,
+        household,
+        type=EventType.monitoring_case_identified,
+        occurred_at=utcnow(),
+        data=_case_data(case, household),
+    )
+
+
+def case_cleared(session: AsyncSession, *, case: MonitoringCase, household: Household) -> None:
+    """monitoring.case_cleared: the county approved the clearing of the case's risk."""
+    emit_for_household(
+        session,
+        household,
+        type=EventType.monitoring_case_cleared,
+        occurred_at=utcnow(),
+        data=_case_data(case, household),
     )
 
 

@@ -61,7 +61,9 @@ that order. `sync.batch_received`, which belongs to no household, is not held ba
 (a measure becomes `done`), `household.risk_flagged` (a record write made a risk flag appear:
 `income_drop` or `below_monitoring_threshold` after an income snapshot, `indicator_lost`
 after a visit; see the household's progress), `sync.batch_received` (per village the batch
-touched, with the counts of its results there). Only events of households in the webhook's
+touched, with the counts of its results there), `monitoring.case_identified` and
+`monitoring.case_cleared` (a monitoring case's county approval: the case, its category, risk
+types, status and dates). Only events of households in the webhook's
 region that its owner may read are sent, and only of writes after it was created.
 
 **Addresses:** http or https; a host must resolve to public addresses only (checked before

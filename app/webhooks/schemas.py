@@ -66,9 +66,9 @@ class WebhookCreate(BaseModel):
         min_length=1,
         max_length=len(_ORDER),
         description="The events to receive. Each needs the read scope of its data: "
-        "`visit.created` and `measure.completed` records:read, `household.status_changed` "
-        "households:read, `household.risk_flagged` progress:read, `sync.batch_received` "
-        "sync:read.",
+        "`visit.created`, `measure.completed`, `monitoring.case_identified` and "
+        "`monitoring.case_cleared` records:read, `household.status_changed` households:read, "
+        "`household.risk_flagged` progress:read, `sync.batch_received` sync:read.",
     )
     region_code: Annotated[str, StringConstraints(pattern=CODE_PATTERN)] | None = Field(
         default=None,

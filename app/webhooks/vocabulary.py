@@ -11,7 +11,19 @@ class EventType(StrEnum):
     household_risk_flagged = "household.risk_flagged"  # 出现返贫风险
     measure_completed = "measure.completed"  # 帮扶措施完成
     sync_batch_received = "sync.batch_received"  # 收到离线同步批次
+    monitoring_case_identified = "monitoring.case_identified"  # 识别为监测对象
+    monitoring_case_cleared = "monitoring.case_cleared"  # 监测对象风险消除
 
+
+EVENT_TYPE_LABELS = {
+    EventType.visit_created: "新增走访",
+    EventType.household_status_changed: "户状态变更",
+    EventType.household_risk_flagged: "出现返贫风险",
+    EventType.measure_completed: "帮扶措施完成",
+    EventType.sync_batch_received: "收到离线同步批次",
+    EventType.monitoring_case_identified: "识别为监测对象",
+    EventType.monitoring_case_cleared: "监测对象风险消除",
+}
 
 # The read scope an event type's data belongs to: subscribing needs it (a county admin holds
 # them all; an API client those it was granted), and events stop when the owner loses it.
@@ -21,6 +33,9 @@ EVENT_SCOPES: dict[EventType, str] = {
     EventType.household_status_changed: "households:read",
     EventType.household_risk_flagged: "progress:read",
     EventType.sync_batch_received: "sync:read",
+    # A case is a field record of the household, read with its other records.
+    EventType.monitoring_case_identified: "records:read",
+    EventType.monitoring_case_cleared: "records:read",
 }
 
 
@@ -29,6 +44,14 @@ class DeliveryStatus(StrEnum):
     failed = "failed"  # 重试中: attempted, failed, retried at next_attempt_at
     delivered = "delivered"  # 已送达: the receiver answered 2xx
     dead = "dead"  # 已放弃: still failing when its retry period ended
+
+
+DELIVERY_STATUS_LABELS = {
+    DeliveryStatus.pending: "待发送",
+    DeliveryStatus.failed: "重试中",
+    DeliveryStatus.delivered: "已送达",
+    DeliveryStatus.dead: "已放弃",
+}
 
 
 # Deliveries still to be made: they hold back later events of their household.

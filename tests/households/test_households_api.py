@@ -647,7 +647,7 @@ async def test_patch_with_the_current_etag_bumps_the_version(
     a1_id = world.households["a1"].id  # read before a failing request expires it
     url = f"{URL}/{a1_id}"
     before = (await client.get(url, headers=world.headers("officer_a1"))).json()
-    change = {"status": "lifted", "exit_year": 2019, "phone": None, "other_causes": ["disaster"]}
+    change = {"status": "returned", "exit_year": 2019, "phone": None, "other_causes": ["disaster"]}
     response = await client.patch(
         url, json=change, headers={**world.headers("officer_a1"), "If-Match": '"v1"'}
     )
@@ -655,7 +655,7 @@ async def test_patch_with_the_current_etag_bumps_the_version(
     assert response.headers["ETag"] == '"v2"'
     body = response.json()
     assert body["version"] == 2
-    assert (body["status"], body["exit_year"], body["phone"]) == ("lifted", 2019, None)
+    assert (body["status"], body["exit_year"], body["phone"]) == ("returned", 2019, None)
     assert body["other_causes"] == ["disaster"]
     assert body["head_name"] == before["head_name"]  # untouched fields stay
     assert datetime.fromisoformat(body["updated_at"]) > datetime.fromisoformat(before["updated_at"])
@@ -663,7 +663,7 @@ async def test_patch_with_the_current_etag_bumps_the_version(
 
     again = await client.get(url, headers=world.headers("officer_a1"))
     assert again.headers["ETag"] == '"v2"'
-    assert again.json()["status"] == "lifted"
+    assert again.json()["status"] == "returned"
     # The ETag that was good a moment ago is now stale.
     response = await client.patch(
         url, json={"status": "new"}, headers={**world.headers("officer_a1"), "If-Match": '"v1"'}

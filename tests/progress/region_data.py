@@ -6,6 +6,11 @@ measures, photo references (held or not) and thresholds of several scopes to the
 tests/conftest.py, from a seeded random generator. `expected_progress` then computes the
 document GET /regions/{code}/progress must answer from those rows alone, one household at a
 time, following the rules as written (nothing shared with the SQL of app/progress/region.py).
+
+The monitoring figures count `Data.cases` and `Data.alerts` (none here: the monitoring tests,
+tests/monitoring/test_region_monitoring.py, add some, and ordinary households); `clearable`
+takes each case's clearing reasons from `Data.clearing`, which those tests fill with the
+clearing rule's Python form (its agreement with the SQL form is tested on its own).
 """
 
 from __future__ import annotations
@@ -80,6 +85,10 @@ HOUSEHOLDS = {
 # Thresholds of the county and of divisions in it (fen), on top of the national rows the
 # migration seeds (lines 2010–2020, monitoring threshold from 2021).
 THRESHOLDS = [
+    (COUNTY_A, 2019, 330_000, None),  # the county's own line over the national 3218
+    (VILLAGE_A2, 2020, 420_000, None),
+    # Lines after 2020 are typed in by some counties: there is no poverty line after 2020, so
+    # they apply to nothing (the thresholds of those rows do).
     (COUNTY_A, 2023, 450_000, 750_000),
     (TOWN_A1, 2021, None, 650_000),
     (TOWN_A2, 2022, None, 800_000),  # 2023: the county's newer row wins again
@@ -93,7 +102,33 @@ ATTRIBUTES = ("general", "dibao", "tekun", "dibao_tekun")
 MEASURE_STATUSES = ("planned", "not_started", "in_progress", "done", "cancelled")
 INDICATORS = ("food", "clothing", "education", "medical", "housing", "water")
 # Per-capita incomes right at the lines and thresholds in force (equal is not above/below).
-EDGES = [295_200, 299_500, 321_800, 400_000, 450_000, 500_000, 600_000, 750_000, 800_000, 900_000]
+EDGES = [295_200, 299_500, 330_000, 400_000, 420_000, 600_000, 650_000, 750_000, 800_000, 900_000]
+LABOURS = ("normal", "skilled", "weak", "lost", "none")
+CASE_STATUSES = (
+    "proposed",
+    "village_reviewed",
+    "town_reviewed",
+    "identified",
+    "clearing_village_reviewed",
+    "clearing_town_reviewed",
+    "cleared",
+    "rejected",
+)
+IDENTIFIED_OPEN = ("identified", "clearing_village_reviewed", "clearing_town_reviewed")
+CATEGORIES = ("unstable_lifted", "marginal", "sudden_hardship")
+RISK_TYPES = (
+    "illness",
+    "disability",
+    "schooling",
+    "disaster",
+    "accident",
+    "industry_failure",
+    "unstable_employment",
+    "lack_labour",
+    "high_rigid_expenses",
+    "other",
+)
+METHODS = ("assisted", "natural")
 
 
 @dataclass
@@ -114,6 +149,9 @@ class Data:
     held: set[str]
     thresholds: list[PovertyThreshold]
     now: datetime
+    cases: list[Any] = field(default_factory=list)  # MonitoringCase columns
+    alerts: list[Any] = field(default_factory=list)  # MonitoringAlert columns
+    clearing: dict[uuid.UUID, list[str]] = field(default_factory=dict)  # by household
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -133,6 +171,26 @@ def _record(rng: random.Random, household: Any, author: uuid.UUID, now: datetime
     }
 
 
+def years_before(today: date, years: int) -> date:
+    """The same day `years` earlier (28 February for a 29 February)."""
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:
+        return date(today.year - years, 2, 28)
+
+
+def age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _birth(rng: random.Random, today: date) -> date | None:
+    """A birth date, often a day either side of turning 6, 16 or 65; sometimes none."""
+    if rng.random() < 0.1:
+        return None
+    years = rng.choice((6, 16, 65, rng.randrange(0, 90), rng.randrange(20, 60)))
+    return years_before(today, years) + timedelta(days=rng.choice((-1, 0, 1, -100, 100)))
+
+
 def _per_capita(rng: random.Random) -> int:
     r = rng.random()
     if r < 0.35:
@@ -140,6 +198,16 @@ def _per_capita(rng: random.Random) -> int:
     if r < 0.4:
         return rng.randrange(-50_000, 1)  # expenses above income
     return rng.randrange(150_000, 1_100_000)
+
+
+def _income(per_capita: int) -> dict[str, int]:
+    """A household of three earning `per_capita` each: the stored columns that matter."""
+    return {
+        "wage_income": max(per_capita, 0) * 3,
+        "net_income": per_capita * 3,
+        "per_capita_income": per_capita,
+        "rigid_expenses": 0,
+    }
 
 
 def _last_visit_days_ago(rng: random.Random) -> float:
@@ -156,6 +224,7 @@ def _household(rng: random.Random, village: str, n: int, now: datetime) -> Any:
         head_name=f"户主{n}",
         attribute=rng.choice(ATTRIBUTES),
         status=rng.choice(STATUSES),
+        origin="registered",
         main_cause="illness",
         identified_year=2014,
         created_at=now,
@@ -165,6 +234,7 @@ def _household(rng: random.Random, village: str, n: int, now: datetime) -> Any:
 
 def _records(rng: random.Random, row: Row, *, author: uuid.UUID, now: datetime) -> None:
     household = row.household
+    today = now.astimezone(UTC).date()
     for i in range(rng.randrange(0, 6)):
         removed = rng.random() < 0.25
         row.members.append(
@@ -173,6 +243,10 @@ def _records(rng: random.Random, row: Row, *, author: uuid.UUID, now: datetime) 
                 household_id=household.id,
                 name=f"成员{i}",
                 relation="head" if i == 0 else "child",
+                birth_date=_birth(rng, today),
+                labour=rng.choice(LABOURS),
+                in_school=rng.random() < 0.85,
+                medical_insurance=rng.random() < 0.9,
                 removed_at=now - timedelta(days=rng.randrange(1, 900)) if removed else None,
                 removed_reason="death" if removed else None,
                 created_at=now,
@@ -194,7 +268,7 @@ def _records(rng: random.Random, row: Row, *, author: uuid.UUID, now: datetime) 
                 kind=rng.choice(("baseline", "annual", "annual", "verification", "monitoring")),
                 household_size=3,
                 recorded_at=recorded_at,
-                per_capita_income=_per_capita(rng),
+                **_income(_per_capita(rng)),
             )
         )
     good = rng.random() < 0.4  # every indicator ok at each visit, but for the odd exception
@@ -241,9 +315,16 @@ def _records(rng: random.Random, row: Row, *, author: uuid.UUID, now: datetime) 
 # Households whose figures hang on one rule each: (village, status, [(year, per capita)…]),
 # visited 5 days ago with every indicator ok.
 SCENARIOS = [
-    # Above the county's line of 2024 (4500), not above the village's own (5000): not eligible.
-    (VILLAGE_A2, "in_poverty", [(2024, 480_000)]),
-    (VILLAGE_A2, "in_poverty", [(2023, 480_000)]),  # 2023: the county's line: eligible
+    # Exit: the latest income above the line of its year and the two latest annual years' too.
+    # 2020: the village's own line (4200); 2019: the county's (3300), over the national 3218.
+    (VILLAGE_A2, "in_poverty", [(2019, 400_000), (2020, 420_000)]),  # not above 4200
+    (VILLAGE_A2, "in_poverty", [(2019, 400_000), (2020, 420_001)]),  # eligible
+    (VILLAGE_A1, "new", [(2019, 330_000), (2020, 500_000)]),  # 2019 not above: not stable
+    (VILLAGE_A1, "returned", [(2018, 299_501), (2019, 330_001)]),  # eligible
+    (VILLAGE_A3, "returned", [(2020, 900_000)]),  # one annual year only: not stable
+    # No line after 2020 (the county's and the village's rows of 2023/2024 are ignored).
+    (VILLAGE_A2, "in_poverty", [(2023, 480_000), (2024, 480_000)]),  # eligible
+    (VILLAGE_A1, "lifted", [(2019, 500_000), (2020, 500_000)]),  # meets it, but not poor
     # Between the national monitoring threshold (6000) and the town's of 2022 (8000).
     (VILLAGE_A3, "lifted", [(2022, 700_000)]),
     (VILLAGE_A4, "lifted_no_support", [(2023, 770_000)]),  # 2023: the county's 7500 again
@@ -277,7 +358,7 @@ def _scenario(
                 kind="annual",
                 household_size=3,
                 recorded_at=datetime(year, 12, 1, tzinfo=UTC),
-                per_capita_income=per_capita,
+                **_income(per_capita),
             )
         )
     row.visits.append(
@@ -372,6 +453,8 @@ def resolve_thresholds(
             if row.scope in chain and row.year <= year and getattr(row, figure) is not None
         ]
         out.append(max(found)[2] if found else None)
+    if year > 2020:  # there is no poverty line after 2020
+        out[0] = None
     return out[0], out[1]
 
 
@@ -413,7 +496,9 @@ class Facts:
     line: int | None = None  # of the latest snapshot's year
     monitoring: int | None = None
     assessments: dict[str, str] = field(default_factory=dict)  # latest not unknown, per indicator
-    eligible: bool = False
+    eligible: bool = False  # the exit rule, whatever the status
+    exit_reasons: set[str] = field(default_factory=set)  # its reason codes
+    no_labour: bool = False
     last_visit: datetime | None = None
     flags: set[str] = field(default_factory=set)
 
@@ -432,9 +517,8 @@ def household_facts(row: Row, data: Data) -> Facts:
         facts.line, facts.monitoring = resolve_thresholds(
             data.thresholds, household.village_code, latest.year
         )
-        facts.eligible = (facts.line is None or latest.per_capita_income > facts.line) and all(
-            facts.assessments.get(name) == "ok" for name in INDICATORS
-        )
+        if facts.line is not None and latest.per_capita_income <= facts.line:
+            facts.exit_reasons.add("income_below_line")
         if len(by_latest) > 1:
             previous = by_latest[1].per_capita_income
             fall = previous - latest.per_capita_income
@@ -446,6 +530,39 @@ def household_facts(row: Row, data: Data) -> Facts:
             and latest.per_capita_income < facts.monitoring
         ):
             facts.flags.add("below_monitoring_threshold")
+    else:
+        facts.exit_reasons.add("no_snapshot")
+    # The latest annual snapshot of each of the two latest years with one, above its line
+    # (an unknown line, as after 2020, is no reason).
+    annual: dict[int, Any] = {}
+    for snap in sorted(row.snapshots, key=lambda s: (s.recorded_at, s.id)):
+        if snap.kind == "annual":
+            annual[snap.year] = snap  # the later one of a year wins
+    two = [annual[year] for year in sorted(annual, reverse=True)[:2]]
+    if len(two) < 2 or any(
+        (line := resolve_thresholds(data.thresholds, household.village_code, snap.year)[0])
+        is not None
+        and snap.per_capita_income <= line
+        for snap in two
+    ):
+        facts.exit_reasons.add("income_not_stable")
+    for name in INDICATORS:
+        state = facts.assessments.get(name)
+        if state is None:
+            facts.exit_reasons.add("indicator_unknown")
+        elif state == "not_ok":
+            facts.exit_reasons.add("indicator_not_ok")
+    current = [m for m in row.members if m.removed_at is None]
+    ages = [None if m.birth_date is None else age(m.birth_date, today) for m in current]
+    pairs = list(zip(current, ages, strict=True))
+    if any(a is not None and 6 <= a <= 15 and not m.in_school for m, a in pairs):
+        facts.exit_reasons.add("education_not_secured")
+    if any(not m.medical_insurance for m in current):
+        facts.exit_reasons.add("medical_not_secured")
+    facts.no_labour = not any(
+        a is not None and 16 <= a <= 64 and m.labour in ("normal", "skilled") for m, a in pairs
+    )
+    facts.eligible = not facts.exit_reasons
     if any(facts.assessments.get(name) == "not_ok" and ever_ok[name] for name in INDICATORS):
         facts.flags.add("indicator_lost")
     last = facts.last_visit = max((v.visited_at for v in row.visits), default=None)
@@ -471,6 +588,7 @@ def _figures(rows: list[Row], data: Data, population: int | None) -> dict[str, A
     counted = [row for row in rows if row.household.status != "removed"]
     flags = dict.fromkeys(FLAGS, 0)
     people = eligible = with_income = change = visited_30 = visited_90 = 0
+    no_labour: set[uuid.UUID] = set()
     planned = spent = 0
     measures = dict.fromkeys(MEASURE_STATUSES, 0)
     for row in counted:
@@ -481,7 +599,9 @@ def _figures(rows: list[Row], data: Data, population: int | None) -> dict[str, A
         if facts.latest is not None:
             with_income += 1
             change += facts.latest.per_capita_income - facts.baseline.per_capita_income
-        eligible += facts.eligible
+        eligible += facts.eligible and household.status in POOR
+        if facts.no_labour:
+            no_labour.add(household.id)
         for flag in facts.flags:
             flags[flag] += 1
         last = facts.last_visit
@@ -503,6 +623,10 @@ def _figures(rows: list[Row], data: Data, population: int | None) -> dict[str, A
     )
     return {
         "households_total": total,
+        "households_by_origin": {
+            o: sum(1 for row in counted if row.household.origin == o)
+            for o in ("registered", "ordinary")
+        },
         "households_by_status": {
             s: sum(1 for row in counted if row.household.status == s) for s in STATUSES
         },
@@ -530,6 +654,44 @@ def _figures(rows: list[Row], data: Data, population: int | None) -> dict[str, A
             "households_visited_90d": visited_90,
         },
         "risk_flags": flags,
+        "monitoring": _monitoring({row.household.id for row in counted}, no_labour, data),
+    }
+
+
+def _monitoring(
+    households: set[uuid.UUID], no_labour: set[uuid.UUID], data: Data
+) -> dict[str, Any]:
+    """The monitoring figures of the cases and alerts of `households`."""
+    year = data.now.astimezone(UTC).year
+    cases = [c for c in data.cases if c.household_id in households]
+    open_ = [c for c in cases if c.status not in ("cleared", "rejected")]
+    identified = [c for c in open_ if c.status in IDENTIFIED_OPEN]
+    return {
+        "open_cases": len(open_),
+        "cases_by_category": {
+            cat: sum(1 for c in open_ if c.category == cat) for cat in CATEGORIES
+        },
+        "cases_by_status": {st: sum(1 for c in cases if c.status == st) for st in CASE_STATUSES},
+        "cases_by_risk_type": {r: sum(1 for c in open_ if r in c.risk_types) for r in RISK_TYPES},
+        "identified_this_year": sum(
+            1 for c in cases if c.identified_on is not None and c.identified_on.year == year
+        ),
+        "cleared_this_year": {
+            method: sum(
+                1
+                for c in cases
+                if c.status == "cleared"
+                and c.cleared_on is not None
+                and c.cleared_on.year == year
+                and c.clearing_method == method
+            )
+            for method in METHODS
+        },
+        "open_alerts": sum(
+            1 for a in data.alerts if a.household_id in households and a.status == "open"
+        ),
+        "under_guarantees": sum(1 for c in identified if c.household_id in no_labour),
+        "clearable": sum(1 for c in identified if not data.clearing[c.household_id]),
     }
 
 

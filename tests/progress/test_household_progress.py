@@ -99,7 +99,7 @@ async def seed(session: AsyncSession, household: Household, author: User) -> Non
             recorded_at=at(recorded),
             **components,
         )
-    # 2025: the national line of 2020 (4000) carries forward; the county's own threshold 7000.
+    # 2025: no poverty line (none after 2020); the county's own threshold 7000.
     await set_threshold(session, scope=COUNTY_A, year=2025, monitoring_threshold_fen=700_000)
 
     # housing goes ok → not_ok; medical is not_ok throughout; water is never assessed;
@@ -203,6 +203,7 @@ def assessed(value: str, visit: int, day: str) -> dict[str, Any]:
 
 
 NEVER = {"value": "unknown", "assessed_at": None, "visit_id": None}
+NO_MONITORING = {"case": None, "clearing": None, "open_alerts": []}
 
 
 def figure(n: int, year: int, per_capita: str) -> dict[str, Any]:
@@ -233,9 +234,9 @@ async def test_seeded_household_yields_the_hand_computed_document(
             ],
             "latest_year": {
                 "year": 2025,
-                "poverty_line": "4000.00",
+                "poverty_line": None,  # none after 2020
                 "monitoring_threshold": "7000.00",
-                "margin_to_line": "0.00",
+                "margin_to_line": None,
                 "margin_to_threshold": "-3000.00",
             },
         },
@@ -286,12 +287,9 @@ async def test_seeded_household_yields_the_hand_computed_document(
         },
         "exit": {
             "eligible": False,
+            # No line after 2020: income blocks nothing (S3 and S2, the annual snapshots of
+            # 2025 and 2024, are the two latest years').
             "reasons": [
-                {
-                    "code": "income_below_line",
-                    "detail": "per-capita income 4000.00 yuan of 2025 does not exceed the "
-                    "poverty line 4000.00 yuan",
-                },
                 {"code": "indicator_not_ok", "detail": "medical: not_ok at the latest assessment"},
                 {"code": "indicator_not_ok", "detail": "housing: not_ok at the latest assessment"},
                 {"code": "indicator_unknown", "detail": "water: never assessed on a visit"},
@@ -330,6 +328,7 @@ async def test_seeded_household_yields_the_hand_computed_document(
                 "detail": "last visit 64 days ago (cadence 30 days)",
             },
         ],
+        "monitoring": NO_MONITORING,
     }
 
 
@@ -376,10 +375,19 @@ async def test_household_without_records(client: httpx.AsyncClient, world: World
             "eligible": False,
             "reasons": [
                 {"code": "no_snapshot", "detail": "no income snapshot yet"},
+                {
+                    "code": "income_not_stable",
+                    "detail": "annual snapshots of 0 year(s): the two latest years' are needed, "
+                    "both above the line",
+                },
                 *(
                     {"code": "indicator_unknown", "detail": f"{name}: never assessed on a visit"}
                     for name in ALL_OK
                 ),
+                {
+                    "code": "medical_not_secured",
+                    "detail": "3 member(s) without basic medical insurance",
+                },
             ],
         },
         "risk_flags": [
@@ -389,6 +397,7 @@ async def test_household_without_records(client: httpx.AsyncClient, world: World
                 "detail": "never visited (cadence 30 days)",
             }
         ],
+        "monitoring": NO_MONITORING,
     }
 
 
@@ -397,14 +406,15 @@ async def test_household_meeting_the_exit_rule_is_eligible(
 ) -> None:
     household = await make_household(session, village=VILLAGE_A1, status="lifted")
     author = world.users["officer_a1"]
-    await add_snapshot(
-        session,
-        household,
-        author=author,
-        year=2025,
-        recorded_at=at("2025-12-01"),
-        wage_income="24000",
-    )
+    for year in (2024, 2025):
+        await add_snapshot(
+            session,
+            household,
+            author=author,
+            year=year,
+            recorded_at=at(f"{year}-12-01"),
+            wage_income="24000",
+        )
     visit = await add_visit(
         session, household, author=author, visited_at=NOW - timedelta(days=5), checks=ALL_OK
     )
@@ -415,9 +425,9 @@ async def test_household_meeting_the_exit_rule_is_eligible(
     assert body["risk_flags"] == []
     assert body["income"]["latest_year"] == {
         "year": 2025,
-        "poverty_line": "4000.00",
+        "poverty_line": None,  # none after 2020, the line of 2020 is not carried forward
         "monitoring_threshold": "6000.00",  # national, 2021, carried forward
-        "margin_to_line": "4000.00",
+        "margin_to_line": None,
         "margin_to_threshold": "2000.00",
     }
     assert body["guarantees"]["water"] == {
@@ -471,7 +481,10 @@ async def test_baseline_falls_back_to_the_earliest_and_unknown_lines_judge_nothi
             "margin_to_threshold": None,
         },
     }
-    assert [r["code"] for r in body["exit"]["reasons"]] == ["indicator_unknown"] * 6
+    assert [r["code"] for r in body["exit"]["reasons"]] == [
+        "income_not_stable",  # one annual year only
+        *["indicator_unknown"] * 6,
+    ]
     # The previous per capita is 0: no income_drop, however far the latest fell.
     assert [f["code"] for f in body["risk_flags"]] == ["visit_overdue"]
 
@@ -576,8 +589,9 @@ async def test_query_count_does_not_grow_with_the_village(
     assert with_thirty == with_one
     assert thirty_neighbours == one_neighbour
     # The caller, the household, snapshots, lines, assessments, visits, measures by status,
-    # overdue measures, photo pairs, missing photos.
-    assert one_neighbour == 10, statements
+    # overdue measures, photo pairs, missing photos; the annual snapshots and their lines, the
+    # members; the open case, the open alerts.
+    assert one_neighbour == 15, statements
 
 
 def test_the_documented_example_is_a_valid_document() -> None:

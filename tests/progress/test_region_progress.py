@@ -41,6 +41,7 @@ from tests.progress.region_data import (
     Data,
     build,
     expected_progress,
+    household_facts,
     resolve_thresholds,
 )
 
@@ -95,6 +96,24 @@ def _check_the_data_set_exercises_every_figure(data: Data) -> None:
     assert all(county["risk_flags"].values()), county["risk_flags"]
     assert all(county["measures"]["by_status"].values())
     assert 0 < county["exit_eligible"] < county["households_with_income"]
+    # Every exit reason holds for some household still poor, and some meet the rule but are
+    # not counted, not being poor.
+    poor = [row for row in data.rows if row.household.status in ("new", "in_poverty", "returned")]
+    reasons = {code for row in poor for code in household_facts(row, data).exit_reasons}
+    assert reasons == {
+        "no_snapshot",
+        "income_below_line",
+        "income_not_stable",
+        "indicator_unknown",
+        "indicator_not_ok",
+        "education_not_secured",
+        "medical_not_secured",
+    }, reasons
+    assert any(
+        household_facts(row, data).eligible
+        for row in data.rows
+        if row.household.status in ("lifted", "lifted_no_support")
+    )
     coverage = county["visit_coverage"]
     assert (
         0
@@ -250,13 +269,13 @@ async def test_queries_do_not_grow_with_the_children(
     with counted_selects(engine) as village:
         await progress(client, world, "admin_a", VILLAGE_A3)
     # The caller, the region, the threshold scopes, the village's thresholds, its population,
-    # the figures.
-    assert len(village) == 6, "\n\n".join(village)
+    # the figures; the excluded income items, the cases, the alerts, the clearing rule.
+    assert len(village) == 10, "\n\n".join(village)
     with counted_selects(engine) as before:
         await progress(client, world, "admin_a", COUNTY_A)
     # The same, with the thresholds of the county and of each division in it that has rows
     # of its own (4: towns A1 and A2, village A2, the natural village of A1).
-    assert len(before) == 10, "\n\n".join(before)
+    assert len(before) == 14, "\n\n".join(before)
     for town in range(3, 9):
         town_code = f"371522{100 + town:03d}000"
         await make_region(session, town_code, f"镇{town}")
@@ -282,13 +301,17 @@ async def test_queries_do_not_grow_with_the_children(
 async def test_thresholds_of_the_data_set(session: AsyncSession, world: World) -> None:
     """The test's own reading of the threshold rows agrees with the thresholds service, and the
     data set has rows of several scopes that matter: the town's 2022 row, the county's of 2023
-    over it, the village's own line, the natural village's own threshold."""
+    over it, the county's and the village's own lines, the natural village's own threshold; and
+    no poverty line after 2020, not even a county's own row for a later year."""
     data = await build(session, world, seed=1, now=utcnow())
-    assert resolve_thresholds(data.thresholds, VILLAGE_A3, 2022) == (400_000, 800_000)
-    assert resolve_thresholds(data.thresholds, VILLAGE_A3, 2023) == (450_000, 750_000)
-    assert resolve_thresholds(data.thresholds, VILLAGE_A2, 2025) == (500_000, 750_000)
-    assert resolve_thresholds(data.thresholds, NATURAL_A1, 2023) == (450_000, 900_000)
-    assert resolve_thresholds(data.thresholds, VILLAGE_A1, 2019) == (321_800, None)
+    assert resolve_thresholds(data.thresholds, VILLAGE_A3, 2022) == (None, 800_000)
+    assert resolve_thresholds(data.thresholds, VILLAGE_A3, 2023) == (None, 750_000)
+    assert resolve_thresholds(data.thresholds, VILLAGE_A2, 2025) == (None, 750_000)
+    assert resolve_thresholds(data.thresholds, NATURAL_A1, 2023) == (None, 900_000)
+    assert resolve_thresholds(data.thresholds, VILLAGE_A1, 2019) == (330_000, None)
+    assert resolve_thresholds(data.thresholds, VILLAGE_A2, 2020) == (420_000, None)
+    assert resolve_thresholds(data.thresholds, VILLAGE_A1, 2020) == (400_000, None)
+    assert resolve_thresholds(data.thresholds, VILLAGE_A1, 2021) == (None, 650_000)
     years = range(2008, 2028)
     for village in sorted({row.household.village_code for row in data.rows}):
         effective = await effective_thresholds(session, region_code=village, years=years)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,11 +14,12 @@ from app.core.base import utcnow
 from app.core.config import get_settings
 from app.households import id_numbers
 from app.households.models import Household, Member
+from app.monitoring.models import MonitoringAlert
 from app.quality import geo
 from app.records.models import IncomeSnapshot, Visit
 from app.records.schemas import COMPONENTS
 from app.users.models import User
-from tests.builders import VILLAGE_A3, VILLAGE_B1, World, make_household, make_id_number
+from tests.builders import COUNTY_A, VILLAGE_A3, VILLAGE_B1, World, make_household, make_id_number
 
 NEAR = (36.2356, 115.6718)  # 王庄村, roughly
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -336,6 +337,46 @@ async def make_dirt(session: AsyncSession, world: World) -> Dirt:
     dirt.hit("visit_without_photo", "in_home", (await m.visit(fine, photos=0)).id)
     dirt.miss("visit_without_photo", "with_photo", (await m.visit(fine, photos=1)).id)
     dirt.miss("visit_without_photo", "phone", (await m.visit(fine, photos=0, mode="phone")).id)
+
+    # deceased_member_listed: a department reported a death, the member is still listed
+    async def reported(member: Member, household: Household, kind: str = "death", **f: Any) -> None:
+        assert member.id_number is not None
+        session.add(
+            MonitoringAlert(
+                county_code=COUNTY_A,
+                department="public_security",
+                id_number_hash=id_numbers.search_hash(
+                    member.id_number, key=get_settings().pii_hash_key
+                ),
+                kind=kind,
+                occurred_on=date(2026, 2, 1),
+                household_id=household.id,
+                member_id=member.id,
+                village_code=household.village_code,
+                imported_by=m.author.id,
+                **f,
+            )
+        )
+        await session.flush()
+
+    h = await m.household(head_name="死亡户")
+    await m.member(h, "死亡户", id_number=m.number(), relation="head", health="chronic")
+    for name, kind, removed, fields in [
+        ("open", "death", False, {}),
+        ("verified_case", "death", False, {"status": "verified", "outcome": "data_corrected"}),
+        ("removed", "death", True, {}),
+        ("no_risk", "death", False, {"status": "verified", "outcome": "no_risk"}),
+        ("other_kind", "large_medical_expense", False, {}),
+    ]:
+        member = await m.member(h, name, id_number=m.number(), removed=removed)
+        await reported(member, h, kind, **fields)
+        hit = name in ("open", "verified_case")
+        (dirt.hit if hit else dirt.miss)("deceased_member_listed", name, member.id)
+    # An ordinary household (一般农户) has no status: it is checked all the same.
+    ordinary = await m.household(head_name="普通户", origin="ordinary")
+    member = await m.member(ordinary, "普通户", id_number=m.number(), relation="head")
+    await reported(member, ordinary)
+    dirt.hit("deceased_member_listed", "ordinary_household", member.id)
 
     # visit_far_from_village: three visits around NEAR, one 12 km away, one by phone from town
     # (ignored either way).

@@ -41,12 +41,12 @@ async def all_events(
 
 
 async def patch_status(
-    client: httpx.AsyncClient, world: World, version: int, **change: Any
+    client: httpx.AsyncClient, world: World, version: int, who: str = "officer_a1", **change: Any
 ) -> None:
     response = await client.patch(
         f"{API}/households/{world.households['a1'].id}",
         json=change,
-        headers={**world.headers("officer_a1"), "If-Match": f'"v{version}"'},
+        headers={**world.headers(who), "If-Match": f'"v{version}"'},
     )
     assert response.status_code == 200, response.text
 
@@ -75,7 +75,10 @@ async def test_events_in_time_order_with_each_exactly_once_per_page_size(
     # Server times: the measure's revisions and the household's status changes.
     r = await put(client, world, "measure", measure_body(household_id), record_id=measure)
     assert r.status_code == 201, r.text
-    await patch_status(client, world, 1, status="lifted", exit_year=2024)
+    # The exit rule does not hold: the county admin lifts it with a reason.
+    await patch_status(
+        client, world, 1, "admin_a", status="lifted", exit_year=2024, override_reason="验收通过"
+    )
     await patch_status(client, world, 2, group_name="三组")  # no status change: no event
     body = measure_body(household_id, 2, status="in_progress", progress_pct=40)
     r = await put(client, world, "measure", body, record_id=measure)
@@ -130,7 +133,7 @@ async def test_events_in_time_order_with_each_exactly_once_per_page_size(
     assert details[0] == {"mode": "phone"}
     assert details[1] == {"kind": "annual", "year": 2024, "per_capita_income": "100.00"}
     assert details[3] == {"revision": 1, "status": "planned", "progress_pct": 0}
-    assert details[4] == {"from": "in_poverty", "to": "lifted"}
+    assert details[4] == {"from": "in_poverty", "to": "lifted", "override_reason": "验收通过"}
     assert details[5] == {"revision": 2, "status": "in_progress", "progress_pct": 40}
     assert details[6] == {"from": "lifted", "to": "returned"}
 

@@ -34,6 +34,8 @@ ALL_TYPES = [
     "household.risk_flagged",
     "measure.completed",
     "sync.batch_received",
+    "monitoring.case_identified",
+    "monitoring.case_cleared",
 ]
 
 

@@ -112,7 +112,7 @@ async def test_a_receiver_failing_its_first_three_deliveries_gets_every_event_in
             await visit(client, world, "a2", who="officer_a2")
         patched = await client.patch(
             f"{API}/households/{a1.id}",
-            json={"status": "lifted"},
+            json={"status": "lifted", "override_reason": "验收通过"},
             headers=admin | {"If-Match": '"v1"'},
         )
         assert patched.status_code == 200, patched.text
@@ -418,7 +418,7 @@ async def test_events_go_to_the_webhooks_whose_owners_may_read_them(
     await visit(client, world, "b1", who="admin_b")
     patched = await client.patch(
         f"{API}/households/{world.households['a1'].id}",
-        json={"status": "lifted"},
+        json={"status": "lifted", "override_reason": "验收通过"},
         headers=world.headers("admin_a") | {"If-Match": '"v1"'},
     )
     assert patched.status_code == 200

@@ -114,7 +114,7 @@ async def test_a_status_change_is_an_event(
     )
     assert other.status_code == 200, other.text
     changed = await client.patch(
-        url, json={"status": "lifted"}, headers=headers | {"If-Match": '"v2"'}
+        url, json={"status": "returned"}, headers=headers | {"If-Match": '"v2"'}
     )
     assert changed.status_code == 200, changed.text
 
@@ -124,7 +124,7 @@ async def test_a_status_change_is_an_event(
     assert event.data == {
         "household_id": str(household.id),
         "status_from": "in_poverty",
-        "status_to": "lifted",
+        "status_to": "returned",
         "version": 3,
         "changed_by": str(world.users["officer_a1"].id),
     }

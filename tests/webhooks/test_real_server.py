@@ -112,7 +112,7 @@ def test_two_servers_deliver_every_event_once_in_order_after_three_failures(
         for household in households[:2]:
             patched = httpx.patch(
                 f"{first.base}/api/v1/households/{household}",
-                json={"status": "lifted"},
+                json={"status": "lifted", "override_reason": "验收通过"},
                 headers=admin | {"If-Match": '"v1"'},
                 timeout=30,
             )

@@ -1,0 +1,1 @@
+"""Every code of the public contract with its Chinese label, in one document."""
