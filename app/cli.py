@@ -179,6 +179,7 @@ def import_alerts(
         typer.echo(f"error: {exc.detail}", err=True)
         typer.echo("nothing was imported", err=True)
         raise typer.Exit(1) from None
+    del data
     typer.echo(f"  {parsed.read} rows read ({parsed.format}), {parsed.rejected} rejected", err=True)
 
     shown = 0
@@ -224,6 +225,7 @@ def import_alerts(
             async with transaction(state, writing=False) as session:
                 user = await importer(session)
             job = alerts.begin_import(parsed, county_code=county, actor_id=user.id)
+            parsed.rows.clear()  # the job holds the rows still to store
             progress(job.counts)
             # A transaction (holding the write lock, as the API's writes do) per 10,000 rows:
             # the API keeps writing in between. Stopped half way, the import is simply run

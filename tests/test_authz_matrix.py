@@ -124,7 +124,7 @@ class Ctx:
     code: str = VILLAGE_A1
     # PUT /thresholds/{scope}/{year}: county A's own line for a year it has none yet.
     scope: str = COUNTY_A
-    year: int = 2024
+    year: int = 2019
     device_id: str = DEVICE_A1
     batch_id: uuid.UUID = BATCH_ID
     conflict_id: uuid.UUID = CONFLICT_ID

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.builders import COUNTY_A, VILLAGE_A1, World
 from tests.clients.builders import bearer_for, make_client
+from tests.monitoring.case_helpers import case_body, make_alert, put_case
 from tests.photos import tus_helpers as tus
 from tests.photos.images import jpeg_bytes
 from tests.photos.tus_helpers import sha256_hex
@@ -60,6 +61,7 @@ CHECKS = [
 ROLES = {
     "officer": "officer_a1",
     "first_secretary": "secretary_a1",
+    "town_staff": "town_a1",
     "county_admin": "admin_a",
     "api_client": None,
 }
@@ -139,6 +141,12 @@ async def _known(
     if "{measure_id}" in path:
         measure = await add_measure(session, household, author=officer, title="危房改造")
         values["measure_id"] = str(measure.id)
+    if "{case_id}" in path:
+        case = await put_case(client, world, case_body(household.id))
+        assert case.status_code == 201, case.text
+        values["case_id"] = case.json()["id"]
+    if "{alert_id}" in path:
+        values["alert_id"] = str((await make_alert(session, world, household)).id)
     if "{sha256}" in path:
         values["sha256"] = sha256_hex(photo)
         stored = await client.put(

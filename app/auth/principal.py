@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_
 
+from app.core.errors import InvalidInput
 from app.regions import codes
 from app.users.models import Role, User
 
@@ -67,6 +68,16 @@ def within_regions(region_codes: Iterable[str], column: Any) -> ColumnElement[bo
         else:
             conditions.append(has_prefix(column, codes.prefix_of(own)))
     return or_(*conditions) if conditions else false()
+
+
+def region_filter(region: str, column: Any) -> ColumnElement[bool]:
+    """SQL condition for a list's `region` query parameter: `column` (a region code) lies under
+    `region`. A code of the right shape that names no division is a 422 naming query.region."""
+    try:
+        codes.level_of(region)
+    except codes.InvalidCode as exc:
+        raise InvalidInput.field("query.region", str(exc)) from None
+    return within_regions([region], column)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ SCOPE_DESCRIPTIONS = {
     "photos:read": "Photos, their thumbnails and content",
     "sync:read": "Sync status, conflicts, devices, the change feed",
     "pii:read": "ID numbers, phones and exact positions in full (unmasked)",
-    "households:write": "Record visits, snapshots and measures; edit households and members",
+    "households:write": "Record visits, snapshots, measures and monitoring cases; edit households "
+    "and members",
+    "monitoring:write": "Take the steps of a monitoring case by role; import and verify "
+    "department alerts",
     "regions:write": "Divisions and thresholds (county admins)",
     "users:write": "Accounts and API clients (county admins)",
 }

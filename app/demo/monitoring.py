@@ -20,6 +20,7 @@ from sqlmodel import col, select
 
 from app.households.models import Household, Member
 from app.monitoring.models import MonitoringAlert, MonitoringCase, MonitoringStep
+from app.monitoring.steps import NEXT_STEP, TRANSITIONS
 from app.monitoring.vocabulary import (
     CLOSED_CASE_STATUSES,
     CaseCategory,
@@ -34,19 +35,6 @@ from app.records.vocabulary import RecordType
 
 _NAMESPACE = uuid.UUID("1d0f6a3e-5b7c-4e2a-9c41-7a8e2f0b6d35")
 
-# The path of an approved case: each step and the status it leads to.
-PATH: list[tuple[Step, CaseStatus]] = [
-    (Step.village_review, CaseStatus.village_reviewed),
-    (Step.town_review, CaseStatus.town_reviewed),
-    (Step.county_approval, CaseStatus.identified),
-    (Step.clearance_village_review, CaseStatus.clearing_village_reviewed),
-    (Step.clearance_town_review, CaseStatus.clearing_town_reviewed),
-    (Step.clearance_county_approval, CaseStatus.cleared),
-]
-_BEFORE: dict[CaseStatus, CaseStatus] = {
-    after: before
-    for (_, before), (_, after) in zip([(None, CaseStatus.proposed), *PATH[:-1]], PATH, strict=True)
-}
 # What a case of each category is about (risk types, description).
 STORIES: dict[CaseCategory, list[tuple[list[str], str]]] = {
     CaseCategory.unstable_lifted: [
@@ -85,19 +73,17 @@ def _at(day: date, hour: int = 2) -> datetime:
 
 
 def _path_to(status: CaseStatus) -> list[tuple[Step, str, CaseStatus]]:
-    """The steps (step, decision, status after) that bring a new case to `status`."""
-    if status is CaseStatus.rejected:
-        return [
-            (Step.village_review, "approve", CaseStatus.village_reviewed),
-            (Step.town_review, "reject", CaseStatus.rejected),
-        ]
+    """The steps (step, decision, status after) that bring a new case to `status`, along the
+    procedure's own transitions (a rejected case: turned down by the town)."""
     steps: list[tuple[Step, str, CaseStatus]] = []
-    for step, after in PATH:
-        if status is CaseStatus.proposed:
+    current = CaseStatus.proposed
+    while current is not status:
+        transition = TRANSITIONS[NEXT_STEP[current]]
+        if status is CaseStatus.rejected and transition.step is Step.town_review:
+            steps.append((transition.step, "reject", transition.rejected))
             break
-        steps.append((step, "approve", after))
-        if after is status:
-            break
+        steps.append((transition.step, "approve", transition.approved))
+        current = transition.approved
     return steps
 
 

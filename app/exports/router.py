@@ -3,7 +3,7 @@ XLSX, for the county center."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
 import anyio
@@ -17,7 +17,7 @@ from app.core.config import get_settings
 from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import problem_responses
 from app.exports import service
-from app.exports.columns import CASE_COLUMNS
+from app.exports.columns import CASE_COLUMNS, COLUMNS, Cell, Column
 from app.exports.writers import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_chunks
 from app.regions.codes import CODE_PATTERN
 
@@ -77,9 +77,22 @@ def _filename(code: str, suffix: str, kind: str = "households") -> str:
     return f"{kind}-{code}-{utcnow():%Y%m%d}.{suffix}"
 
 
-def _csv_response(body: AsyncIterator[bytes], filename: str) -> StreamingResponse:
+def _csv_export(
+    request: Request,
+    partitions: AsyncIterator[list[list[Cell]]],
+    columns: Sequence[Column],
+    filename: str,
+) -> StreamingResponse:
+    """Stream the CSV of `partitions`, holding one of the export slots while it is written."""
+    slots = _slots(request)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with slots:
+            async for chunk in csv_chunks(partitions, columns):
+                yield chunk
+
     return StreamingResponse(
-        body,
+        body(),
         media_type=CSV_MEDIA_TYPE,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
@@ -108,14 +121,7 @@ async def export_households_csv(
     region: RegionQuery,
 ) -> StreamingResponse:
     export = await service.prepare(session, principal=principal, code=region, now=utcnow())
-    slots = _slots(request)
-
-    async def body() -> AsyncIterator[bytes]:
-        async with slots:
-            async for chunk in csv_chunks(export.partitions(transactions)):
-                yield chunk
-
-    return _csv_response(body(), _filename(region, "csv"))
+    return _csv_export(request, export.partitions(transactions), COLUMNS, _filename(region, "csv"))
 
 
 _CASES_DESCRIPTION = """
@@ -151,14 +157,12 @@ async def export_monitoring_cases_csv(
     region: RegionQuery,
 ) -> StreamingResponse:
     export = await service.prepare(session, principal=principal, code=region, now=utcnow())
-    slots = _slots(request)
-
-    async def body() -> AsyncIterator[bytes]:
-        async with slots:
-            async for chunk in csv_chunks(export.case_partitions(transactions), CASE_COLUMNS):
-                yield chunk
-
-    return _csv_response(body(), _filename(region, "csv", kind="monitoring-cases"))
+    return _csv_export(
+        request,
+        export.case_partitions(transactions),
+        CASE_COLUMNS,
+        _filename(region, "csv", kind="monitoring-cases"),
+    )
 
 
 @router.get(

@@ -67,7 +67,7 @@ class AlertFileUnreadable(InvalidInput):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlertRow:
     """A valid row: the ID number normalized (18 characters), the amount in fen."""
 
@@ -80,7 +80,7 @@ class AlertRow:
     note: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rejection:
     row: int
     field: str

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert as sa_insert
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from app.auth.principal import Principal, within_regions
+from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.config import get_settings
 from app.core.errors import Conflict, InvalidInput, NotFound
@@ -36,7 +35,6 @@ from app.monitoring.models import MonitoringAlert, MonitoringCase
 from app.monitoring.vocabulary import AlertKind, AlertOutcome, AlertStatus, Department
 from app.regions import codes
 from app.sync import changelog
-from app.sync.models import Change, ChangeCounter
 from app.users.models import User
 
 # Bound parameters per IN list and rows per multi-row INSERT: well inside SQLite's 32,766
@@ -164,13 +162,10 @@ async def list_alerts(
     """Alerts of the caller's villages under `region`, newest import first."""
     stmt = _visible(principal)
     if region is not None:
-        try:
-            codes.level_of(region)
-        except codes.InvalidCode as exc:
-            raise InvalidInput.field("query.region", str(exc)) from None
+        under = region_filter(region, col(MonitoringAlert.village_code))
         if not principal.covers(region):
             raise NotFound(f"region {region} does not exist or is not visible to you")
-        stmt = stmt.where(within_regions([region], col(MonitoringAlert.village_code)))
+        stmt = stmt.where(under)
     if status is not None:
         stmt = stmt.where(col(MonitoringAlert.status) == status.value)
     if kind is not None:
@@ -289,7 +284,6 @@ ImportProgress = Callable[[ImportCounts], None]
 
 _ALERT_KEY = ("county_code", "department", "id_number_hash", "kind", "occurred_on")
 _ALERTS = SQLModel.metadata.tables[MonitoringAlert.__tablename__]
-_CHANGES = SQLModel.metadata.tables[Change.__tablename__]
 
 
 def _insert_new(dialect: Any) -> Any:
@@ -347,41 +341,6 @@ async def _holders(
         if digest not in found or rank < found[digest][0]:
             found[digest] = (rank, _Holder(member, household, village))
     return {digest: holder for digest, (_, holder) in found.items()}
-
-
-async def _log_new(
-    session: AsyncSession, alerts: Sequence[tuple[Any, ...]], *, now: datetime
-) -> None:
-    """Change-feed entries of alerts a bulk INSERT wrote (no ORM flush saw them, so the
-    session's change log did not): upserts of version 1 in their villages, numbered in one go
-    from the counter as the change log numbers them. `alerts` are (id, village, household)."""
-    if not alerts:
-        return
-    last = (
-        await session.execute(
-            update(ChangeCounter)
-            .where(col(ChangeCounter.id) == 1)
-            .values(value=col(ChangeCounter.value) + len(alerts))
-            .returning(col(ChangeCounter.value))
-        )
-    ).scalar_one()
-    first = int(last) - len(alerts) + 1
-    await session.execute(
-        sa_insert(_CHANGES),
-        [
-            {
-                "entity_type": changelog.MONITORING_ALERT,
-                "entity_id": alert_id,
-                "region_code": village,
-                "household_id": household_id,
-                "seq": first + i,
-                "op": changelog.UPSERT,
-                "version": 1,
-                "changed_at": now,
-            }
-            for i, (alert_id, village, household_id) in enumerate(alerts)
-        ],
-    )
 
 
 @dataclass
@@ -474,7 +433,15 @@ async def import_rows(
             )
         if values:
             stored = (await session.execute(insert, values)).all()
-            await _log_new(session, [tuple(row) for row in stored], now=job.imported_at)
+            # A bulk INSERT: no ORM flush saw these rows, so the change log is told of them.
+            await changelog.log_inserted(
+                session,
+                changelog.MONITORING_ALERT,
+                [
+                    (alert_id, household_id, village, 1)
+                    for alert_id, village, household_id in stored
+                ],
+            )
             counts.matched += len(stored)
             counts.duplicate += len(values) - len(stored)
         counts.checked += len(chunk)

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from app.auth.principal import Principal, within_regions
+from app.auth.principal import Principal, region_filter
 from app.core.errors import InvalidInput, NotFound
 from app.core.pagination import PageParams, decode_cursor, encode_cursor
 from app.households.models import Household, Member
@@ -48,7 +48,6 @@ from app.quality.describe import Holder, from_row
 from app.quality.schemas import IssueCounts, QualityIssue, QualityIssuePage
 from app.quality.scope import Scope, current
 from app.quality.vocabulary import KIND_ORDER, IssueKind
-from app.regions import codes
 
 Key = tuple[int, str, uuid.UUID]  # (kind rank, village_code, record_id)
 KIND_BY_RANK = {rank: kind for kind, rank in KIND_ORDER.items()}
@@ -62,13 +61,10 @@ def _scope(principal: Principal, region: str | None, *, today: date) -> Scope:
         col(Household.status).is_distinct_from(Status.removed.value),
     ]
     if region is not None:
-        try:
-            codes.level_of(region)
-        except codes.InvalidCode as exc:
-            raise InvalidInput.field("query.region", str(exc)) from None
+        under = region_filter(region, col(Household.village_code))
         if not principal.covers(region):
             raise NotFound(f"region {region} does not exist or is not visible to you")
-        scope.append(within_regions([region], col(Household.village_code)))
+        scope.append(under)
     return Scope(scope, today=today)
 
 

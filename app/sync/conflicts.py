@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.auth.principal import Principal, within_regions
+from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.errors import InvalidInput, field_errors, invalid_fields
 from app.core.pagination import PageParams, paginate
@@ -98,7 +98,7 @@ async def list_conflicts(
         principal.within(col(SyncConflict.village_code)), col(SyncConflict.status) == status
     )
     if region is not None:
-        stmt = stmt.where(within_regions([region], col(SyncConflict.village_code)))
+        stmt = stmt.where(region_filter(region, col(SyncConflict.village_code)))
     rows, cursor = await paginate(
         session, stmt, keys=[col(SyncConflict.created_at), col(SyncConflict.id)], page=page
     )

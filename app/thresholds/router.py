@@ -67,7 +67,11 @@ class ThresholdWrite(BaseModel):
         },
     )
 
-    poverty_line: Yuan | None = None
+    poverty_line: Yuan | None = Field(
+        default=None,
+        description="Years up to 2020 only: there is no poverty line after 2020 (422 for a later "
+        "year), when households are judged against the monitoring threshold.",
+    )
     monitoring_threshold: Yuan | None = None
     note: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
 

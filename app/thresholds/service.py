@@ -248,6 +248,13 @@ async def set_threshold(
         raise InvalidInput.field("path.scope", f"region {scope} does not exist")
     if poverty_line is None and monitoring_threshold is None:
         raise InvalidInput.field("body", "give poverty_line, monitoring_threshold or both")
+    if poverty_line is not None and year > LAST_POVERTY_LINE_YEAR:
+        raise InvalidInput.field(
+            "body.poverty_line",
+            f"there is no poverty line after {LAST_POVERTY_LINE_YEAR}: from "
+            f"{LAST_POVERTY_LINE_YEAR + 1} households are judged against the monitoring threshold",
+            type="no_line_after_2020",
+        )
     row = await session.get(PovertyThreshold, (scope, year))
     created = row is None
     if row is None:

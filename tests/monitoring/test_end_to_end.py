@@ -177,7 +177,10 @@ async def test_a_case_from_alert_to_cleared_risk(
             )
         )
         [alert] = [a for a in alerts["items"] if a["household_id"] == household_id]
-        assert (alert["department"], alert["kind"]) == ("medical_insurance", "large_medical_expense")
+        assert (alert["department"], alert["kind"]) == (
+            "medical_insurance",
+            "large_medical_expense",
+        )
 
         # The officer visits, finds the risk, and the phone sends both in one batch.
         case_id, visit_id = str(uuid.uuid4()), str(uuid.uuid4())

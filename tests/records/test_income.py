@@ -431,11 +431,15 @@ async def test_a_county_line_overrides_the_national_one_for_its_households(
 
 
 async def test_a_county_line_after_2020_is_no_line(client: httpx.AsyncClient, world: World) -> None:
-    """A county may type a line for a later year (the row keeps it), but no answer shows one."""
-    created = await set_threshold(
-        client, world, COUNTY_A, 2024, poverty_line="4500.00", monitoring_threshold=7000
+    """A line for a later year is refused; the threshold alone is what a later year has."""
+    refused = await client.put(
+        f"{API}/thresholds/{COUNTY_A}/2024",
+        json={"poverty_line": "4500.00", "monitoring_threshold": 7000},
+        headers=world.headers("admin_a"),
     )
-    assert created.json()["poverty_line"] == "4500.00"
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["body.poverty_line"]
+    await set_threshold(client, world, COUNTY_A, 2024, monitoring_threshold=7000)
     result = await put_snapshot(client, world, year=2024, household_size=1, wage_income="8000")
     assert (result["poverty_line"], result["above_poverty_line"]) == (None, None)
     assert (result["monitoring_threshold"], result["monitoring_threshold_year"]) == (

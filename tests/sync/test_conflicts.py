@@ -479,3 +479,13 @@ async def test_who_may_resolve_and_only_once(
     row = await conflict_row(session, conflict_id)
     assert (row.resolution, row.resolved_by) == ("client", world.users["admin_a"].id)
     assert (await household_now(session, world.households["a1"].id)).version == base + 2
+
+
+@pytest.mark.parametrize("code", ["008605638598-q7T6VF", "000000000000"])
+async def test_a_region_that_names_no_division_is_a_422(
+    client: httpx.AsyncClient, world: World, code: str
+) -> None:
+    """The shape of a code, but no province: the field is named (schemathesis found a 500)."""
+    for who in ("admin_a", "town_a1", "secretary_a1"):
+        response = await client.get(CONFLICTS, params={"region": code}, headers=world.headers(who))
+        problem(response, 422, "validation_failed", "query.region")

@@ -45,14 +45,14 @@ async def count_rows(session: AsyncSession) -> int:
 async def test_a_county_admin_sets_figures_inside_the_county(
     client: httpx.AsyncClient, world: World, scope: str
 ) -> None:
-    url = f"{API}/thresholds/{scope}/2025"
+    url = f"{API}/thresholds/{scope}/2020"
     headers = world.headers("admin_a")
     created = await client.put(
         url, json={"poverty_line": 4200, "monitoring_threshold": "8050.5"}, headers=headers
     )
     assert created.status_code == 201, created.text
     body = created.json()
-    assert (body["scope"], body["year"]) == (scope, 2025)
+    assert (body["scope"], body["year"]) == (scope, 2020)
     assert (body["poverty_line"], body["monitoring_threshold"]) == ("4200.00", "8050.50")
 
     replaced = await client.put(
@@ -87,7 +87,7 @@ async def test_who_may_set_figures_where(
     for who, scope, status, code in REFUSED:
         with table.case(f"{who} on {scope}"):
             response = await client.put(
-                f"{API}/thresholds/{scope}/2025",
+                f"{API}/thresholds/{scope}/2020",
                 json={"poverty_line": "4200.00"},
                 headers=world.headers(who),
             )
@@ -103,6 +103,8 @@ INVALID: list[tuple[int, dict[str, Any], str]] = [
     (2025, {}, "body"),
     (2025, {"poverty_line": None, "monitoring_threshold": None}, "body"),
     (2025, {"poverty_line": "4200.001"}, "body.poverty_line"),
+    # No poverty line after 2020 (DOMAIN.md): a later year has only a monitoring threshold.
+    (2021, {"poverty_line": 4200, "monitoring_threshold": 6000}, "body.poverty_line"),
     (2025, {"poverty_line": -1}, "body.poverty_line"),
     (2025, {"monitoring_threshold": "lots"}, "body.monitoring_threshold"),
     (2025, {"poverty_line": 4200, "note": "x" * 201}, "body.note"),
