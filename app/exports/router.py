@@ -4,7 +4,7 @@ XLSX, for the county center."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -101,16 +101,19 @@ def _csv_export(
     )
 
 
+_CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "CSV (RFC 4180), UTF-8 with a byte order mark, so Excel reads it",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+    **_RESPONSES,
+}
+
+
 @router.get(
     "/households.csv",
     response_class=StreamingResponse,
-    responses={
-        200: {
-            "description": "CSV (RFC 4180), UTF-8 with a byte order mark, so Excel reads it",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-        **_RESPONSES,
-    },
+    responses=_CSV_RESPONSES,
     description="Export a region's households and their progress as CSV." + _DESCRIPTION,
 )
 async def export_households_csv(
@@ -140,13 +143,7 @@ village. The XLSX household export holds the same rows in its second sheet, ç›‘æ
 @router.get(
     "/monitoring-cases.csv",
     response_class=StreamingResponse,
-    responses={
-        200: {
-            "description": "CSV (RFC 4180), UTF-8 with a byte order mark, so Excel reads it",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-        **_RESPONSES,
-    },
+    responses=_CSV_RESPONSES,
     description="Export a region's monitoring cases as CSV." + _CASES_DESCRIPTION,
 )
 async def export_monitoring_cases_csv(

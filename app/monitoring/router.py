@@ -15,7 +15,7 @@ from app.monitoring import service, steps
 from app.monitoring.schemas import MonitoringCasePublic, MonitoringCaseWrite, StepCreate
 from app.monitoring.vocabulary import CaseCategory, CaseStatus
 from app.records import service as records_service
-from app.records.router import _PUT_DESCRIPTION, _put, _put_responses
+from app.records.router import PUT_DESCRIPTION, put_record, put_responses
 from app.records.vocabulary import RecordType
 from app.regions.codes import CODE_PATTERN
 
@@ -36,10 +36,10 @@ cleared or rejected case takes no revision (409 `case_closed`). The procedure (`
 @router.put(
     "/monitoring-cases/{case_id}",
     response_model=MonitoringCasePublic,
-    responses=_put_responses(MonitoringCasePublic),
+    responses=put_responses(MonitoringCasePublic),
     description="Open a monitoring case (监测对象申报), or a new revision of it."
     + _CASE_RULES
-    + _PUT_DESCRIPTION,
+    + PUT_DESCRIPTION,
 )
 async def put_monitoring_case(
     session: SessionDep,
@@ -49,7 +49,7 @@ async def put_monitoring_case(
     response: Response,
 ) -> Any:
     """Open a monitoring case (监测对象申报), or a new revision of it."""
-    return await _put(
+    return await put_record(
         session,
         principal,
         kind_type=RecordType.monitoring_case,

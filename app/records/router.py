@@ -40,7 +40,7 @@ _OUTCOME_HEADER = {
 }
 
 
-def _put_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+def put_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     responses = problem_responses(401, 403, 404, 409, 422)
     responses[409] = {
         **responses[409],
@@ -54,7 +54,7 @@ def _put_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     }
 
 
-_PUT_DESCRIPTION = """
+PUT_DESCRIPTION = """
 
 Send the whole record with its `revision` (1 when created on the phone, +1 for each local edit):
 
@@ -73,7 +73,7 @@ as shown keeps what is stored; only values that differ from what was shown are c
 """
 
 
-async def _put(
+async def put_record(
     session: SessionDep,
     principal: Principal,
     *,
@@ -82,6 +82,7 @@ async def _put(
     data: RecordWrite,
     response: Response,
 ) -> BaseModel:
+    """The idempotent PUT of every record type (monitoring cases' too): apply, then answer."""
     kind = service.KINDS[kind_type]
     applied = await service.apply_record(
         session, principal=principal, kind=kind, record_id=record_id, data=data
@@ -141,8 +142,8 @@ async def _list(
 @router.put(
     "/visits/{visit_id}",
     response_model=VisitPublic,
-    responses=_put_responses(VisitPublic),
-    description="Record a visit (走访记录), or a new revision of it." + _PUT_DESCRIPTION,
+    responses=put_responses(VisitPublic),
+    description="Record a visit (走访记录), or a new revision of it." + PUT_DESCRIPTION,
 )
 async def put_visit(
     session: SessionDep,
@@ -152,7 +153,7 @@ async def put_visit(
     response: Response,
 ) -> Any:
     """Record a visit (走访记录), or a new revision of it."""
-    return await _put(
+    return await put_record(
         session,
         principal,
         kind_type=RecordType.visit,
@@ -165,9 +166,9 @@ async def put_visit(
 @router.put(
     "/income-snapshots/{snapshot_id}",
     response_model=IncomeSnapshotPublic,
-    responses=_put_responses(IncomeSnapshotPublic),
+    responses=put_responses(IncomeSnapshotPublic),
     description="Record an income snapshot (收入核算); the server computes the totals."
-    + _PUT_DESCRIPTION,
+    + PUT_DESCRIPTION,
 )
 async def put_income_snapshot(
     session: SessionDep,
@@ -177,7 +178,7 @@ async def put_income_snapshot(
     response: Response,
 ) -> Any:
     """Record an income snapshot (收入核算); the server computes the totals."""
-    return await _put(
+    return await put_record(
         session,
         principal,
         kind_type=RecordType.income_snapshot,
@@ -190,8 +191,8 @@ async def put_income_snapshot(
 @router.put(
     "/measures/{measure_id}",
     response_model=MeasurePublic,
-    responses=_put_responses(MeasurePublic),
-    description="Record a support measure (帮扶措施) with its progress reports." + _PUT_DESCRIPTION,
+    responses=put_responses(MeasurePublic),
+    description="Record a support measure (帮扶措施) with its progress reports." + PUT_DESCRIPTION,
 )
 async def put_measure(
     session: SessionDep,
@@ -201,7 +202,7 @@ async def put_measure(
     response: Response,
 ) -> Any:
     """Record a support measure (帮扶措施) with its progress reports."""
-    return await _put(
+    return await put_record(
         session,
         principal,
         kind_type=RecordType.measure,
