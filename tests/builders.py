@@ -56,13 +56,7 @@ async def make_region(
         if await session.get(Region, candidate) is not None:
             parent = candidate
             break
-    region = Region(
-        code=code,
-        name=name,
-        parent_code=parent,
-        level=int(codes.level_of(code)),
-        rural_population=population,
-    )
+    region = _region(code, name, parent, population)
     session.add(region)
     await session.flush()
     return region
@@ -71,13 +65,7 @@ async def make_region(
 async def make_user(
     session: AsyncSession, *, username: str, role: Role, regions: list[str], active: bool = True
 ) -> User:
-    user = User(
-        username=username,
-        password_hash=password_hash(),
-        role=role.value,
-        display_name=username,
-        is_active=active,
-    )
+    user = _user(username, role, active=active)
     session.add(user)
     await session.flush()
     session.add_all(UserRegion(user_id=user.id, region_code=c) for c in regions)
@@ -87,15 +75,10 @@ async def make_user(
 
 async def token_for(session: AsyncSession, user: User, *, device_id: str | None = None) -> str:
     """An access token for `user`, as a login would issue it (without the password round trip)."""
-    family = TokenFamily(
-        user_id=user.id, device_id=device_id, scope=" ".join(ROLE_SCOPES[Role(user.role)])
-    )
+    family = _token_family(user, device_id=device_id)
     session.add(family)
     await session.flush()
-    token, _ = create_access_token(
-        get_settings(), user_id=user.id, family_id=family.id, role=user.role, scope=family.scope
-    )
-    return token
+    return _access_token(user, family)
 
 
 async def make_household(
@@ -106,9 +89,53 @@ async def make_household(
     members: list[dict[str, Any]] | None = None,
     **fields: Any,
 ) -> Household:
+    household = _household(village=village, number=number, **fields)
+    session.add(household)
+    await session.flush()
+    session.add_all(_members(household, members or []))
+    await session.flush()
+    return household
+
+
+def _region(code: str, name: str, parent: str | None, population: int | None) -> Region:
+    return Region(
+        code=code,
+        name=name,
+        parent_code=parent,
+        level=int(codes.level_of(code)),
+        rural_population=population,
+    )
+
+
+def _user(username: str, role: Role, *, active: bool = True) -> User:
+    return User(
+        username=username,
+        password_hash=password_hash(),
+        role=role.value,
+        display_name=username,
+        is_active=active,
+    )
+
+
+def _token_family(user: User, *, device_id: str | None = None) -> TokenFamily:
+    return TokenFamily(
+        user_id=user.id,
+        device_id=device_id,
+        scope=" ".join(ROLE_SCOPES[Role(user.role)]),
+    )
+
+
+def _access_token(user: User, family: TokenFamily) -> str:
+    token, _ = create_access_token(
+        get_settings(), user_id=user.id, family_id=family.id, role=user.role, scope=family.scope
+    )
+    return token
+
+
+def _household(*, village: str, number: str | None = None, **fields: Any) -> Household:
     # An ordinary household (一般农户) has none of the register's fields unless given.
     registered = fields.setdefault("origin", "registered") == "registered"
-    household = Household(
+    return Household(
         number=number or f"{village[:12]}{uuid.uuid4().int % 10_000:04d}{uuid.uuid4().hex[:4]}",
         village_code=village,
         head_name=fields.pop("head_name", "张建国"),
@@ -118,18 +145,20 @@ async def make_household(
         identified_year=fields.pop("identified_year", 2014 if registered else None),
         **fields,
     )
-    session.add(household)
-    await session.flush()
+
+
+def _members(household: Household, specs: list[dict[str, Any]]) -> list[Member]:
     key = get_settings().pii_hash_key
-    for spec in members or []:
-        number_ = spec.get("id_number")
-        session.add(
+    members = []
+    for spec in specs:
+        number = spec.get("id_number")
+        members.append(
             Member(
                 household_id=household.id,
                 name=spec.get("name", "成员"),
-                id_number=number_,
-                id_number_hash=id_numbers.search_hash(number_, key=key) if number_ else None,
-                birth_date=id_numbers.birth_date(number_) if number_ else None,
+                id_number=number,
+                id_number_hash=id_numbers.search_hash(number, key=key) if number else None,
+                birth_date=id_numbers.birth_date(number) if number else None,
                 relation=spec.get("relation", "child"),
                 health=spec.get("health", "healthy"),
                 labour=spec.get("labour", "normal"),
@@ -137,8 +166,7 @@ async def make_household(
                 medical_insurance=spec.get("medical_insurance", False),
             )
         )
-    await session.flush()
-    return household
+    return members
 
 
 @dataclass
@@ -167,62 +195,93 @@ PEOPLE: dict[str, tuple[Role, list[str]]] = {
 }
 
 
+# The world's regions, parents first: code, name, rural population.
+WORLD_REGIONS: list[tuple[str, str, int | None]] = [
+    ("370000000000", "山东省", None),
+    ("371500000000", "聊城市", None),
+    (COUNTY_A, "莘县", None),
+    (TOWN_A1, "燕店镇", None),
+    (TOWN_A2, "观城镇", None),
+    (VILLAGE_A1, "王庄村", 1286),
+    (VILLAGE_A2, "后屯村", 1712),
+    (VILLAGE_A3, "前营村", 1594),
+    (COUNTY_B, "冠县", None),
+    (TOWN_B1, "清泉街道", None),
+    (VILLAGE_B1, "南关村", 980),
+]
+
+
 async def build_world(session: AsyncSession) -> World:
+    """The world in four flushes (most tests build one: it is their fixed cost)."""
     world = World()
-    for code, name, population in [
-        ("370000000000", "山东省", None),
-        ("371500000000", "聊城市", None),
-        (COUNTY_A, "莘县", None),
-        (TOWN_A1, "燕店镇", None),
-        (TOWN_A2, "观城镇", None),
-        (VILLAGE_A1, "王庄村", 1286),
-        (VILLAGE_A2, "后屯村", 1712),
-        (VILLAGE_A3, "前营村", 1594),
-        (COUNTY_B, "冠县", None),
-        (TOWN_B1, "清泉街道", None),
-        (VILLAGE_B1, "南关村", 980),
-    ]:
-        await make_region(session, code, name, population=population)
-    for name, (role, regions) in PEOPLE.items():
-        user = await make_user(
-            session, username=f"{name}-{uuid.uuid4().hex[:6]}", role=role, regions=regions
-        )
-        world.users[name] = user
-        world.tokens[name] = await token_for(session, user)
-    world.households["a1"] = await make_household(
-        session,
-        village=VILLAGE_A1,
-        number="3715221012010001",
-        head_name="张建国",
-        phone=PHONE_A1,
-        members=[
-            {"name": "张建国", "id_number": ID_HEAD_A1, "relation": "head", "health": "chronic"},
-            {"name": "李秀英", "id_number": ID_SPOUSE_A1, "relation": "spouse"},
-            {"name": "张小龙", "id_number": None, "relation": "child"},
-        ],
-    )
-    world.households["a2"] = await make_household(
-        session,
-        village=VILLAGE_A2,
-        number="3715221012020001",
-        head_name="王福生",
-        phone="13912345678",
-        members=[
-            {"name": "王福生", "id_number": make_id_number(11, "19650304"), "relation": "head"}
-        ],
-    )
-    world.households["b1"] = await make_household(
-        session,
-        village=VILLAGE_B1,
-        number="3715231012010001",
-        head_name="赵长林",
-        phone="13700001111",
-        members=[
+    known: set[str] = set()
+    for code, name, population in WORLD_REGIONS:
+        parent = next((c for c in reversed(codes.ancestors_of(code)) if c in known), None)
+        session.add(_region(code, name, parent, population))
+        known.add(code)
+    await session.flush()
+    for name, (role, _) in PEOPLE.items():
+        world.users[name] = _user(f"{name}-{uuid.uuid4().hex[:6]}", role)
+    session.add_all(world.users.values())
+    await session.flush()
+    for name, (_, regions) in PEOPLE.items():
+        user = world.users[name]
+        session.add_all(UserRegion(user_id=user.id, region_code=c) for c in regions)
+        family = _token_family(user)
+        session.add(family)
+        world.tokens[name] = _access_token(user, family)
+    first = (
+        (
+            "a1",
             {
-                "name": "赵长林",
-                "id_number": make_id_number(21, "19700512", "371523"),
-                "relation": "head",
-            }
-        ],
+                "village": VILLAGE_A1,
+                "number": "3715221012010001",
+                "head_name": "张建国",
+                "phone": PHONE_A1,
+            },
+            [
+                {
+                    "name": "张建国",
+                    "id_number": ID_HEAD_A1,
+                    "relation": "head",
+                    "health": "chronic",
+                },
+                {"name": "李秀英", "id_number": ID_SPOUSE_A1, "relation": "spouse"},
+                {"name": "张小龙", "id_number": None, "relation": "child"},
+            ],
+        ),
+        (
+            "a2",
+            {
+                "village": VILLAGE_A2,
+                "number": "3715221012020001",
+                "head_name": "王福生",
+                "phone": "13912345678",
+            },
+            [{"name": "王福生", "id_number": make_id_number(11, "19650304"), "relation": "head"}],
+        ),
+        (
+            "b1",
+            {
+                "village": VILLAGE_B1,
+                "number": "3715231012010001",
+                "head_name": "赵长林",
+                "phone": "13700001111",
+            },
+            [
+                {
+                    "name": "赵长林",
+                    "id_number": make_id_number(21, "19700512", "371523"),
+                    "relation": "head",
+                }
+            ],
+        ),
     )
+    for key, fields, _ in first:
+        world.households[key] = _household(**fields)
+    session.add_all(world.households.values())
+    await session.flush()
+    for key, _, members in first:
+        session.add_all(_members(world.households[key], members))
+    await session.flush()
     return world

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from tests.databases import BACKEND, fresh_database
+from tests.databases import BACKEND, fresh_database, joined_session
 
 TEST_SECRET = "test-signing-key-" + "x" * 32
 TEST_PII_KEY = "test-pii-key-" + "y" * 32
@@ -64,12 +64,7 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     only release savepoints."""
     async with engine.connect() as conn:
         trans = await conn.begin()
-        session = AsyncSession(
-            bind=conn,
-            expire_on_commit=False,
-            autoflush=False,
-            join_transaction_mode="create_savepoint",
-        )
+        session = joined_session(conn)
         try:
             yield session
         finally:

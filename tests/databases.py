@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 BACKEND = os.environ.get("FIELDSYNC_TEST_BACKEND", "sqlite")
 POSTGRES_URL = os.environ.get(
@@ -52,3 +53,14 @@ def new_database(backend: str, tmp_dir: Path, postgres_url: str) -> Iterator[str
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def joined_session(connection: AsyncConnection) -> AsyncSession:
+    """A session on `connection` inside its open transaction: its commits only release
+    savepoints, so whoever opened the transaction decides what stays."""
+    return AsyncSession(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.auth.principal import ROLE_SCOPES, Principal
 from app.core.base import utcnow
@@ -51,8 +51,10 @@ from tests.builders import (
     VILLAGE_A3,
     VILLAGE_B1,
     World,
+    build_world,
 )
 from tests.clients.builders import make_client
+from tests.databases import joined_session
 from tests.photos.images import jpeg_bytes
 from tests.photos.tus_helpers import metadata as tus_metadata
 from tests.webhooks.helpers import make_webhook
@@ -978,8 +980,8 @@ async def _subscribe(session: AsyncSession, world: World) -> None:
     await session.flush()
 
 
-@pytest.fixture
-async def ctx(world: World, session: AsyncSession, media_dir: Path) -> Ctx:
+async def build_ctx(session: AsyncSession, world: World, media_dir: Path) -> Ctx:
+    """Village A1's records, photo, upload, alert, webhook, client, device, batch and conflict."""
     household_id = world.households["a1"].id
     member_id = await session.scalar(
         select(Member.id).where(Member.household_id == household_id, Member.relation == "spouse")
@@ -1051,9 +1053,68 @@ async def ctx(world: World, session: AsyncSession, media_dir: Path) -> Ctx:
         )
     )
     # The app shares this session and rolls it back when a request fails: commit the world (to
-    # the test's outer transaction, still rolled back at the end) so a 4xx cannot take it along.
+    # the outer transaction, still rolled back at the end) so a 4xx cannot take it along.
     await session.commit()
     return context
+
+
+# The world and its records are built once per module (and xdist worker), in a transaction
+# rolled back at the end; each test runs in a savepoint of it, rolled back after the test, so
+# every test sees the same world and nothing a test writes reaches the next.
+
+
+@dataclass(frozen=True)
+class Built:
+    connection: AsyncConnection
+    world: World
+    ctx: Ctx
+    media_dir: Path
+
+
+@pytest.fixture(scope="module")
+async def built(
+    engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Built]:
+    media = tmp_path_factory.mktemp("matrix") / "media"
+    async with engine.connect() as connection:
+        outer = await connection.begin()
+        setup = joined_session(connection)
+        try:
+            world = await build_world(setup)
+            context = await build_ctx(setup, world, media)
+            yield Built(connection, world, context, media)
+        finally:
+            await setup.close()
+            await outer.rollback()
+
+
+@pytest.fixture
+async def session(built: Built) -> AsyncIterator[AsyncSession]:
+    """A session in a savepoint of the module's transaction, rolled back after the test."""
+    savepoint = await built.connection.begin_nested()
+    session = joined_session(built.connection)
+    try:
+        yield session
+    finally:
+        await session.close()
+        if savepoint.is_active:
+            await savepoint.rollback()
+
+
+@pytest.fixture
+def world(built: Built, session: AsyncSession) -> World:
+    # A copy: a test may add tokens of its own.
+    return replace(built.world, tokens=dict(built.world.tokens))
+
+
+@pytest.fixture
+def ctx(built: Built, session: AsyncSession) -> Ctx:
+    return built.ctx
+
+
+@pytest.fixture
+def media_dir(built: Built) -> Path:
+    return built.media_dir
 
 
 async def send(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, region_code_type, uuid_pk
+from app.core.base import UTCDateTime, created_at_field, json_list, region_code_type, uuid_pk
 
 
 class ApiClient(SQLModel, table=True):
@@ -28,7 +27,7 @@ class ApiClient(SQLModel, table=True):
     region_code: str = Field(
         foreign_key="region.code", max_length=21, index=True, sa_type=region_code_type()
     )
-    scopes: list[str] = Field(default_factory=list, sa_type=JSON)
+    scopes: list[str] = json_list()
     # Argon2id of the secret, as passwords are stored; the secret itself is shown once.
     secret_hash: str = Field(max_length=255)
     # The token family of the current secret.

@@ -6,12 +6,14 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Text
+from sqlalchemy import Text
 from sqlmodel import Field, SQLModel
 
 from app.core.base import (
     UTCDateTime,
     created_at_field,
+    json_dict,
+    json_list,
     region_code_type,
     updated_at_field,
     uuid_pk,
@@ -35,12 +37,12 @@ class Household(SQLModel, table=True):
     attribute: str | None = Field(default=None, max_length=32, index=True)
     status: str | None = Field(default=None, max_length=32, index=True)
     main_cause: str | None = Field(default=None, max_length=32)
-    other_causes: list[str] = Field(default_factory=list, sa_type=JSON)
+    other_causes: list[str] = json_list()
     identification_standard: str = Field(default="national", max_length=32)
     identified_year: int | None = None
     planned_exit_year: int | None = None
     exit_year: int | None = None
-    pairing_cadres: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    pairing_cadres: list[dict[str, Any]] = json_list()
     version: int = Field(default=1)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
@@ -81,7 +83,7 @@ class HouseholdChange(SQLModel, table=True):
     version: int  # the household's version after the change
     changed_at: datetime = created_at_field()
     actor_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
-    changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # field: [old, new]
+    changes: dict[str, Any] = json_dict()  # field: [old, new]
     status_from: str | None = Field(default=None, max_length=32)
     status_to: str | None = Field(default=None, max_length=32)
     # Why the county admin set a status the exit rule did not support.

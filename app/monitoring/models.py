@@ -11,10 +11,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, region_code_type, uuid_pk
+from app.core.base import UTCDateTime, created_at_field, json_list, region_code_type, uuid_pk
 from app.records.models import RecordColumns
 
 
@@ -24,12 +24,12 @@ class MonitoringCase(RecordColumns, table=True):
     __tablename__ = "monitoring_case"
 
     category: str = Field(max_length=24, index=True)
-    risk_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    risk_types: list[str] = json_list()
     found_via: str = Field(max_length=24)
     alert_id: uuid.UUID | None = Field(default=None, foreign_key="monitoring_alert.id")
     found_on: date
     description: str | None = Field(default=None, sa_type=Text)
-    photos: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    photos: list[dict[str, Any]] = json_list()
     # The procedure, written by the steps only.
     status: str = Field(default="proposed", max_length=32, index=True)
     identified_on: date | None = None

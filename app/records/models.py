@@ -10,10 +10,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Text
+from sqlalchemy import BigInteger, Text
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, updated_at_field, uuid_pk
+from app.core.base import UTCDateTime, created_at_field, json_list, updated_at_field, uuid_pk
 
 
 class RecordColumns(SQLModel):
@@ -49,8 +49,8 @@ class Visit(RecordColumns, table=True):
     check_medical: str = Field(default="unknown", max_length=8)
     check_housing: str = Field(default="unknown", max_length=8)
     check_water: str = Field(default="unknown", max_length=8)
-    photos: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
-    flags: list[str] = Field(default_factory=list, sa_type=JSON)
+    photos: list[dict[str, Any]] = json_list()
+    flags: list[str] = json_list()
 
 
 class IncomeSnapshot(RecordColumns, table=True):
@@ -102,7 +102,7 @@ class Measure(RecordColumns, table=True):
     due_date: date | None = None
     status: str = Field(max_length=16, index=True)
     progress_pct: int = 0
-    progress_reports: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    progress_reports: list[dict[str, Any]] = json_list()
 
 
 class MeasureRevision(SQLModel, table=True):

@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, region_code_type, utcnow, uuid_pk
+from app.core.base import (
+    UTCDateTime,
+    created_at_field,
+    json_dict,
+    json_list,
+    region_code_type,
+    utcnow,
+    uuid_pk,
+)
 
 
 class ChangeCounter(SQLModel, table=True):
@@ -68,7 +76,7 @@ class SyncBatch(SQLModel, table=True):
     stale: int = 0
     conflict: int = 0
     rejected: int = 0
-    response: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    response: dict[str, Any] = json_dict()
 
 
 class SyncConflict(SQLModel, table=True):
@@ -84,9 +92,9 @@ class SyncConflict(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="user_account.id")
     base_version: int
     server_version: int  # the household's version when the edit arrived
-    fields: list[str] = Field(default_factory=list, sa_type=JSON)  # the overlapping fields
-    client_changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # the whole edit
-    server_values: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # of `fields`
+    fields: list[str] = json_list()  # the overlapping fields
+    client_changes: dict[str, Any] = json_dict()  # the whole edit
+    server_values: dict[str, Any] = json_dict()  # of `fields`
     client_hash: str = Field(max_length=64)  # recognises the same edit sent again
     status: str = Field(default="open", max_length=16, index=True)
     resolution: str | None = Field(default=None, max_length=16)

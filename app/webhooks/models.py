@@ -6,10 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.core.base import UTCDateTime, created_at_field, region_code_type, uuid_pk
+from app.core.base import (
+    UTCDateTime,
+    created_at_field,
+    json_dict,
+    json_list,
+    region_code_type,
+    uuid_pk,
+)
 
 # A 64-bit sequence on PostgreSQL; SQLite numbers rows only through INTEGER PRIMARY KEY.
 EVENT_ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -29,7 +36,7 @@ class Webhook(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     url: str = Field(max_length=2048)
     description: str | None = Field(default=None, max_length=200)
-    event_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    event_types: list[str] = json_list()
     secret: str = Field(max_length=100)
     # Events of households in this region (at or below the owner's), as the owner may see them.
     region_code: str = Field(
@@ -61,7 +68,7 @@ class WebhookEvent(SQLModel, table=True):
     type: str = Field(max_length=40)
     household_id: uuid.UUID | None = None  # none for sync.batch_received
     region_code: str = Field(max_length=21, sa_type=region_code_type())  # the village
-    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    data: dict[str, Any] = json_dict()
     occurred_at: datetime = created_at_field()
     dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

@@ -19,16 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.photos.models import Photo
 from app.records.models import Visit
+from tests import test_authz_matrix as matrix
 from tests.builders import ID_HEAD_A1, ID_SPOUSE_A1, PHONE_A1, VILLAGE_A1, VILLAGE_A2, World
-from tests.clients.builders import API, READ_ONLY, bearer_for, make_client
-from tests.test_authz_matrix import (
-    PHOTO_SHA,
-    TABLE,
-    VISIT_ID,
-    Ctx,
-    _check_household,
-    send,
-)
+from tests.clients.builders import API, READ_ONLY, bearer_for, make_client, minted_token
+from tests.test_authz_matrix import PHOTO_SHA, TABLE, VISIT_ID, Ctx, _check_household, send
+
+# The matrix's world, built once per module, each test in a savepoint of it.
+built = matrix.built
+session = matrix.session
+world = matrix.world
+ctx = matrix.ctx
+media_dir = matrix.media_dir
 
 CLIENTS = ("client_a1", "client_a2")
 ADDRESS = "燕店镇王庄村三组18号"
@@ -82,8 +83,7 @@ async def clients(
     the photo of village A1 with an exact position."""
     for name, village in (("client_a1", VILLAGE_A1), ("client_a2", VILLAGE_A2)):
         registered = await make_client(session, admin=world.users["admin_a"], region=village)
-        token = (await bearer_for(client, registered))["Authorization"].removeprefix("Bearer ")
-        world.tokens[name] = token
+        world.tokens[name] = minted_token(registered)
     await session.execute(
         update(Visit)
         .where(Visit.id == VISIT_ID)
