@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -64,3 +65,14 @@ def joined_session(connection: AsyncConnection) -> AsyncSession:
         autoflush=False,
         join_transaction_mode="create_savepoint",
     )
+
+
+def savepoint_transactions(session: AsyncSession) -> Callable[..., Any]:
+    """What `app.core.db.get_transactions` gives a route, as savepoints of the test's session."""
+
+    @asynccontextmanager
+    async def transaction(*, writing: bool, numbered: bool = True) -> AsyncIterator[AsyncSession]:
+        async with session.begin_nested():
+            yield session
+
+    return transaction

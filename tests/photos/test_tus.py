@@ -22,12 +22,12 @@ from sqlmodel import col, select
 
 from app.core.base import utcnow
 from app.core.config import get_settings
-from app.core.db import get_transactions
 from app.photos import uploads
 from app.photos.models import Photo, Upload, UploadPart
 from app.photos.uploads import expire_uploads
 from tests.assertions import problem
 from tests.builders import World
+from tests.databases import savepoint_transactions
 from tests.photos.images import jpeg_bytes, noisy_jpeg_bytes
 from tests.photos.tus_helpers import (
     CHUNK,
@@ -590,7 +590,7 @@ async def test_an_expired_upload_is_gone_and_the_sweep_deletes_it_and_its_parts(
     problem(await patch(client, url, officer, 8000, data[8000:]), 404, "upload_expired")
     assert await count(session, UploadPart, col(UploadPart.upload_id) == upload_id) == 1
 
-    transactions = app.dependency_overrides[get_transactions]()
+    transactions = savepoint_transactions(session)
     deleted, finished = await expire_uploads(transactions, app.state.storage, get_settings())
     assert (deleted, finished) == (1, 0)
     assert await count(session, Upload, col(Upload.id) == upload_id) == 0
@@ -641,7 +641,7 @@ async def test_the_sweep_finishes_an_upload_whose_last_byte_arrived_before_a_cra
         )
     )
     await session.flush()
-    transactions = app.dependency_overrides[get_transactions]()
+    transactions = savepoint_transactions(session)
     assert await expire_uploads(transactions, app.state.storage, get_settings()) == (0, 1)
     content = await client.get(f"/api/v1/photos/{sha}/content", headers=officer)
     assert content.status_code == 200, content.text
