@@ -52,6 +52,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app tests migrations bench
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 
 openapi: $(STAMP)
 	$(BIN)/fieldsync openapi --output openapi/openapi.json

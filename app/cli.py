@@ -16,9 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import ConfigurationError, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.logging import configure_logging
+from app.wiring import assemble
 
 cli = typer.Typer(help="fieldsync administration", no_args_is_help=True, add_completion=False)
 T = TypeVar("T")
+
+
+@cli.callback()
+def _assemble() -> None:
+    """fieldsync administration"""
+    assemble()
 
 
 def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

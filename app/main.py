@@ -16,14 +16,16 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestBodyMiddleware, RequestContextMiddleware
-from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimitMiddleware, RateLimits, install_rate_limit_docs
 from app.exports.writers import XLSX_MEDIA_TYPE
 from app.health.router import router as health_router
+from app.openapi import install_openapi
 from app.photos.cleanup import expire_uploads_periodically
 from app.photos.storage import make_storage
 from app.photos.tus import TusMiddleware
+from app.users.models import Role
 from app.webhooks.delivery import deliver_in_background
+from app.wiring import assemble
 
 DESCRIPTION = """\
 Backend of the fieldsync phone app for targeted poverty alleviation (精准扶贫) and the monitoring
@@ -149,6 +151,8 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def create_app() -> FastAPI:
+    assemble()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = get_settings()
@@ -187,7 +191,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     # Innermost: it reads the token endpoint's form once the body middleware has bounded it,
     # and its 429s get request ids, CORS headers and the access log like any answer.
-    app.state.rate_limits = RateLimits(settings)
+    app.state.rate_limits = RateLimits(settings, client_role=Role.api_client.value)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(
         RequestBodyMiddleware,

@@ -105,6 +105,9 @@ async def _seed(url: str, households: int, members: int) -> list[str]:
 
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker
+    from app.wiring import assemble
+
+    assemble()
     from app.households import id_numbers
     from app.households.models import Household, Member
     from app.regions import service as regions_service

@@ -448,6 +448,9 @@ async def _users_and_regions(url: str, households: int) -> uuid.UUID:
     """The regions, the county admin and an officer of the first village; the officer's id."""
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker
+    from app.wiring import assemble
+
+    assemble()
     from app.regions import service as regions_service
     from app.users import service as users_service
     from app.users.models import Role

@@ -127,6 +127,9 @@ async def add_user(
 async def _seed(url: str) -> None:
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker
+    from app.wiring import assemble
+
+    assemble()
     from app.demo.seed import regions_csv
     from app.households.models import Household
     from app.regions import service as regions_service

@@ -112,6 +112,9 @@ def receive(port: int, secrets: list[str]) -> None:
 async def _seed_admin(url: str) -> None:
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker
+    from app.wiring import assemble
+
+    assemble()
 
     engine = make_engine(get_settings(), url=url)
     try:

@@ -61,9 +61,9 @@ def database_url(tmp_root: Path) -> Iterator[str]:
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     from app.core.config import get_settings
     from app.core.db import make_engine
-    from app.sync.changelog import install
+    from app.wiring import assemble
 
-    install()  # the sync change log, as make_sessionmaker installs it for the app
+    assemble()  # the change log and the subscribers, as every entry point does
     engine = make_engine(get_settings(), url=database_url)
     yield engine
     await engine.dispose()

@@ -25,6 +25,7 @@ from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.sync.models import SyncBatch
 from app.users.models import Role
+from app.wiring import assemble
 from tests.builders import (
     COUNTY_A,
     TOWN_A1,
@@ -52,6 +53,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self._runner = asyncio.Runner()
         self.engine = make_engine(get_settings(), url=url, poolclass=NullPool)
+        assemble()
         self.sessionmaker = make_sessionmaker(self.engine)
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, Protocol
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import Settings
+from app.core.ports import NotAssembled, Port
 
 # Execution option a write transaction sets so that SQLite takes the write lock at BEGIN
 # (BEGIN IMMEDIATE) and waits for it with the busy timeout, instead of failing with
@@ -61,12 +62,17 @@ def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) ->
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    # Every session keeps the sync change log (a flush event); installed here so that no way
-    # of opening a session can miss it.
-    from app.sync.changelog import install
+WriteLock = Callable[[AsyncSession], Awaitable[None]]
+# Handed over where the app is assembled (`app.wiring`): what a numbered write takes first on
+# PostgreSQL. Core knows no domain.
+write_lock: Port[WriteLock] = Port("write lock")
 
-    install()
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # A session of an app not assembled would write without the sync change log and the
+    # subscribers of its events: refuse rather than lose them.
+    if not write_lock.provided:
+        raise NotAssembled("the app is not assembled: call app.wiring.assemble() first")
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
@@ -86,9 +92,7 @@ async def _begin_write(session: AsyncSession, *, numbered: bool = True) -> None:
     if session.get_bind().dialect.name == "sqlite":
         await session.connection(execution_options={SQLITE_IMMEDIATE: True})
     elif numbered:
-        from app.sync.changelog import lock_writes
-
-        await lock_writes(session)
+        await write_lock()(session)
 
 
 @asynccontextmanager

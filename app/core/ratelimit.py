@@ -38,7 +38,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.config import Settings
 from app.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, AppError, problem_response
 from app.core.security import InvalidToken, decode_access_token
-from app.users.models import Role
 
 log = logging.getLogger("fieldsync.ratelimit")
 
@@ -97,8 +96,10 @@ class _Caller:
 class RateLimits:
     """The limits of one API process, over its counter store (created once, with the app)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, client_role: str) -> None:
+        """`client_role`: the token role of third-party clients, counted by their own policies."""
         self.settings = settings
+        self.client_role = client_role
         self.enabled = settings.rate_limit_enabled
         self.by_kind = {
             "client": policies("client", settings.rate_limit_client),
@@ -155,7 +156,7 @@ class RateLimits:
         # A client's tokens name its service account (every token of the client the same one)
         # and the role: verified just above.
         role = jwt.get_unverified_claims(token).get("role")
-        kind = "client" if role == Role.api_client.value else "user"
+        kind = "client" if role == self.client_role else "user"
         caller = _Caller(kind, str(claims.user_id), claims.expires_at.timestamp())
         if len(self._callers) >= TOKEN_CACHE_SIZE:
             self._callers.clear()

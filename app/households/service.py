@@ -19,6 +19,7 @@ from app.core.base import utcnow
 from app.core.conditional import require_if_match
 from app.core.config import get_settings
 from app.core.errors import FieldError, InvalidInput
+from app.core.events import publish
 from app.core.pagination import PageParams, paginate
 from app.households import id_numbers
 from app.households.errors import (
@@ -29,6 +30,8 @@ from app.households.errors import (
     MemberNotFound,
     OverrideNotAllowed,
 )
+from app.households.events import HouseholdStatusChanged
+from app.households.exit_rule import exit_reasons
 from app.households.models import Household, HouseholdChange, Member
 from app.households.schemas import (
     REGISTER_FIELDS,
@@ -45,7 +48,6 @@ from app.monitoring.vocabulary import Origin
 from app.regions import codes
 from app.regions.models import Region
 from app.users.models import Role
-from app.webhooks import emit as webhook_emit
 
 
 @dataclass(frozen=True)
@@ -318,7 +320,7 @@ _REGISTER_NOT_NULL = (
 )
 
 
-def _touch(
+async def _touch(
     session: AsyncSession,
     household: Household,
     *,
@@ -343,12 +345,14 @@ def _touch(
         )
     )
     if status:
-        webhook_emit.household_status_changed(
+        await publish(
             session,
-            household,
-            status_from=status[0],
-            status_to=status[1],
-            actor_id=principal.id if principal else None,
+            HouseholdStatusChanged(
+                household=household,
+                status_from=status[0],
+                status_to=status[1],
+                actor_id=principal.id if principal else None,
+            ),
         )
 
 
@@ -445,7 +449,7 @@ async def apply_changes(
     if diff:
         for name, (_, value) in diff.items():
             setattr(household, name, value)
-        _touch(session, household, principal=principal, changes=diff, override_reason=reason)
+        await _touch(session, household, principal=principal, changes=diff, override_reason=reason)
         await session.flush()
     return diff
 
@@ -480,13 +484,12 @@ async def _check_exit(
         )
     if status_to not in EXIT_STATUSES or household.status not in POOR_STATUSES:
         return
-    # Imported here: the household progress reads households through this module.
-    from app.progress.household import get_household_progress
-
-    progress = await get_household_progress(session, principal=principal, household_id=household.id)
-    if progress.exit.eligible or reason is not None:
+    if reason is not None:
         return
-    reasons = [{"code": r.code.value, "detail": r.detail} for r in progress.exit.reasons]
+    held = await exit_reasons()(session, principal, household.id)
+    if not held:
+        return
+    reasons = [{"code": code, "detail": detail} for code, detail in held]
     raise ExitRuleNotMet(
         f"the exit rule does not hold for this household: "
         f"{', '.join(dict.fromkeys(r['code'] for r in reasons))}. The county admin may set "
@@ -525,7 +528,7 @@ async def move_household(
         if data.reason:
             diff["move_reason"] = [None, data.reason]
         household.village_code = data.village_code
-        _touch(session, household, principal=principal, changes=diff)
+        await _touch(session, household, principal=principal, changes=diff)
         await session.flush()
     return (await _with_members(session, [household]))[0]
 
@@ -608,7 +611,7 @@ async def create_member(
     member = _new_member(household.id, data, hashes.get("body.id_number"))
     session.add(member)
     await session.flush()
-    _touch(
+    await _touch(
         session, household, principal=principal, changes={"member_added": [None, str(member.id)]}
     )
     await session.flush()
@@ -653,7 +656,7 @@ async def update_member(
             setattr(member, name, value)
         member.updated_at = utcnow()
         fields = sorted(k for k in changes if k not in ("id_number_hash", "birth_date"))
-        _touch(
+        await _touch(
             session,
             household,
             principal=principal,
@@ -680,7 +683,7 @@ async def remove_member(
     member.removed_at = utcnow()
     member.removed_reason = data.reason.value
     member.updated_at = member.removed_at
-    _touch(
+    await _touch(
         session,
         household,
         principal=principal,

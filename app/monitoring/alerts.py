@@ -24,9 +24,9 @@ from app.core.config import get_settings
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.money import fen_str
 from app.core.pagination import PageParams, paginate
-from app.core.privacy import scrub
 from app.households import id_numbers
 from app.households.models import Household, Member
+from app.households.privacy import scrub
 from app.households.vocabulary import Status
 from app.monitoring import alert_import
 from app.monitoring.alert_import import AlertRow, Rejection

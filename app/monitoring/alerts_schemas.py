@@ -9,7 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.money import MoneyStr
-from app.core.privacy import SCRUB_DESCRIPTION
+from app.households.privacy import SCRUB_DESCRIPTION
 from app.monitoring.vocabulary import AlertKind, AlertOutcome, AlertStatus, Department
 
 _ALERT_EXAMPLE: dict[str, Any] = {

@@ -15,8 +15,8 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.privacy import SCRUB_DESCRIPTION
 from app.core.types import NoNul
+from app.households.privacy import SCRUB_DESCRIPTION
 from app.monitoring.vocabulary import (
     MAX_RISK_TYPES,
     CaseCategory,

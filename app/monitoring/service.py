@@ -22,8 +22,8 @@ from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.errors import FieldError, InvalidInput
 from app.core.pagination import PageParams, paginate
-from app.core.privacy import scrub
 from app.households.models import Household
+from app.households.privacy import scrub
 from app.households.vocabulary import Status
 from app.monitoring.errors import CaseClosed, CaseNotFound, CaseOpen
 from app.monitoring.models import MonitoringAlert, MonitoringCase, MonitoringStep

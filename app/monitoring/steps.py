@@ -21,14 +21,15 @@ from sqlmodel import col, select
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.errors import Forbidden
+from app.core.events import publish
 from app.households.models import Household
 from app.monitoring import rules, service
 from app.monitoring.errors import ClearingBlocked, StepOutOfOrder
+from app.monitoring.events import CaseCleared, CaseIdentified
 from app.monitoring.models import MonitoringCase, MonitoringStep
 from app.monitoring.schemas import StepCreate
 from app.monitoring.vocabulary import CaseStatus, Decision, Step
 from app.users.models import Role
-from app.webhooks import emit as webhook_emit
 
 _VILLAGE = frozenset({Role.officer, Role.first_secretary})
 _TOWN = frozenset({Role.town_staff})
@@ -179,9 +180,9 @@ async def take_step(
 
     _move(case, transition=transition, status_to=status_to, step=data, on=on)
     if status_to is CaseStatus.identified and not transition.clearing:
-        webhook_emit.case_identified(session, case=case, household=household)
+        await publish(session, CaseIdentified(case=case, household=household))
     elif status_to is CaseStatus.cleared:
-        webhook_emit.case_cleared(session, case=case, household=household)
+        await publish(session, CaseCleared(case=case, household=household))
     await session.flush()
     return case, household
 

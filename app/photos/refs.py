@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from app.monitoring.models import MonitoringCase
 from app.photos.models import Photo, PhotoRef
+from app.records.events import RecordWritten
 from app.records.models import Measure, RecordColumns, Visit
 
 
@@ -58,6 +59,11 @@ async def index_photo_refs(
     if refs:
         session.add_all(refs.values())
         await session.flush()
+
+
+async def on_record_written(session: AsyncSession, event: RecordWritten) -> None:
+    """Subscriber: the references of a record written, indexed."""
+    await index_photo_refs(session, event.record_type, event.record, replace=not event.created)
 
 
 def not_held() -> ColumnElement[bool]:

@@ -14,7 +14,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep, Transactions, TransactionsDep
 from app.core.errors import InsufficientScope, InvalidInput, problem_responses
 from app.core.pagination import Page, PageDep
-from app.core.privacy import scrub
+from app.households.privacy import scrub
 from app.photos import service
 from app.photos import storage as keys
 from app.photos.deps import SettingsDep, StorageDep

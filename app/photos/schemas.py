@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.privacy import COARSE_DESCRIPTION, coarse
+from app.households.privacy import COARSE_DESCRIPTION, coarse
 from app.photos.models import Photo, PhotoRef
 
 _SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"

@@ -36,9 +36,9 @@ from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import get_settings
 from app.core.money import fen_str
-from app.core.privacy import scrub
 from app.households import service as households_service
 from app.households.models import Household
+from app.households.privacy import scrub
 from app.monitoring import rules
 from app.monitoring.models import MonitoringAlert, MonitoringCase
 from app.monitoring.rules import (
@@ -413,6 +413,16 @@ async def get_household_progress(
         ),
         monitoring=await _monitoring(session, household, today=today),
     )
+
+
+async def exit_reasons(
+    session: AsyncSession, principal: Principal, household_id: uuid.UUID
+) -> list[tuple[str, str]]:
+    """Why the exit rule does not hold for the household (none: it holds)."""
+    progress = await get_household_progress(session, principal=principal, household_id=household_id)
+    if progress.exit.eligible:
+        return []
+    return [(reason.code.value, reason.detail) for reason in progress.exit.reasons]
 
 
 async def _monitoring(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import divide_half_up, fen_str, to_fen
-from app.core.privacy import coarse, scrub
+from app.households.privacy import coarse, scrub
 from app.monitoring import income as monitoring_income
 from app.monitoring.models import MonitoringCase
 from app.records.models import IncomeSnapshot, Measure, RecordColumns, Visit
@@ -211,7 +211,7 @@ def measure_public(measure: Measure, *, reveal_pii: bool) -> MeasurePublic:
 
 # --- what a caller without pii:read is shown, and what comes back of it ------------------------
 
-# Free text, shown scrubbed (see `app.core.privacy.scrub`). A visit's address is left out
+# Free text, shown scrubbed (see `app.households.privacy.scrub`). A visit's address is left out
 # altogether: it places the house, which a scrubbed street number would still do.
 VISIT_TEXT = ("findings", "requests", "follow_up")
 MEASURE_TEXT = ("title", "details")

@@ -17,8 +17,8 @@ from pydantic import (
 )
 
 from app.core.money import MoneyStr, Yuan
-from app.core.privacy import COARSE_DESCRIPTION, SCRUB_DESCRIPTION
 from app.core.types import Coordinate, NoNul, UtcDatetime
+from app.households.privacy import COARSE_DESCRIPTION, SCRUB_DESCRIPTION
 from app.records.vocabulary import (
     Check,
     Crs,

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.errors import FieldError, Forbidden, InvalidInput
+from app.core.events import publish
 from app.core.pagination import PageParams, paginate
 from app.households import service as households_service
 from app.households.errors import HouseholdNotFound
@@ -26,14 +27,13 @@ from app.households.models import Household
 from app.monitoring import service as monitoring_service
 from app.monitoring.models import MonitoringCase
 from app.monitoring.schemas import MonitoringCaseWrite
-from app.photos.refs import index_photo_refs
 from app.records import convert
 from app.records.errors import RecordNotFound
+from app.records.events import RecordWriting, RecordWritten
 from app.records.models import IncomeSnapshot, Measure, MeasureRevision, RecordColumns, Visit
 from app.records.schemas import IncomeSnapshotWrite, MeasureWrite, RecordWrite, VisitWrite
 from app.records.vocabulary import Outcome, RecordType
 from app.users.models import Role
-from app.webhooks import triggers as webhook_triggers
 
 # How far ahead of the server's clock a phone's clock may be.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -132,9 +132,6 @@ KINDS: dict[RecordType, Kind] = {
         refused=monitoring_service.refuse_second_open_case,
     ),
 }
-
-
-_TYPE_OF = {kind.model: kind.record_type.value for kind in KINDS.values()}
 
 
 async def public_of(
@@ -268,9 +265,8 @@ async def apply_record(
             device_id=principal.device_id,
             now=now,
         )
-        before = await webhook_triggers.before_write(
-            session, record=None, model=kind.model, household=household
-        )
+        writing = RecordWriting(model=kind.model, record=None, household=household)
+        await publish(session, writing)
         try:
             async with session.begin_nested():
                 session.add(record)
@@ -285,10 +281,7 @@ async def apply_record(
                     await kind.refused(session, household)
                 raise
         else:
-            await _after_write(session, record=record, principal=principal, created=True)
-            await webhook_triggers.after_write(
-                session, record=record, household=household, before=before, created=True
-            )
+            await _written(session, kind, writing, record, principal=principal, created=True)
             if known is not None:
                 known[record_id] = record
             return Applied(Outcome.created, record, household)
@@ -314,9 +307,8 @@ async def apply_record(
             )
         if kind.check is not None:
             await kind.check(session, household, data, stored)
-        before = await webhook_triggers.before_write(
-            session, record=stored, model=kind.model, household=household
-        )
+        writing = RecordWriting(model=kind.model, record=stored, household=household)
+        await publish(session, writing)
         if not principal.may_see_pii(household.village_code):
             convert.keep_what_was_shown(stored, columns)
         for name, value in columns.items():
@@ -326,17 +318,35 @@ async def apply_record(
         stored.updated_at = now
         stored.updated_by = principal.id
         await session.flush()
-        await _after_write(session, record=stored, principal=principal)
-        await webhook_triggers.after_write(
-            session, record=stored, household=household, before=before, created=False
-        )
+        await _written(session, kind, writing, stored, principal=principal, created=False)
     return Applied(outcome, stored, household)
 
 
-async def _after_write(
-    session: AsyncSession, *, record: RecordColumns, principal: Principal, created: bool = False
+async def _written(
+    session: AsyncSession,
+    kind: Kind,
+    writing: RecordWriting,
+    record: RecordColumns,
+    *,
+    principal: Principal,
+    created: bool,
 ) -> None:
-    await index_photo_refs(session, _TYPE_OF[type(record)], record, replace=not created)
+    await publish(
+        session,
+        RecordWritten(
+            record_type=kind.record_type.value,
+            record=record,
+            household=writing.household,
+            principal=principal,
+            created=created,
+            writing=writing,
+        ),
+    )
+
+
+async def keep_measure_history(session: AsyncSession, event: RecordWritten) -> None:
+    """Subscriber: every revision of a measure, for its progress over time."""
+    record = event.record
     if isinstance(record, Measure):
         session.add(
             MeasureRevision(
@@ -346,7 +356,7 @@ async def _after_write(
                 status=record.status,
                 progress_pct=record.progress_pct,
                 received_at=record.updated_at,
-                author_id=principal.id,
+                author_id=event.principal.id,
             )
         )
         await session.flush()

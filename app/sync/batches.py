@@ -23,19 +23,20 @@ from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.errors import AppError, FieldError, field_errors, invalid_fields
+from app.core.events import publish
 from app.devices.service import touch_device
 from app.households import service as households_service
 from app.households.models import Household
 from app.households.schemas import HouseholdUpdate
-from app.photos.refs import missing_photos
 from app.records import service as records_service
 from app.records.schemas import Revision
 from app.records.vocabulary import Outcome, RecordType
 from app.sync.conflicts import masked
 from app.sync.errors import BatchIdReused, BatchNotFound, BatchTooLarge, DeviceMismatch
+from app.sync.events import BatchReceived
 from app.sync.models import SyncBatch, SyncConflict
+from app.sync.photo_backlog import photo_backlog
 from app.sync.schemas import ItemStatus, ItemType, SyncBatchIn, SyncItem
-from app.webhooks import emit as webhook_emit
 
 
 def body_hash(batch: SyncBatchIn) -> str:
@@ -412,21 +413,23 @@ async def receive_batch(
         "received_at": now.isoformat().replace("+00:00", "Z"),
         "results": results,
         "counts": {status.value: counts.get(status.value, 0) for status in ItemStatus},
-        "missing_photos": await missing_photos(session, author_id=principal.id),
+        "missing_photos": await photo_backlog().of_author(session, principal.id),
     }
     for status in ItemStatus:
         setattr(row, status.value, counts.get(status.value, 0))
     row.response = response
-    await webhook_emit.batch_received(
+    await publish(
         session,
-        principal=principal,
-        batch_id=row.id,
-        device_id=row.device_id,
-        received_at=now,
-        outcomes=[
-            (_household_named(item), result["status"])
-            for item, result in zip(batch.records, results, strict=True)
-        ],
+        BatchReceived(
+            principal=principal,
+            batch_id=row.id,
+            device_id=row.device_id,
+            received_at=now,
+            outcomes=tuple(
+                (_household_named(item), result["status"])
+                for item, result in zip(batch.records, results, strict=True)
+            ),
+        ),
     )
     await session.flush()
     return response, False

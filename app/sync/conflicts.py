@@ -13,9 +13,9 @@ from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.errors import InvalidInput, field_errors, invalid_fields
 from app.core.pagination import PageParams, paginate
-from app.core.privacy import scrub
 from app.households import id_numbers
 from app.households import service as households_service
+from app.households.privacy import scrub
 from app.households.schemas import HouseholdUpdate
 from app.sync.errors import ConflictNotFound, ConflictResolved
 from app.sync.models import SyncConflict

@@ -21,12 +21,10 @@ from app.auth.principal import Principal, within_regions
 from app.core.config import Settings
 from app.core.errors import NotFound
 from app.devices.models import Device
-from app.households.models import Household
-from app.photos.models import Photo, PhotoRef
-from app.photos.refs import not_held
 from app.regions import codes
 from app.regions.models import Region
 from app.sync.models import ChangeCounter, SyncBatch, SyncConflict
+from app.sync.photo_backlog import photo_backlog
 from app.users.models import User, UserRegion
 
 
@@ -49,7 +47,7 @@ async def etag(session: AsyncSession, *, region: str, settings: Settings, now: d
         select(func.max(Device.last_sync_at)).scalar_subquery(),
         select(func.max(Device.revoked_at)).scalar_subquery(),
         select(func.max(SyncConflict.updated_at)).scalar_subquery(),
-        select(func.max(Photo.stored_at)).scalar_subquery(),
+        photo_backlog().last_stored_at(),
         select(func.max(User.updated_at)).scalar_subquery(),
     )
     values = (await session.execute(maxima)).one()
@@ -136,15 +134,7 @@ async def sync_status(
                 )
             ).all()
         )
-        missing = dict(
-            (
-                await session.execute(
-                    select(PhotoRef.device_id, func.count(func.distinct(PhotoRef.sha256)))
-                    .where(col(PhotoRef.device_id).in_(ids), not_held())
-                    .group_by(col(PhotoRef.device_id))
-                )
-            ).all()
-        )
+        missing = await photo_backlog().by_device(session, ids)
 
     behind_after = timedelta(days=settings.sync_behind_days)
     device_docs: list[dict[str, Any]] = []
@@ -186,7 +176,7 @@ async def sync_status(
         "records_7d": sum(d["records_7d"] for d in device_docs),
         "rejected_7d": sum(d["rejected_7d"] for d in device_docs),
         "open_conflicts": sum(v["open_conflicts"] for v in village_docs),
-        "photos_missing": await _missing_in(session, [region]),
+        "photos_missing": await photo_backlog().in_regions(session, [region]),
     }
     return {
         "region": region,
@@ -196,15 +186,6 @@ async def sync_status(
         "villages": village_docs,
         "devices": device_docs,
     }
-
-
-async def _missing_in(session: AsyncSession, regions: list[str]) -> int:
-    count = await session.scalar(
-        select(func.count(func.distinct(PhotoRef.sha256)))
-        .join(Household, col(Household.id) == col(PhotoRef.household_id))
-        .where(within_regions(regions, col(Household.village_code)), not_held())
-    )
-    return int(count or 0)
 
 
 async def _villages(
@@ -233,16 +214,7 @@ async def _villages(
             )
         ).all()
     )
-    missing = dict(
-        (
-            await session.execute(
-                select(Household.village_code, func.count(func.distinct(PhotoRef.sha256)))
-                .join(Household, col(Household.id) == col(PhotoRef.household_id))
-                .where(within_regions([region], col(Household.village_code)), not_held())
-                .group_by(col(Household.village_code))
-            )
-        ).all()
-    )
+    missing = await photo_backlog().by_village(session, region)
     out = []
     for code, name in villages:
         own = [d for d in devices if code in d["villages"] and not d["revoked"]]

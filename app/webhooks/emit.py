@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.auth.principal import Principal
 from app.core.base import utcnow
+from app.households.events import HouseholdStatusChanged
 from app.households.models import Household
+from app.monitoring.events import CaseCleared, CaseIdentified
 from app.monitoring.models import MonitoringCase
+from app.sync.events import BatchReceived
 from app.webhooks.models import WebhookEvent
 from app.webhooks.vocabulary import EventType
 
@@ -72,15 +73,10 @@ def emit_for_household(
     )
 
 
-def household_status_changed(
-    session: AsyncSession,
-    household: Household,
-    *,
-    status_from: str | None,
-    status_to: str,
-    actor_id: uuid.UUID | None,
-) -> None:
+async def on_household_status_changed(session: AsyncSession, event: HouseholdStatusChanged) -> None:
     """household.status_changed: any change of `status` of an existing household."""
+    household, status_from, status_to = event.household, event.status_from, event.status_to
+    actor_id = event.actor_id
     emit_for_household(
         session,
         household,
@@ -110,8 +106,9 @@ def _case_data(case: MonitoringCase, household: Household) -> dict[str, Any]:
     }
 
 
-def case_identified(session: AsyncSession, *, case: MonitoringCase, household: Household) -> None:
+async def on_case_identified(session: AsyncSession, event: CaseIdentified) -> None:
     """monitoring.case_identified: the county approved the case (status `identified`)."""
+    case, household = event.case, event.household
     emit_for_household(
         session,
         household,
@@ -121,8 +118,9 @@ def case_identified(session: AsyncSession, *, case: MonitoringCase, household: H
     )
 
 
-def case_cleared(session: AsyncSession, *, case: MonitoringCase, household: Household) -> None:
+async def on_case_cleared(session: AsyncSession, event: CaseCleared) -> None:
     """monitoring.case_cleared: the county approved the clearing of the case's risk."""
+    case, household = event.case, event.household
     emit_for_household(
         session,
         household,
@@ -132,22 +130,16 @@ def case_cleared(session: AsyncSession, *, case: MonitoringCase, household: Hous
     )
 
 
-async def batch_received(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    batch_id: uuid.UUID,
-    device_id: str,
-    received_at: datetime,
-    outcomes: Iterable[tuple[uuid.UUID | None, str]],
-) -> None:
+async def on_batch_received(session: AsyncSession, event: BatchReceived) -> None:
     """sync.batch_received: one event per village whose households the batch named.
 
-    `outcomes` are (household id, result status) per record of the batch. A record naming no
-    household the uploader may see counts nowhere; a batch naming none emits no event.
+    A record naming no household the uploader may see counts nowhere; a batch naming none
+    emits no event.
     """
+    principal, batch_id, device_id = event.principal, event.batch_id, event.device_id
+    received_at = event.received_at
     statuses: dict[uuid.UUID, Counter[str]] = {}
-    for household_id, status in outcomes:
+    for household_id, status in event.outcomes:
         if household_id is not None:
             statuses.setdefault(household_id, Counter())[status] += 1
     if not statuses:

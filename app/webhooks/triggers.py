@@ -1,8 +1,8 @@
 """The events a field record write causes: visit.created, measure.completed, household.risk_flagged.
 
-Called by the one write rule (`app.records.service.apply_record`) that the single PUT and sync
-batches share: `before_write` just before a record is inserted or changed, `after_write` once
-it is flushed, in the same transaction.
+Subscribers of the one write rule (`app.records.service.apply_record`) that the single PUT and
+sync batches share: `on_record_writing` just before a record is inserted or changed,
+`on_record_written` once it is flushed, in the same transaction.
 
 `household.risk_flagged` reports a risk flag (防返贫监测, the rules of
 `app.progress.household`) that a write makes appear; only flags a write can cause, each
@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import get_settings
-from app.core.privacy import scrub
 from app.households.models import Household
+from app.households.privacy import scrub
 from app.progress.household import (
     LIFTED_STATUSES,
     income_dropped,
@@ -40,6 +40,7 @@ from app.progress.household import (
     visit_order,
 )
 from app.progress.household_schemas import RiskCode
+from app.records.events import RecordWriting, RecordWritten
 from app.records.models import IncomeSnapshot, Measure, RecordColumns, Visit
 from app.records.vocabulary import INDICATORS, Check, MeasureStatus
 from app.thresholds import service as thresholds_service
@@ -79,10 +80,17 @@ async def _any_webhook(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(col(Webhook.disabled_at).is_(None)))))
 
 
-async def before_write(
-    session: AsyncSession, *, record: RecordColumns | None, model: type[Any], household: Household
+_NOTE = "webhooks"  # this module's key in `RecordWriting.notes`
+
+
+async def on_record_writing(session: AsyncSession, event: RecordWriting) -> None:
+    """Subscriber: note what the events of the coming write compare against."""
+    event.notes[_NOTE] = await _before(session, event.model, event.record, event.household)
+
+
+async def _before(
+    session: AsyncSession, model: type[Any], record: RecordColumns | None, household: Household
 ) -> Before:
-    """Note what the events of the coming write of `record` (None: a new one) compare against."""
     if model is Visit:
         if isinstance(record, Visit):
             return Before(checks={name: getattr(record, f"check_{name}") for name in INDICATORS})
@@ -94,15 +102,10 @@ async def before_write(
     return Before()
 
 
-async def after_write(
-    session: AsyncSession,
-    *,
-    record: RecordColumns,
-    household: Household,
-    before: Before,
-    created: bool,
-) -> None:
-    """Emit the events of a write of `record` (created, or changed to a new revision)."""
+async def on_record_written(session: AsyncSession, event: RecordWritten) -> None:
+    """Subscriber: emit the events of a write (a record created, or changed to a new revision)."""
+    record, household, created = event.record, event.household, event.created
+    before: Before = event.writing.notes.get(_NOTE, Before())
     if isinstance(record, Visit):
         if created:
             _visit_created(session, record, household)

@@ -49,7 +49,7 @@ def limit(app: FastAPI, **values: Any) -> RateLimits:
     settings = get_settings().model_copy(
         update={f"rate_limit_{name}": value for name, value in values.items()}
     )
-    limits = RateLimits(settings)
+    limits = RateLimits(settings, client_role=Role.api_client.value)
     app.state.rate_limits = limits
     return limits
 

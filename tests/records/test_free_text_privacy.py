@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import CLIENT_SCOPES
-from app.core.privacy import scrub
+from app.households.privacy import scrub
 from app.records.models import Measure, Visit
 from app.sync.conflicts import masked
 from tests.builders import VILLAGE_A1, World

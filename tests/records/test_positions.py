@@ -8,7 +8,7 @@ import uuid
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.privacy import coarse
+from app.households.privacy import coarse
 from app.records.models import Visit
 from tests.builders import World
 from tests.records.bodies import API, put, visit_body

@@ -1,7 +1,7 @@
 """monitoring.case_identified and monitoring.case_cleared: what the step endpoint emits.
 
-The procedure itself (app.monitoring) calls `emit.case_identified` and `emit.case_cleared` at
-the county's approvals; here a case row is written directly and the functions are called.
+The procedure itself (app.monitoring) publishes `CaseIdentified` and `CaseCleared` at the
+county's approvals; here a case row is written directly and the events are published.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.core.events import publish
 from app.households.models import Household
+from app.monitoring.events import CaseCleared, CaseIdentified
 from app.monitoring.models import MonitoringCase
-from app.webhooks import emit
 from app.webhooks.models import WebhookDelivery, WebhookEvent
 from app.webhooks.outbox import dispatch_events
 from app.webhooks.vocabulary import EVENT_SCOPES, EventType
@@ -61,10 +62,10 @@ async def test_identified_and_cleared_carry_the_case_and_no_personal_data(
     household = world.households["a1"]
     case = await make_case(session, world, household)
 
-    emit.case_identified(session, case=case, household=household)
+    await publish(session, CaseIdentified(case=case, household=household))
     case.status, case.cleared_on, case.clearing_method = "cleared", date(2026, 10, 9), "assisted"
     case.open_household_id = None
-    emit.case_cleared(session, case=case, household=household)
+    await publish(session, CaseCleared(case=case, household=household))
 
     identified, cleared = await events(session)
     assert (identified.type, cleared.type) == (
@@ -115,7 +116,7 @@ async def test_case_events_go_to_owners_who_read_records(
     )
     household = world.households["a1"]
     case = await make_case(session, world, household)
-    emit.case_identified(session, case=case, household=household)
+    await publish(session, CaseIdentified(case=case, household=household))
     await session.flush()
 
     await dispatch_events(session_transactions(session), fast_settings())
