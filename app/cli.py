@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import ConfigurationError, get_settings
-from app.core.db import make_engine, make_sessionmaker
+from app.core.db import gather_statistics, make_engine, make_sessionmaker
 from app.core.logging import configure_logging
 from app.wiring import assemble
 
@@ -28,19 +28,30 @@ def _assemble() -> None:
     assemble()
 
 
-def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one transaction: committed if it returns, rolled back if it raises."""
+def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]], *, load: bool = False) -> T:
+    """Run `work` in one transaction: committed if it returns, rolled back if it raises.
+
+    `load`: the work loads data in bulk; the planner's statistics are gathered after it.
+    """
 
     async def _main() -> T:
         settings = get_settings()
         engine = make_engine(settings)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
-                return await work(session)
+                result = await work(session)
+            if load:
+                await _gather_statistics(engine)
+            return result
         finally:
             await engine.dispose()
 
     return asyncio.run(_main())
+
+
+async def _gather_statistics(engine: AsyncEngine) -> None:
+    if await gather_statistics(engine):
+        typer.echo("planner statistics gathered (ANALYZE)", err=True)
 
 
 class _Abort(Exception):
@@ -55,6 +66,15 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(revision=revision)
+
+    async def analyze() -> None:
+        engine = make_engine(settings)
+        try:
+            await _gather_statistics(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(analyze())
     typer.echo(f"database at {revision}: {_redacted_url(settings.effective_database_url)}")
 
 
@@ -119,7 +139,7 @@ def import_regions(
         return report
 
     try:
-        report = _run_in_session(work)
+        report = _run_in_session(work, load=True)
     except _Abort as abort:
         failed: service.ImportReport = abort.args[0]
         for error in failed.errors[:50]:
@@ -240,6 +260,7 @@ def import_alerts(
             while not job.done:
                 async with transaction(state, writing=True) as session:
                     await alerts.import_rows(session, job, limit=10_000, progress=progress)
+            await _gather_statistics(engine)
             return user.username, job.counts.report(county)
         finally:
             await engine.dispose()
@@ -316,7 +337,7 @@ def seed_demo() -> None:
         typer.echo("error: seed-demo creates known demo passwords; refused in production", err=True)
         raise typer.Exit(2)
     summary = _run_in_session(
-        lambda session: seed.seed_demo(session, echo=lambda m: typer.echo(m, err=True))
+        lambda session: seed.seed_demo(session, echo=lambda m: typer.echo(m, err=True)), load=True
     )
     typer.echo(summary)
 

@@ -33,6 +33,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.set_threshold(50_000, 20, 50)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def assembled() -> None:
+    """The app's parts connected (the change log, the subscribers, the ports), as every entry
+    point does before it opens a session."""
+    from app.wiring import assemble
+
+    assemble()
+
+
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fieldsync")
@@ -61,9 +70,7 @@ def database_url(tmp_root: Path) -> Iterator[str]:
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     from app.core.config import get_settings
     from app.core.db import make_engine
-    from app.wiring import assemble
 
-    assemble()  # the change log and the subscribers, as every entry point does
     engine = make_engine(get_settings(), url=database_url)
     yield engine
     await engine.dispose()

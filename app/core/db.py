@@ -9,7 +9,7 @@ from functools import partial
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -74,6 +74,22 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     if not write_lock.provided:
         raise NotAssembled("the app is not assembled: call app.wiring.assemble() first")
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def gather_statistics(engine: AsyncEngine) -> bool:
+    """ANALYZE the whole database on PostgreSQL; True if it did.
+
+    Run after migrations and bulk loads: a freshly migrated, restored or loaded database has no
+    planner statistics until autovacuum gets to it, and autovacuum may be late or off (it is
+    off on the CI machines). SQLite plans the app's queries from its indexes alone: nothing to
+    do there.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text("ANALYZE"))
+    return True
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
