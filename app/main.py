@@ -17,7 +17,7 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestBodyMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimitMiddleware, RateLimits, install_rate_limit_docs
-from app.exports.writers import XLSX_MEDIA_TYPE
+from app.exports.xlsx import XLSX_MEDIA_TYPE
 from app.health.router import router as health_router
 from app.openapi import install_openapi
 from app.photos.cleanup import expire_uploads_periodically

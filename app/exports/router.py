@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import StreamingResponse
 
 from app.auth.deps import HouseholdProgressReader
 from app.core.base import utcnow
@@ -18,7 +17,8 @@ from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import problem_responses
 from app.exports import service
 from app.exports.columns import CASE_COLUMNS, COLUMNS, Cell, Column
-from app.exports.writers import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_chunks
+from app.exports.writers import CSV_MEDIA_TYPE, csv_chunks
+from app.exports.xlsx import XLSX_MEDIA_TYPE, xlsx_chunks
 from app.regions.codes import CODE_PATTERN
 
 router = APIRouter(prefix="/exports", tags=["exports"])
@@ -83,17 +83,24 @@ def _csv_export(
     columns: Sequence[Column],
     filename: str,
 ) -> StreamingResponse:
-    """Stream the CSV of `partitions`, holding one of the export slots while it is written."""
+    """Stream the CSV of `partitions`."""
+    return _streamed(request, csv_chunks(partitions, columns), CSV_MEDIA_TYPE, filename)
+
+
+def _streamed(
+    request: Request, chunks: AsyncIterator[bytes], media_type: str, filename: str
+) -> StreamingResponse:
+    """Send `chunks` as they are produced, holding one of the export slots meanwhile."""
     slots = _slots(request)
 
     async def body() -> AsyncIterator[bytes]:
         async with slots:
-            async for chunk in csv_chunks(partitions, columns):
+            async for chunk in chunks:
                 yield chunk
 
     return StreamingResponse(
         body(),
-        media_type=CSV_MEDIA_TYPE,
+        media_type=media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "private, no-store",
@@ -164,11 +171,12 @@ async def export_monitoring_cases_csv(
 
 @router.get(
     "/households.xlsx",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
         200: {
             "description": "An Excel workbook (Office Open XML) with two sheets: 贫困户 "
-            "(households) and 监测对象 (monitoring cases, as GET /exports/monitoring-cases.csv)",
+            "(households) and 监测对象 (monitoring cases, as GET /exports/monitoring-cases.csv), "
+            "streamed as it is written (no Content-Length)",
             "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         },
         **_RESPONSES,
@@ -182,14 +190,11 @@ async def export_households_xlsx(
     transactions: TransactionsDep,
     principal: HouseholdProgressReader,
     region: RegionQuery,
-) -> FileResponse:
+) -> StreamingResponse:
     export = await service.prepare(session, principal=principal, code=region, now=utcnow())
-    async with _slots(request):
-        path = await service.build_xlsx(export, transactions)
-    return FileResponse(
-        path,
-        media_type=XLSX_MEDIA_TYPE,
-        filename=_filename(region, "xlsx"),
-        headers={"Cache-Control": "private, no-store"},
-        background=BackgroundTask(path.unlink, missing_ok=True),
+    return _streamed(
+        request,
+        xlsx_chunks(service.xlsx_sheets(export, transactions)),
+        XLSX_MEDIA_TYPE,
+        _filename(region, "xlsx"),
     )

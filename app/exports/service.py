@@ -3,16 +3,12 @@ with each household's latest monitoring case) and its monitoring cases."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
-import anyio
 from sqlalchemy import ColumnElement, Date, Select, Uuid, and_, case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -30,7 +26,8 @@ from app.exports.columns import (
     cells,
     tz_of,
 )
-from app.exports.writers import CASES_SHEET_NAME, SHEET_NAME, XlsxWorkbook
+from app.exports.writers import CASES_SHEET_NAME, SHEET_NAME
+from app.exports.xlsx import Sheet
 from app.households.models import Household, Member
 from app.households.vocabulary import Relation, Status
 from app.monitoring.models import MonitoringCase, MonitoringStep
@@ -246,22 +243,9 @@ async def prepare(
     return Export(queries, cases, context)
 
 
-async def build_xlsx(export: Export, transactions: Transactions) -> Path:
-    """Write the XLSX file (households, then cases) to a temporary file and return its path
-    (the caller removes it)."""
-    handle, name = tempfile.mkstemp(prefix="fieldsync-export-", suffix=".xlsx")
-    os.close(handle)
-    path = Path(name)
-    try:
-        book = await anyio.to_thread.run_sync(XlsxWorkbook, path)
-        sheet = await anyio.to_thread.run_sync(book.sheet, SHEET_NAME, COLUMNS)
-        async for rows in export.partitions(transactions):
-            await anyio.to_thread.run_sync(sheet.write, rows)
-        sheet = await anyio.to_thread.run_sync(book.sheet, CASES_SHEET_NAME, CASE_COLUMNS)
-        async for rows in export.case_partitions(transactions):
-            await anyio.to_thread.run_sync(sheet.write, rows)
-        await anyio.to_thread.run_sync(book.close)
-    except BaseException:
-        await anyio.Path(path).unlink(missing_ok=True)
-        raise
-    return path
+def xlsx_sheets(export: Export, transactions: Transactions) -> list[Sheet]:
+    """The workbook's sheets: households, then monitoring cases, each read as it is written."""
+    return [
+        Sheet(SHEET_NAME, COLUMNS, export.partitions(transactions)),
+        Sheet(CASES_SHEET_NAME, CASE_COLUMNS, export.case_partitions(transactions)),
+    ]

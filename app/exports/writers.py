@@ -1,11 +1,7 @@
-"""Writers of the export: CSV streamed as it is produced, XLSX built in a temporary file.
+"""The CSV writer of the export, streamed as it is produced (the XLSX one: `app.exports.xlsx`).
 
 A CSV file holds one table (households, or monitoring cases); the XLSX workbook a sheet of
-each.
-
-Both keep memory constant: rows arrive in partitions from the database and leave at once. The
-XLSX writer (XlsxWriter in `constant_memory` mode) flushes each row to its temporary files as
-it goes; only the finished file is sent, so the client learns its length.
+each. Both keep memory constant: rows arrive in partitions from the database and leave at once.
 """
 
 from __future__ import annotations
@@ -14,15 +10,10 @@ import csv
 import io
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
-
-import xlsxwriter
 
 from app.exports.columns import COLUMNS, Cell, Column, Kind
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Excel reads a CSV file as UTF-8 only when it starts with the byte order mark.
 BOM = "\ufeff"
 # A cell starting with one of these is a formula to a spreadsheet: written as text, with a
@@ -30,7 +21,6 @@ BOM = "\ufeff"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SHEET_NAME = "贫困户"
 CASES_SHEET_NAME = "监测对象"
-MAX_XLSX_ROWS = 1_048_575  # Excel's rows per sheet, less the header
 
 
 def _csv_text(column: Column, cell: Cell) -> str:
@@ -66,69 +56,3 @@ async def csv_chunks(
             for row in rows
         )
         yield buffer.getvalue().encode()
-
-
-class XlsxWorkbook:
-    """The workbook, written in constant memory: one sheet after the other, each row by row."""
-
-    def __init__(self, path: Path) -> None:
-        self.workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-        self.bold = self.workbook.add_format({"bold": True, "text_wrap": True, "valign": "top"})
-        self.formats = {
-            Kind.money: self.workbook.add_format({"num_format": "0.00"}),
-            Kind.percent: self.workbook.add_format({"num_format": "0.0"}),
-            Kind.timestamp: self.workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-            Kind.date: self.workbook.add_format({"num_format": "yyyy-mm-dd"}),
-        }
-        self.sheets: list[XlsxSheet] = []
-
-    def sheet(self, name: str, columns: Sequence[Column]) -> XlsxSheet:
-        """A new sheet (the one before it is finished: constant memory writes in order)."""
-        if self.sheets:
-            self.sheets[-1].finish()
-        sheet = XlsxSheet(self, name, columns)
-        self.sheets.append(sheet)
-        return sheet
-
-    def close(self) -> None:
-        if self.sheets:
-            self.sheets[-1].finish()
-        self.workbook.close()
-
-
-class XlsxSheet:
-    """One worksheet, header frozen and filtered, written row by row."""
-
-    def __init__(self, book: XlsxWorkbook, name: str, columns: Sequence[Column]) -> None:
-        self.sheet = book.workbook.add_worksheet(name)
-        self.columns = columns
-        self.formats = book.formats
-        for index, column in enumerate(columns):
-            self.sheet.set_column(index, index, column.width)
-        self.sheet.freeze_panes(1, 0)
-        for index, column in enumerate(columns):
-            self.sheet.write_string(0, index, column.header, book.bold)
-        self.rows = 0
-
-    def write(self, rows: Sequence[Sequence[Cell]]) -> None:
-        if self.rows + len(rows) > MAX_XLSX_ROWS:
-            raise OverflowError(f"an XLSX sheet holds at most {MAX_XLSX_ROWS} rows")
-        sheet, formats = self.sheet, self.formats
-        for row in rows:
-            self.rows += 1
-            for index, (column, cell) in enumerate(zip(self.columns, row, strict=True)):
-                if cell is None:
-                    continue
-                if isinstance(cell, datetime):
-                    sheet.write_datetime(self.rows, index, cell, formats[Kind.timestamp])
-                elif isinstance(cell, date):
-                    sheet.write_datetime(self.rows, index, cell, formats[Kind.date])
-                elif isinstance(cell, Decimal):
-                    sheet.write_number(self.rows, index, float(cell), formats.get(column.kind))
-                elif isinstance(cell, int):
-                    sheet.write_number(self.rows, index, cell)
-                else:  # never a formula, whatever the text
-                    sheet.write_string(self.rows, index, cell)
-
-    def finish(self) -> None:
-        self.sheet.autofilter(0, 0, max(self.rows, 1), len(self.columns) - 1)
