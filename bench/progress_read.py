@@ -505,11 +505,24 @@ async def _fill(
                 if conn.dialect.name == "postgresql":
                     driver: Any = (await conn.get_raw_connection()).driver_connection
                     for name, table in tables.items():
-                        columns = [c.name for c in table.columns]
+                        # Columns the generator leaves out (added since it was written) get
+                        # their model default, as an INSERT would give them.
+                        given = set(rows[name][0]) if rows[name] else set()
+                        defaults = {
+                            c.name: c.default.arg
+                            for c in table.columns
+                            if c.name not in given and c.default is not None and c.default.is_scalar
+                        }
+                        columns = [c.name for c in table.columns if c.name in given | set(defaults)]
                         # asyncpg's json codec (SQLAlchemy sets it up) takes JSON text.
                         as_text = {c.name for c in table.columns if isinstance(c.type, JSON)}
                         records = [
-                            tuple(_json(row[c]) if c in as_text else row[c] for c in columns)
+                            tuple(
+                                _json(row.get(c, defaults.get(c)))
+                                if c in as_text
+                                else row.get(c, defaults.get(c))
+                                for c in columns
+                            )
                             for row in rows[name]
                         ]
                         await driver.copy_records_to_table(name, records=records, columns=columns)
