@@ -27,7 +27,6 @@ def assemble() -> None:
     """Connect the app's parts (idempotent)."""
     # The sync change log: every flush of a numbered table, in the same transaction.
     changelog.install()
-    db.write_lock.provide(changelog.lock_writes)
     photo_backlog.photo_backlog.provide(PhotoBacklogQueries())
     exit_rule.exit_reasons.provide(household_progress.exit_reasons)
 
@@ -40,3 +39,4 @@ def assemble() -> None:
     events.subscribe(CaseIdentified, webhooks_emit.on_case_identified)
     events.subscribe(CaseCleared, webhooks_emit.on_case_cleared)
     events.subscribe(BatchReceived, webhooks_emit.on_batch_received)
+    db.mark_assembled()

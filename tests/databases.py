@@ -71,7 +71,7 @@ def savepoint_transactions(session: AsyncSession) -> Callable[..., Any]:
     """What `app.core.db.get_transactions` gives a route, as savepoints of the test's session."""
 
     @asynccontextmanager
-    async def transaction(*, writing: bool, numbered: bool = True) -> AsyncIterator[AsyncSession]:
+    async def transaction(*, writing: bool) -> AsyncIterator[AsyncSession]:
         async with session.begin_nested():
             yield session
 

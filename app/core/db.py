@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, Protocol
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import Settings
-from app.core.ports import NotAssembled, Port
+from app.core.ports import NotAssembled
 
 # Execution option a write transaction sets so that SQLite takes the write lock at BEGIN
 # (BEGIN IMMEDIATE) and waits for it with the busy timeout, instead of failing with
@@ -62,16 +62,19 @@ def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) ->
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-WriteLock = Callable[[AsyncSession], Awaitable[None]]
-# Handed over where the app is assembled (`app.wiring`): what a numbered write takes first on
-# PostgreSQL. Core knows no domain.
-write_lock: Port[WriteLock] = Port("write lock")
+# Set where the app is assembled (`app.wiring`), once the session events and subscribers that
+# every write relies on are installed.
+_assembled: list[bool] = []
+
+
+def mark_assembled() -> None:
+    _assembled[:] = [True]
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # A session of an app not assembled would write without the sync change log and the
     # subscribers of its events: refuse rather than lose them.
-    if not write_lock.provided:
+    if not _assembled:
         raise NotAssembled("the app is not assembled: call app.wiring.assemble() first")
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
@@ -95,41 +98,25 @@ async def gather_statistics(engine: AsyncEngine) -> bool:
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def _begin_write(session: AsyncSession, *, numbered: bool = True) -> None:
-    """Start a writing request's transaction holding the database's write lock.
-
-    One writer at a time, on both databases: SQLite takes its lock at BEGIN IMMEDIATE;
-    PostgreSQL takes the row lock of the sync change counter first, before any other row lock.
-    Every write that the sync feed numbers needs that lock anyway; taking it first means no two
-    transactions can each hold a row the other waits for (no deadlocks), and change numbers
-    follow commit order. Writes of rows the feed never numbers (upload bookkeeping) pass
-    `numbered=False` and, on PostgreSQL, do not queue behind sync batches.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        await session.connection(execution_options={SQLITE_IMMEDIATE: True})
-    elif numbered:
-        await write_lock()(session)
-
-
 @asynccontextmanager
-async def transaction(
-    state: Any, *, writing: bool, numbered: bool = True
-) -> AsyncIterator[AsyncSession]:
+async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSession]:
     """A session in a transaction of its own: committed at the end, rolled back on error.
 
-    `writing` transactions hold the database's write lock (see `_begin_write`) from the start.
-    On SQLite, writing transactions of this process also queue, first come first served, on
+    PostgreSQL writers run in parallel; row locks order the ones that touch the same rows, and
+    a deadlock or serialisation failure answers 503 `busy`, retryable (every write is
+    idempotent). SQLite has one writer at a time: a `writing` transaction takes the write lock
+    at BEGIN IMMEDIATE (a read transaction cannot upgrade to a write once another writer has
+    committed). Writing transactions of this process also queue, first come first served, on
     one asyncio lock held until commit: SQLite's busy handler polls and is not fair, so under a
-    steady stream of batches a waiting write could otherwise starve past the busy timeout.
-    The busy timeout still orders this process against others (CLI, further workers).
+    steady stream of batches a waiting write could otherwise starve past the busy timeout. The
+    busy timeout still orders this process against others (CLI, further workers).
     """
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(sessionmaker())
         if writing and session.get_bind().dialect.name == "sqlite":
             await stack.enter_async_context(_sqlite_write_lock(state))
-        if writing:
-            await _begin_write(session, numbered=numbered)
+            await session.connection(execution_options={SQLITE_IMMEDIATE: True})
         try:
             yield session
             await session.commit()
@@ -150,12 +137,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 class Transactions(Protocol):
-    """Opens short transactions on demand (`writing=True`: holding the write lock;
-    `numbered=False`: writes no row the sync feed numbers)."""
+    """Opens short transactions on demand (`writing=True`: one that writes)."""
 
-    def __call__(
-        self, *, writing: bool, numbered: bool = True
-    ) -> AbstractAsyncContextManager[AsyncSession]: ...
+    def __call__(self, *, writing: bool) -> AbstractAsyncContextManager[AsyncSession]: ...
 
 
 def get_transactions(request: Request) -> Transactions:

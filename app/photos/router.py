@@ -152,7 +152,7 @@ async def _receive_photo(
                 type="sha256_mismatch",
             )
         if not store:
-            async with transactions(writing=True, numbered=False) as session:
+            async with transactions(writing=True) as session:
                 await service.add_holder(
                     session, sha256=sha256, household_id=household_id, user_id=uploaded_by
                 )

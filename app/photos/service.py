@@ -134,7 +134,7 @@ async def store_photo(
             await storage.put_file(keys.thumbnail_key(sha256), thumbnail, content_type="image/jpeg")
         finally:
             await anyio.Path(thumbnail).unlink(missing_ok=True)
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         photo = await session.get(Photo, sha256)
         if photo is None:
             photo = Photo(

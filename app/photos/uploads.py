@@ -193,7 +193,7 @@ class Uploads:
         the server lacks from the sync feed's `missing_photos` and upload only those.
         """
         now = utcnow()
-        async with self.transactions(writing=True, numbered=False) as session:
+        async with self.transactions(writing=True) as session:
             unfinished = await session.scalar(
                 select(func.count())
                 .select_from(Upload)
@@ -324,7 +324,7 @@ class Uploads:
         that moves it to the end claims the finishing in the same statement."""
         now = utcnow()
         last = offset + size == upload.length
-        async with self.transactions(writing=True, numbered=False) as session:
+        async with self.transactions(writing=True) as session:
             moved = await session.execute(
                 update(Upload)
                 .where(col(Upload.id) == upload.id, col(Upload.offset) == offset)
@@ -364,7 +364,7 @@ class Uploads:
 
 async def _claim(transactions: Transactions, upload: Upload, *, now: datetime) -> bool:
     """Claim a complete, unfinished upload for finishing; False if another request has it."""
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         claimed = await session.execute(
             update(Upload)
             .where(
@@ -437,7 +437,7 @@ async def finish_upload(
     finally:
         await joined.discard()
     now = utcnow()
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         await session.execute(
             update(Upload)
             .where(col(Upload.id) == upload.id)
@@ -483,7 +483,7 @@ async def discard_upload(
                 col(Upload.finishing_until) <= expired_by,
             ),
         )
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         doomed = select(Upload.id).where(condition).scalar_subquery()
         await session.execute(delete(UploadPart).where(col(UploadPart.upload_id) == doomed))
         deleted = await session.execute(delete(Upload).where(condition))

@@ -1,8 +1,9 @@
 """The change feed: everything a phone needs about its villages since its cursor.
 
-The feed reads `sync_change` (see changelog.py) in sequence order. Sequence numbers are handed
-out in commit order, so a page that ends at number n has seen everything up to n: no change is
-skipped, and none is returned twice, while writers keep writing.
+The feed reads `sync_change` (see changelog.py) in position order, up to the log's watermark:
+every change at or before it is committed and no later commit can land there, so a page that
+ends at position n has seen everything up to n: no change is skipped, and none is returned
+twice, while writers keep writing in parallel.
 
 A cursor is signed and bound to its user and to the villages it was issued for. When the
 caller's villages change (a reassignment), the next pages first carry `delete` entries for
@@ -41,11 +42,13 @@ from app.records import service as records_service
 from app.records.vocabulary import RecordType
 from app.regions import codes
 from app.sync import changelog
+from app.sync.changelog import Position
 from app.sync.errors import CursorGone
 from app.sync.models import Change, ChangeCounter
 
 log = logging.getLogger("fieldsync.sync")
 
+START: Position = (0, 0)
 _FRESH = "start a fresh download: call again without a cursor"
 
 
@@ -55,15 +58,26 @@ class FeedState:
 
     u: str  # the user's id
     r: list[str]  # the regions the phone holds
-    p: int = 0  # the last sequence number delivered
+    p: Position = START  # the last position delivered
     # After a reassignment: regions held before it, and where the feed stood then. Below `s`,
     # only the regions that were gained are delivered (the rest the phone already has).
     a: list[str] | None = None
-    s: int | None = None
+    s: Position | None = None
     # After a reassignment: the regions whose objects are being deleted, and how far.
     x: list[str] | None = None
-    q: int = 0
-    v: int = field(default=1)  # cursor format
+    q: Position = START
+    # Cursor format: 2 holds positions (txid, seq); 1 held sequence numbers, which are the
+    # positions (0, seq) of the log before PostgreSQL wrote in parallel.
+    v: int = field(default=2)
+
+
+def _position(value: Any) -> Position:
+    if isinstance(value, int):
+        return (0, value)
+    txid, seq = value
+    if not isinstance(txid, int) or not isinstance(seq, int):
+        raise TypeError("a position is two integers")
+    return (txid, seq)
 
 
 def _key(settings: Settings) -> bytes:
@@ -86,13 +100,20 @@ def decode(cursor: str, settings: Settings) -> FeedState:
         ):
             raise ValueError("bad signature")
         state = FeedState(**json.loads(raw))
+        state.p, state.q = _position(state.p), _position(state.q)
+        state.s = _position(state.s) if state.s is not None else None
     except (ValueError, TypeError):
         raise CursorGone(f"this cursor was not issued by this server; {_FRESH}") from None
     return state
 
 
 def _state_for(
-    principal: Principal, cursor: str | None, *, horizon: int, latest: int, settings: Settings
+    principal: Principal,
+    cursor: str | None,
+    *,
+    horizon: Position,
+    latest: Position,
+    settings: Settings,
 ) -> FeedState:
     regions = sorted(principal.region_codes)
     if cursor is None:
@@ -103,7 +124,7 @@ def _state_for(
     if state.u != principal.id.hex:
         raise CursorGone(f"this cursor belongs to another user; {_FRESH}")
     position = state.s if state.s is not None else state.p
-    if 0 < position < horizon:
+    if START < position < horizon:
         raise CursorGone(
             f"this cursor is older than the {settings.change_retention_days} days of deletions "
             f"the server keeps; {_FRESH}"
@@ -112,7 +133,7 @@ def _state_for(
         return state
     if state.x is not None or state.s is not None:
         raise CursorGone(f"your villages changed again during a catch-up; {_FRESH}")
-    return FeedState(u=state.u, r=regions, p=0, a=state.r, s=state.p, x=state.r, q=0)
+    return FeedState(u=state.u, r=regions, p=START, a=state.r, s=state.p, x=state.r, q=START)
 
 
 def _in_region(code: str) -> Any:
@@ -125,12 +146,16 @@ def _in_region(code: str) -> Any:
 
 
 async def _page_rows(
-    session: AsyncSession, regions: list[str], conditions: list[Any], after: int, limit: int
+    session: AsyncSession,
+    regions: list[str],
+    conditions: list[Any],
+    after: Position,
+    limit: int,
 ) -> list[Change]:
-    """The next `limit` rows after `after` in `regions`, in sequence order.
+    """The next `limit` rows after `after` in `regions`, in position order.
 
-    One index range per region, merged: a village's rows are found through (region_code, seq)
-    however many other villages' rows lie between them.
+    One index range per region, merged: a village's rows are found through (region_code, txid,
+    seq) however many other villages' rows lie between them.
     """
     # A village inside another region of the list would come twice: keep the outer one.
     outer = [
@@ -140,8 +165,8 @@ async def _page_rows(
     ]
     branches = [
         select(Change)
-        .where(_in_region(code), col(Change.seq) > after, *conditions)
-        .order_by(col(Change.seq))
+        .where(_in_region(code), changelog.after(after), *conditions)
+        .order_by(col(Change.txid), col(Change.seq))
         .limit(limit)
         for code in outer
     ]
@@ -151,7 +176,9 @@ async def _page_rows(
         return list(await session.scalars(branches[0]))
     merged = union_all(*(select(branch.subquery()) for branch in branches)).subquery()
     row = aliased(Change, merged)
-    return list(await session.scalars(select(row).order_by(merged.c.seq).limit(limit)))
+    return list(
+        await session.scalars(select(row).order_by(merged.c.txid, merged.c.seq).limit(limit))
+    )
 
 
 async def _household_data(
@@ -261,10 +288,12 @@ async def read_changes(
     if principal.device_id is not None:
         # First, while the transaction's view is fresh (SQLite cannot upgrade a stale one).
         await _touch(session, principal)
+    # First the watermark, then the rows (in later statements, which see all it vouches for).
+    latest = await changelog.watermark(session)
     counter = await session.get(ChangeCounter, 1, populate_existing=True)
-    # Every change numbered up to `latest` is committed: numbers are taken in commit order.
-    horizon, latest = (counter.horizon, counter.value) if counter is not None else (0, 0)
+    horizon = (counter.horizon_txid, counter.horizon) if counter is not None else START
     state = _state_for(principal, cursor, horizon=horizon, latest=latest, settings=settings)
+    readable = changelog.upto(latest)
     changes: list[dict[str, Any]] = []
     has_more = False
 
@@ -273,20 +302,21 @@ async def read_changes(
             not_(within_regions(state.r, col(Change.region_code))),
             # Deletions the phone applied before the reassignment are done: sent again, they
             # would remove what has since moved into a village it keeps.
-            or_(col(Change.op) == changelog.UPSERT, col(Change.seq) > (state.s or 0)),
+            or_(col(Change.op) == changelog.UPSERT, changelog.after(state.s or START)),
+            readable,
         ]
         rows = await _page_rows(session, state.x, lost, state.q, limit + 1)
         for row in rows[:limit]:
             changes.append(_entry(row, data=None, op=changelog.DELETE))
-            state.q = row.seq
+            state.q = changelog.position_of(row)
         if len(rows) > limit:
             has_more = True
         else:
-            state.x, state.q = None, 0
+            state.x, state.q = None, START
 
     room = limit - len(changes)
     if not has_more and room > 0:
-        scope: list[Any] = []
+        scope: list[Any] = [readable]
         if state.s is not None and state.a is not None:
             # Below `s`, a gained village's objects as they are now (its old deletions concern
             # nothing the phone holds, or something that moved into a village it holds).
@@ -294,7 +324,7 @@ async def read_changes(
                 not_(within_regions(state.a, col(Change.region_code))),
                 col(Change.op) == changelog.UPSERT,
             )
-            scope.append(or_(col(Change.seq) > state.s, gained))
+            scope.append(or_(changelog.after(state.s), gained))
         rows = await _page_rows(session, state.r, scope, state.p, room + 1)
         page = rows[:room]
         upserts = [row for row in page if row.op == changelog.UPSERT]
@@ -304,7 +334,7 @@ async def read_changes(
                 changes.append(_entry(row, data=None))
             elif (entry := data.get((row.entity_type, str(row.entity_id)))) is not None:
                 changes.append(entry)
-            state.p = row.seq
+            state.p = changelog.position_of(row)
         has_more = len(rows) > room
         if state.s is not None and (state.p >= state.s or not has_more):
             # Caught up with where the feed stood at the reassignment: back to one stream.

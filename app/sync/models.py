@@ -21,36 +21,41 @@ from app.core.base import (
 
 
 class ChangeCounter(SQLModel, table=True):
-    """The single row that numbers changes.
+    """The single row of the change log's bookkeeping.
 
-    A writing transaction takes its numbers with UPDATE … RETURNING, which locks the row until it
-    commits: numbers are handed out in commit order, so a reader that has seen number n has seen
-    every change numbered below n (the feed's exactly-once guarantee rests on this).
+    On SQLite, where one transaction writes at a time, a writing transaction takes its numbers
+    with UPDATE … RETURNING: numbers follow commit order. PostgreSQL numbers changes without it
+    (see app/sync/changelog.py). On both, the horizon of pruned deletions.
     """
 
     __tablename__ = "sync_counter"
 
     id: int = Field(primary_key=True)  # always 1
     value: int = Field(default=0, sa_type=BigInteger)
-    # Delete entries numbered at or below were pruned: cursors from before cannot be served.
+    # Delete entries at or before the position (horizon_txid, horizon) were pruned: cursors from
+    # before cannot be served.
     horizon: int = Field(default=0, sa_type=BigInteger)
+    horizon_txid: int = Field(default=0, sa_type=BigInteger)
 
 
 class Change(SQLModel, table=True):
     """The latest change of one object as seen from one village.
 
     One row per (object, village): `upsert` while the object is in the village, `delete` once it
-    has left (a household moved away). Every change moves the row to a new, higher `seq`, so the
-    table stays as large as the data and a first download is a read of it in `seq` order.
+    has left (a household moved away). Every change moves the row to a new, later position
+    (txid, seq), so the table stays as large as the data and a first download is a read of it
+    in position order.
     """
 
     __tablename__ = "sync_change"
-    __table_args__ = (Index("ix_sync_change_region_code_seq", "region_code", "seq"),)
+    __table_args__ = (Index("ix_sync_change_region_code_txid_seq", "region_code", "txid", "seq"),)
 
     entity_type: str = Field(primary_key=True, max_length=16)
     entity_id: uuid.UUID = Field(primary_key=True)
     region_code: str = Field(primary_key=True, max_length=21, sa_type=region_code_type())
     household_id: uuid.UUID = Field(index=True)
+    # The writing transaction on PostgreSQL, 0 on SQLite (see app/sync/changelog.py).
+    txid: int = Field(default=0, sa_type=BigInteger)
     seq: int = Field(sa_type=BigInteger, unique=True)
     op: str = Field(max_length=8)
     version: int

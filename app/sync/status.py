@@ -23,7 +23,7 @@ from app.core.errors import NotFound
 from app.devices.models import Device
 from app.regions import codes
 from app.regions.models import Region
-from app.sync.models import ChangeCounter, SyncBatch, SyncConflict
+from app.sync.models import Change, SyncBatch, SyncConflict
 from app.sync.photo_backlog import photo_backlog
 from app.users.models import User, UserRegion
 
@@ -41,7 +41,7 @@ def region_of(principal: Principal, region: str | None) -> str:
 async def etag(session: AsyncSession, *, region: str, settings: Settings, now: datetime) -> str:
     """Changes whenever anything the status shows may have changed (and every hour)."""
     maxima = sa_select(
-        select(ChangeCounter.value).where(col(ChangeCounter.id) == 1).scalar_subquery(),
+        select(func.max(Change.seq)).scalar_subquery(),
         select(func.max(SyncBatch.received_at)).scalar_subquery(),
         select(func.max(Device.last_seen_at)).scalar_subquery(),
         select(func.max(Device.last_sync_at)).scalar_subquery(),

@@ -115,7 +115,7 @@ async def claim_deliveries(
         if await session.scalar(_due(now).limit(1)) is None:
             return []
     lease = now + timedelta(seconds=2 * settings.webhook_timeout_seconds + 30)
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         ids = list(
             await session.scalars(
                 _due(now).limit(limit).with_for_update(skip_locked=True, of=WebhookDelivery)
@@ -251,7 +251,7 @@ async def record_outcome(
 ) -> None:
     """Store what an attempt gave: delivered, retried later, or dead."""
     now = utcnow()
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         delivery = await session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
         if delivery is None:
             return  # pruned meanwhile

@@ -119,7 +119,7 @@ async def dispatch_events(
             is None
         ):
             return 0
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         events = list(
             await session.scalars(_undispatched().limit(limit).with_for_update(skip_locked=True))
         )
@@ -167,7 +167,7 @@ async def prune(transactions: Transactions, *, older_than: datetime) -> tuple[in
 
     Returns (deliveries, events) deleted.
     """
-    async with transactions(writing=True, numbered=False) as session:
+    async with transactions(writing=True) as session:
         deliveries = await session.execute(
             delete(WebhookDelivery).where(
                 col(WebhookDelivery.status).not_in(OPEN_STATUSES),
