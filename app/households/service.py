@@ -162,6 +162,18 @@ async def get_household(
     return household
 
 
+async def visible_households(
+    session: AsyncSession, *, principal: Principal, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Household]:
+    """Those of `ids` that are households in the caller's villages, in one query per 500."""
+    found: dict[uuid.UUID, Household] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        stmt = _visible(principal).where(col(Household.id).in_(unique[start : start + 500]))
+        found.update({h.id: h for h in await session.scalars(stmt)})
+    return found
+
+
 async def get_household_record(
     session: AsyncSession, *, principal: Principal, household_id: uuid.UUID
 ) -> HouseholdRecord:

@@ -36,6 +36,7 @@ async def index_photo_refs(
     `replace=False` for a record just created, which has none yet.
     """
     if replace:
+        await session.flush()  # references added earlier in this transaction are replaced too
         await session.execute(
             delete(PhotoRef).where(
                 col(PhotoRef.record_type) == record_type, col(PhotoRef.record_id) == record.id
@@ -56,9 +57,7 @@ async def index_photo_refs(
                 measure_id=measure_id,
             ),
         )
-    if refs:
-        session.add_all(refs.values())
-        await session.flush()
+    session.add_all(refs.values())  # inserted with the transaction's next flush
 
 
 async def on_record_written(session: AsyncSession, event: RecordWritten) -> None:

@@ -158,6 +158,19 @@ def decide(*, stored_revision: int, stored_hash: str, revision: int, new_hash: s
     return Outcome.unchanged if new_hash == stored_hash else Outcome.conflict
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a write derives from its body alone (no database): checked before any lock."""
+
+    columns: dict[str, Any]
+    content_hash: str
+
+
+def prepare(kind: Kind, data: RecordWrite) -> Prepared:
+    """The stored columns and content hash of `data`; raises for values never storable."""
+    return Prepared(kind.columns(data), content_hash(data))
+
+
 def new_record(
     model: type[RecordColumns],
     *,
@@ -167,13 +180,14 @@ def new_record(
     author_id: uuid.UUID,
     device_id: str | None,
     now: datetime,
+    digest: str | None = None,
 ) -> RecordColumns:
     """A record as first received: revision and content hash of `data`, authored now."""
     return model(
         id=record_id,
         household_id=data.household_id,
         revision=data.revision,
-        content_hash=content_hash(data),
+        content_hash=digest or content_hash(data),
         author_id=author_id,
         device_id=device_id,
         received_at=now,
@@ -229,15 +243,20 @@ async def apply_record(
     data: RecordWrite,
     households: dict[uuid.UUID, Household] | None = None,
     known: dict[uuid.UUID, Any] | None = None,
+    prepared: Prepared | None = None,
 ) -> Applied:
     """Create, update or recognise a retry of one record; conflicts and stale writes change nothing.
 
     Returns the outcome and the record as stored afterwards. Raises for input the record can
     never be stored with (unknown household, invalid values, no right to edit), before writing
-    anything. For a batch: `households` caches the caller's households already looked up, and
+    anything. For a batch: `households` caches the caller's households already looked up,
     `known` holds the records of this kind the batch names, loaded and locked up front (an id
-    missing from it does not exist yet); records created here are added to both.
+    missing from it does not exist yet; records created here are added to it), and `prepared`
+    what was derived from the body before the transaction. A batch's writes are not flushed
+    here: the batch flushes them all at once, and a record that another request created in
+    the meantime fails that flush (the batch is then tried again, and judges against it).
     """
+    batch = known is not None
     household = (households or {}).get(data.household_id)
     if household is None or inspect(household).expired_attributes:
         household = await _household_for(
@@ -245,8 +264,8 @@ async def apply_record(
         )
         if households is not None:
             households[household.id] = household
-    columns = kind.columns(data)
-    new_hash = content_hash(data)
+    prepared = prepared or prepare(kind, data)
+    columns, new_hash = prepared.columns, prepared.content_hash
     now = utcnow()
 
     if known is not None:
@@ -255,6 +274,8 @@ async def apply_record(
         stored = await session.get(kind.model, record_id, with_for_update=True)
     if stored is None:
         if kind.check is not None:
+            if batch:
+                await session.flush()  # the check reads what the batch wrote before
             await kind.check(session, household, data, None)
         record = new_record(
             kind.model,
@@ -264,9 +285,17 @@ async def apply_record(
             author_id=principal.id,
             device_id=principal.device_id,
             now=now,
+            digest=new_hash,
         )
         writing = RecordWriting(model=kind.model, record=None, household=household)
         await publish(session, writing)
+        if known is not None:
+            session.add(record)
+            known[record_id] = record
+            await _written(
+                session, kind, writing, record, principal=principal, created=True, batch=True
+            )
+            return Applied(Outcome.created, record, household)
         try:
             async with session.begin_nested():
                 session.add(record)
@@ -282,8 +311,6 @@ async def apply_record(
                 raise
         else:
             await _written(session, kind, writing, record, principal=principal, created=True)
-            if known is not None:
-                known[record_id] = record
             return Applied(Outcome.created, record, household)
 
     if stored.household_id != household.id:
@@ -306,6 +333,8 @@ async def apply_record(
                 "may change it"
             )
         if kind.check is not None:
+            if batch:
+                await session.flush()
             await kind.check(session, household, data, stored)
         writing = RecordWriting(model=kind.model, record=stored, household=household)
         await publish(session, writing)
@@ -317,8 +346,11 @@ async def apply_record(
         stored.content_hash = new_hash
         stored.updated_at = now
         stored.updated_by = principal.id
-        await session.flush()
-        await _written(session, kind, writing, stored, principal=principal, created=False)
+        if not batch:
+            await session.flush()
+        await _written(
+            session, kind, writing, stored, principal=principal, created=False, batch=batch
+        )
     return Applied(outcome, stored, household)
 
 
@@ -330,7 +362,9 @@ async def _written(
     *,
     principal: Principal,
     created: bool,
+    batch: bool = False,
 ) -> None:
+    """Publish RecordWritten; outside a batch, flush what its subscribers added."""
     await publish(
         session,
         RecordWritten(
@@ -342,6 +376,8 @@ async def _written(
             writing=writing,
         ),
     )
+    if not batch:
+        await session.flush()
 
 
 async def keep_measure_history(session: AsyncSession, event: RecordWritten) -> None:
@@ -359,7 +395,6 @@ async def keep_measure_history(session: AsyncSession, event: RecordWritten) -> N
                 author_id=event.principal.id,
             )
         )
-        await session.flush()
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import Settings
+from app.core.db import Transactions
 from app.core.errors import AppError, FieldError, field_errors, invalid_fields
 from app.core.events import publish
 from app.devices.service import touch_device
@@ -29,7 +30,7 @@ from app.households import service as households_service
 from app.households.models import Household
 from app.households.schemas import HouseholdUpdate
 from app.records import service as records_service
-from app.records.schemas import Revision
+from app.records.schemas import RecordWrite, Revision
 from app.records.vocabulary import Outcome, RecordType
 from app.sync.conflicts import masked
 from app.sync.errors import BatchIdReused, BatchNotFound, BatchTooLarge, DeviceMismatch
@@ -121,13 +122,23 @@ _STATUS = {
 }
 
 
-async def _apply_record(
-    session: AsyncSession,
-    principal: Principal,
-    index: int,
-    item: SyncItem,
-    cache: _Loaded,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Ready:
+    """A record of the batch as far as it can be checked without the database."""
+
+    kind: records_service.Kind
+    record_id: uuid.UUID
+    revision: int
+    data: RecordWrite
+    prepared: records_service.Prepared
+
+
+# Per item of a batch: a record ready to apply, the result of one rejected already, or None
+# (a household edit, checked against the database).
+Prepared = list[_Ready | dict[str, Any] | None]
+
+
+def _ready(index: int, item: SyncItem) -> _Ready:
     prefix = f"records.{index}."
     record_id = _uuid(item.id, prefix + "id")
     revision = _number(_REVISION, item.revision, prefix + "revision")
@@ -138,17 +149,54 @@ async def _apply_record(
     kind = records_service.KINDS[RecordType(item.type)]
     try:
         data = kind.write.model_validate({**item.data, "revision": revision})
+        prepared = records_service.prepare(kind, data)
     except ValidationError as exc:
         raise _invalid(field_errors(exc, prefix + "data.")) from None
+    except AppError as exc:
+        raise _Rejected(_rebase(exc, prefix + "data.")) from None
+    return _Ready(kind, record_id, revision, data, prepared)
+
+
+def prepare(batch: SyncBatchIn) -> Prepared:
+    """What needs no database (parsing, validation, content hashes): done before the batch's
+    transaction, so that the write lock (SQLite) is held for the writing alone."""
+    prepared: Prepared = []
+    for index, item in enumerate(batch.records):
+        if item.type not in _RECORD_TYPES:
+            prepared.append(None)
+            continue
+        try:
+            prepared.append(_ready(index, item))
+        except _Rejected as rejected:
+            prepared.append(_rejected(*_named(item), rejected.error))
+    return prepared
+
+
+def _named(item: SyncItem) -> tuple[str, str]:
+    item_type = item.type if isinstance(item.type, str) else str(item.type)
+    return item_type, item.id if isinstance(item.id, str) else str(item.id)
+
+
+async def _apply_record(
+    session: AsyncSession,
+    principal: Principal,
+    index: int,
+    item: SyncItem,
+    ready: _Ready,
+    cache: _Loaded,
+) -> dict[str, Any]:
+    prefix = f"records.{index}."
+    kind, record_id, revision = ready.kind, ready.record_id, ready.revision
     try:
         applied = await records_service.apply_record(
             session,
             principal=principal,
             kind=kind,
             record_id=record_id,
-            data=data,
+            data=ready.data,
             households=cache.households,
             known=cache.records[kind.record_type],
+            prepared=ready.prepared,
         )
     except AppError as exc:
         raise _Rejected(_rebase(exc, prefix + "data.")) from None
@@ -302,18 +350,18 @@ class _Loaded:
     records: dict[RecordType, dict[uuid.UUID, Any]] = field(default_factory=dict)
 
 
-async def _load(session: AsyncSession, items: list[SyncItem]) -> _Loaded:
-    """The stored records the batch names, in one locked query per type."""
-    ids: dict[RecordType, list[uuid.UUID]] = {t: [] for t in RecordType}
-    for item in items:
-        if item.type in _RECORD_TYPES and isinstance(item.id, str):
-            try:
-                ids[RecordType(item.type)].append(uuid.UUID(item.id))
-            except ValueError:
-                continue  # rejected when its turn comes
-    loaded = _Loaded()
-    for record_type, wanted in ids.items():
+async def _load(session: AsyncSession, principal: Principal, prepared: Prepared) -> _Loaded:
+    """The caller's households and the stored records the batch names, in one query per type
+    (the records locked)."""
+    ready = [r for r in prepared if isinstance(r, _Ready)]
+    loaded = _Loaded(
+        households=await households_service.visible_households(
+            session, principal=principal, ids=[r.data.household_id for r in ready]
+        )
+    )
+    for record_type in RecordType:
         kind = records_service.KINDS[record_type]
+        wanted = [r.record_id for r in ready if r.kind.record_type is record_type]
         loaded.records[record_type] = await records_service.load_for_update(session, kind, wanted)
     return loaded
 
@@ -323,17 +371,19 @@ async def _apply_item(
     principal: Principal,
     index: int,
     item: SyncItem,
+    ready: _Ready | dict[str, Any] | None,
     batch: SyncBatch,
     cache: _Loaded,
 ) -> dict[str, Any]:
-    item_type = item.type if isinstance(item.type, str) else str(item.type)
-    item_id = item.id if isinstance(item.id, str) else str(item.id)
+    if isinstance(ready, dict):
+        return ready  # rejected before the transaction
+    item_type, item_id = _named(item)
     # A record is rejected before anything of it is written (checks first, then writes), so a
     # rejected one leaves nothing behind without a savepoint of its own; anything unexpected
     # fails the whole batch.
     try:
-        if item_type in _RECORD_TYPES:
-            return await _apply_record(session, principal, index, item, cache)
+        if ready is not None:
+            return await _apply_record(session, principal, index, item, ready, cache)
         if item_type == ItemType.household:
             return await _apply_household_edit(session, principal, index, item, batch)
         raise _invalid(
@@ -358,10 +408,38 @@ def _replay(stored: SyncBatch, *, principal: Principal, digest: str) -> dict[str
     return stored.response
 
 
+async def receive(
+    transactions: Transactions, *, principal: Principal, batch: SyncBatchIn
+) -> tuple[dict[str, Any], bool]:
+    """Prepare a batch, then apply it in a transaction of its own.
+
+    The batch's records are written in one flush at its end. A record that another request
+    created meanwhile fails that flush: the batch is then applied once more, from the start,
+    and judged against it (nothing of the first attempt remains).
+    """
+    prepared = prepare(batch)
+    for attempt in (1, 2):
+        try:
+            async with transactions(writing=True) as session:
+                return await receive_batch(
+                    session, principal=principal, batch=batch, prepared=prepared
+                )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def receive_batch(
-    session: AsyncSession, *, principal: Principal, batch: SyncBatchIn
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    batch: SyncBatchIn,
+    prepared: Prepared | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Apply a batch (or recognise a retry): the response document and whether it is a replay."""
+    if prepared is None:
+        prepared = prepare(batch)
     digest = body_hash(batch)
     stored = await session.get(SyncBatch, batch.batch_id)
     if stored is not None:
@@ -402,11 +480,12 @@ async def receive_batch(
             raise
         return _replay(stored, principal=principal, digest=digest), True
 
-    cache = await _load(session, batch.records)
+    cache = await _load(session, principal, prepared)
     results = [
-        await _apply_item(session, principal, index, item, row, cache)
-        for index, item in enumerate(batch.records)
+        await _apply_item(session, principal, index, item, ready, row, cache)
+        for index, (item, ready) in enumerate(zip(batch.records, prepared, strict=True))
     ]
+    await session.flush()  # the batch's records, a few multi-row statements per table
     counts = Counter(result["status"] for result in results)
     response = {
         "batch_id": str(row.id),

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from app.auth.deps import SyncReader, Writer, require
+from app.auth.deps import StreamingWriter, SyncReader, require
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import get_settings
-from app.core.db import SessionDep
+from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
 from app.regions.codes import CODE_PATTERN
@@ -29,6 +29,10 @@ from app.sync.schemas import (
 from app.users.models import Role
 
 router = APIRouter(prefix="/sync", tags=["sync"])
+
+# A batch is parsed and checked before its transaction opens: the caller is authenticated in a
+# short transaction of its own (as the uploads are).
+BatchWriter = StreamingWriter
 
 # The sync status of a county or town: its admin or town staff, or a client granted sync:read
 # (within their region).
@@ -97,10 +101,12 @@ clients that accept it.
     description="Upload what the phone recorded offline (visits, income snapshots, measures, "
     "household edits)." + _BATCH_DESCRIPTION,
 )
-async def upload_batch(session: SessionDep, principal: Writer, batch: SyncBatchIn) -> Any:
+async def upload_batch(
+    transactions: TransactionsDep, principal: BatchWriter, batch: SyncBatchIn
+) -> Any:
     """Upload a batch of offline records, idempotently."""
     batches.check_limits(batch, get_settings())
-    document, replayed = await batches.receive_batch(session, principal=principal, batch=batch)
+    document, replayed = await batches.receive(transactions, principal=principal, batch=batch)
     headers = {"Idempotent-Replay": "true"} if replayed else None
     return JSONResponse(document, headers=headers)
 

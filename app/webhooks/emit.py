@@ -9,11 +9,14 @@ which masks what it may not see.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from sqlalchemy import exists
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -23,8 +26,35 @@ from app.households.models import Household
 from app.monitoring.events import CaseCleared, CaseIdentified
 from app.monitoring.models import MonitoringCase
 from app.sync.events import BatchReceived
-from app.webhooks.models import WebhookEvent
+from app.webhooks.models import Webhook, WebhookEvent
 from app.webhooks.vocabulary import EventType
+
+_ACTIVE = "fieldsync_webhooks_active"  # session.info: (transaction, any webhook active)
+
+Handler = TypeVar("Handler", bound=Callable[[AsyncSession, Any], Awaitable[None]])
+
+
+async def any_active(session: AsyncSession) -> bool:
+    """Whether any webhook is active, looked up once per transaction."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    cached = session.info.get(_ACTIVE)
+    if cached is not None and cached[0] is transaction:
+        return bool(cached[1])
+    active = bool(await session.scalar(select(exists().where(col(Webhook.disabled_at).is_(None)))))
+    session.info[_ACTIVE] = (transaction, active)
+    return active
+
+
+def while_any_active(handler: Handler) -> Handler:
+    """A subscriber that does nothing (reads nothing, writes no event) while no webhook is
+    active: an event no webhook exists for would reach nobody."""
+
+    @functools.wraps(handler)
+    async def guarded(session: AsyncSession, event: Any) -> None:
+        if await any_active(session):
+            await handler(session, event)
+
+    return cast(Handler, guarded)
 
 
 def iso(moment: datetime) -> str:
@@ -73,6 +103,7 @@ def emit_for_household(
     )
 
 
+@while_any_active
 async def on_household_status_changed(session: AsyncSession, event: HouseholdStatusChanged) -> None:
     """household.status_changed: any change of `status` of an existing household."""
     household, status_from, status_to = event.household, event.status_from, event.status_to
@@ -106,6 +137,7 @@ def _case_data(case: MonitoringCase, household: Household) -> dict[str, Any]:
     }
 
 
+@while_any_active
 async def on_case_identified(session: AsyncSession, event: CaseIdentified) -> None:
     """monitoring.case_identified: the county approved the case (status `identified`)."""
     case, household = event.case, event.household
@@ -118,6 +150,7 @@ async def on_case_identified(session: AsyncSession, event: CaseIdentified) -> No
     )
 
 
+@while_any_active
 async def on_case_cleared(session: AsyncSession, event: CaseCleared) -> None:
     """monitoring.case_cleared: the county approved the clearing of the case's risk."""
     case, household = event.case, event.household
@@ -130,6 +163,7 @@ async def on_case_cleared(session: AsyncSession, event: CaseCleared) -> None:
     )
 
 
+@while_any_active
 async def on_batch_received(session: AsyncSession, event: BatchReceived) -> None:
     """sync.batch_received: one event per village whose households the batch named.
 

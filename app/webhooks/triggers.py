@@ -16,8 +16,8 @@ checked the cheap way:
   right after an `ok` one (one query, only for visits with a `not_ok`).
 
 Flags that appear with the passing of days (`visit_overdue`, `measure_overdue`) or when
-photos are missing are not events: the progress document shows them. Nothing is read for risk
-while no webhook is active.
+photos are missing are not events: the progress document shows them. Nothing is read and no
+event written while no webhook is active.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, exists, literal, union_all
+from sqlalchemy import String, literal, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -44,8 +44,7 @@ from app.records.events import RecordWriting, RecordWritten
 from app.records.models import IncomeSnapshot, Measure, RecordColumns, Visit
 from app.records.vocabulary import INDICATORS, Check, MeasureStatus
 from app.thresholds import service as thresholds_service
-from app.webhooks.emit import emit_for_household, iso
-from app.webhooks.models import Webhook
+from app.webhooks.emit import emit_for_household, iso, while_any_active
 from app.webhooks.vocabulary import EventType
 
 
@@ -76,13 +75,10 @@ class Before:
     income_flags: Flags | None = None  # a snapshot's household's income flags
 
 
-async def _any_webhook(session: AsyncSession) -> bool:
-    return bool(await session.scalar(select(exists().where(col(Webhook.disabled_at).is_(None)))))
-
-
 _NOTE = "webhooks"  # this module's key in `RecordWriting.notes`
 
 
+@while_any_active
 async def on_record_writing(session: AsyncSession, event: RecordWriting) -> None:
     """Subscriber: note what the events of the coming write compare against."""
     event.notes[_NOTE] = await _before(session, event.model, event.record, event.household)
@@ -97,11 +93,12 @@ async def _before(
         return Before()
     if model is Measure:
         return Before(measure_status=record.status if isinstance(record, Measure) else None)
-    if model is IncomeSnapshot and await _any_webhook(session):
+    if model is IncomeSnapshot:
         return Before(income_flags=await _income_flags(session, household))
     return Before()
 
 
+@while_any_active
 async def on_record_written(session: AsyncSession, event: RecordWritten) -> None:
     """Subscriber: emit the events of a write (a record created, or changed to a new revision)."""
     record, household, created = event.record, event.household, event.created
@@ -115,7 +112,7 @@ async def on_record_written(session: AsyncSession, event: RecordWritten) -> None
             if getattr(record, f"check_{name}") == Check.not_ok.value
             and (before.checks is None or before.checks[name] != Check.not_ok.value)
         ]
-        if lost and await _any_webhook(session):
+        if lost:
             flags = await _indicators_lost(session, record, lost)
             _risk_flagged(session, household, flags, cause=("visit", record))
     elif isinstance(record, Measure):
@@ -187,6 +184,7 @@ def _risk_flagged(
 
 async def _income_flags(session: AsyncSession, household: Household) -> Flags:
     """income_drop and below_monitoring_threshold of the household now (progress's rules)."""
+    await session.flush()  # a batch flushes at its end: what it wrote so far counts
     rows = (
         await session.execute(
             select(
@@ -221,6 +219,7 @@ async def _income_flags(session: AsyncSession, household: Household) -> Flags:
 async def _indicators_lost(session: AsyncSession, visit: Visit, names: list[str]) -> Flags:
     """indicator_lost, if `visit` is now the latest assessment of one of `names` (not_ok on it)
     and the one before it was ok: evidence [that visit, this one]."""
+    await session.flush()
     parts = []
     for name in names:
         check = col(getattr(Visit, f"check_{name}"))

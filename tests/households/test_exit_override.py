@@ -20,6 +20,7 @@ from tests.assertions import problem
 from tests.builders import VILLAGE_A1, World, make_household, make_id_number
 from tests.records.bodies import put, snapshot_body, visit_body
 from tests.sync.helpers import batch, household_edit, phone_headers, send
+from tests.webhooks.helpers import listening
 
 URL = "/api/v1/households"
 REASON = "2020年脱贫验收已通过, 收入核算待补录"
@@ -108,6 +109,7 @@ async def test_a_reason_goes_with_an_exit_only(
 async def test_the_county_admin_overrides_with_a_reason_kept_in_the_history(
     client: httpx.AsyncClient, session: AsyncSession, world: World
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     a1 = world.households["a1"].id
     body = {"status": "lifted", "exit_year": 2020, "override_reason": f"  {REASON} "}
     response = await patch(client, world, a1, body)

@@ -50,6 +50,7 @@ from tests.monitoring.case_helpers import (
     taken,
 )
 from tests.records.bodies import Table
+from tests.webhooks.helpers import listening
 
 # Who may see a case of village A1 but takes no step of each kind.
 WRONG_ROLES = {
@@ -87,6 +88,7 @@ async def test_a_case_from_proposal_to_cleared(
     world: World,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     household = await clearable_household(session, world)
     case = await opened(client, world, household, category="marginal", found_on="2026-01-02")
     case_id = case["id"]

@@ -26,6 +26,7 @@ from app.webhooks import service
 from app.webhooks.models import Webhook, WebhookEvent
 from app.webhooks.schemas import WebhookCreate
 from app.webhooks.signing import verify
+from tests.builders import COUNTY_A, World
 
 API = "/api/v1"
 ALL_TYPES = [
@@ -223,3 +224,8 @@ async def wait_until(condition: Callable[[], bool], *, seconds: float = 30) -> N
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the worker"
         await asyncio.sleep(0.02)
+
+
+async def listening(session: AsyncSession, world: World) -> Webhook:
+    """An active webhook (county A's admin, all events): events are written only while one is."""
+    return await make_webhook(session, owner=world.users["admin_a"], regions=(COUNTY_A,))

@@ -449,16 +449,24 @@ async def test_events_go_to_the_webhooks_whose_owners_may_read_them(
     assert await got(of_client) == [visit_a1, status]
 
 
-async def test_events_before_a_webhook_existed_and_unwanted_ones_are_dropped(
+async def test_no_event_is_written_while_no_webhook_is_active_and_unwanted_ones_are_dropped(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
     transactions, settings = session_transactions(session), fast_settings()
+    await visit(client, world, "a1")
+    assert await event_count(session) == 0  # no webhook: no event written, nothing read
+
+    await make_webhook(
+        session,
+        owner=world.users["admin_a"],
+        regions=(COUNTY_A,),
+        event_types=["household.status_changed"],
+    )
     await visit(client, world, "a1")
     assert await event_count(session) == 1
     assert await dispatch_events(transactions, settings) == 1
     assert await event_count(session) == 0  # nobody wanted it: gone
 
-    await visit(client, world, "a1")
     hook = await make_webhook(session, owner=world.users["admin_a"], regions=(COUNTY_A,))
     await visit(client, world, "a1")
     await dispatch_events(transactions, settings)

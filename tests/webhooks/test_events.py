@@ -16,7 +16,7 @@ from app.thresholds.models import PovertyThreshold
 from app.webhooks.models import WebhookEvent
 from tests.builders import COUNTY_A, ID_HEAD_A1, PHONE_A1, VILLAGE_A1, VILLAGE_A2, World
 from tests.records.bodies import ago, measure_body, put, snapshot_body, visit_body
-from tests.webhooks.helpers import API, event_count, events, make_webhook, principal_of
+from tests.webhooks.helpers import API, event_count, events, listening, make_webhook, principal_of
 
 
 def _no_personal_data(event: WebhookEvent) -> None:
@@ -28,6 +28,7 @@ def _no_personal_data(event: WebhookEvent) -> None:
 async def test_a_new_visit_is_an_event_and_retries_or_revisions_are_not(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     household = world.households["a1"]
     visit_id = uuid.uuid4()
     body = visit_body(
@@ -71,6 +72,7 @@ async def test_an_event_lives_and_dies_with_its_transaction(
     world: World, session: AsyncSession
 ) -> None:
     """A write rolled back leaves no event behind; a committed one leaves exactly its own."""
+    await listening(session, world)  # events are written while a webhook is active
     officer = world.users["officer_a1"]
     principal = principal_of(officer, (VILLAGE_A1,))
     kind = records_service.KINDS[RecordType.visit]
@@ -105,6 +107,7 @@ async def test_an_event_lives_and_dies_with_its_transaction(
 async def test_a_status_change_is_an_event(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     household = world.households["a1"]
     url = f"{API}/households/{household.id}"
     headers = world.headers("officer_a1")
@@ -133,6 +136,7 @@ async def test_a_status_change_is_an_event(
 async def test_a_measure_is_completed_once(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     household = world.households["a1"]
     measure_id = uuid.uuid4()
     steps = [("in_progress", 60), ("done", 100), ("done", 100)]
@@ -162,6 +166,7 @@ async def test_a_completed_measure_carries_its_title_scrubbed(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
     """Payloads carry no personal data, whatever scopes the webhook's owner holds."""
+    await listening(session, world)  # events are written while a webhook is active
     title = f"危房改造 户主{ID_HEAD_A1} 电话{PHONE_A1}"
     body = measure_body(world.households["a1"].id, title=title, status="done", progress_pct=100)
     assert (await put(client, world, "measure", body)).status_code == 201
@@ -270,6 +275,7 @@ async def test_no_risk_is_read_while_no_webhook_is_active(
 async def test_a_batch_is_an_event_per_village_it_touched(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     a1, a2, b1 = (world.households[k] for k in ("a1", "a2", "b1"))
     body = {
         "batch_id": str(uuid.uuid4()),
@@ -347,6 +353,7 @@ async def test_a_batch_naming_no_household_of_yours_is_no_event(
 async def test_events_carry_the_time_they_happened(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     before = utcnow()
     await put(client, world, "visit", visit_body(world.households["a1"].id))
     [event] = await events(session)

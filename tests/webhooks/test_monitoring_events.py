@@ -22,7 +22,13 @@ from app.webhooks.models import WebhookDelivery, WebhookEvent
 from app.webhooks.outbox import dispatch_events
 from app.webhooks.vocabulary import EVENT_SCOPES, EventType
 from tests.builders import COUNTY_A, ID_HEAD_A1, PHONE_A1, VILLAGE_A1, World
-from tests.webhooks.helpers import events, fast_settings, make_webhook, session_transactions
+from tests.webhooks.helpers import (
+    events,
+    fast_settings,
+    listening,
+    make_webhook,
+    session_transactions,
+)
 
 DESCRIPTION = f"户主张建国({ID_HEAD_A1}, 电话{PHONE_A1})住院, 自付医疗费用8万元"
 
@@ -59,6 +65,7 @@ def _no_personal_data(event: WebhookEvent) -> None:
 async def test_identified_and_cleared_carry_the_case_and_no_personal_data(
     world: World, session: AsyncSession
 ) -> None:
+    await listening(session, world)  # events are written while a webhook is active
     household = world.households["a1"]
     case = await make_case(session, world, household)
 
