@@ -12,6 +12,7 @@ from app.monitoring.models import (
     MonitoringStep,
 )
 from app.photos.models import Photo, PhotoHolder, PhotoRef, Upload, UploadPart
+from app.progress.models import VillageStamp
 from app.records.models import (
     IncomeSnapshot,
     Measure,
@@ -52,6 +53,7 @@ __all__ = [
     "UploadPart",
     "User",
     "UserRegion",
+    "VillageStamp",
     "Visit",
     "Webhook",
     "WebhookDelivery",

@@ -14,7 +14,10 @@ from app.households.events import HouseholdStatusChanged
 from app.monitoring.events import CaseCleared, CaseIdentified
 from app.photos import refs as photo_refs
 from app.photos.backlog import PhotoBacklogQueries
+from app.photos.events import PhotoStored
+from app.progress import figures as progress_figures
 from app.progress import household as household_progress
+from app.progress import region as region_progress
 from app.records import service as records_service
 from app.records.events import RecordWriting, RecordWritten
 from app.sync import changelog, photo_backlog
@@ -29,6 +32,7 @@ def assemble() -> None:
     changelog.install()
     photo_backlog.photo_backlog.provide(PhotoBacklogQueries())
     exit_rule.exit_reasons.provide(household_progress.exit_reasons)
+    region_progress.village_sums.provide(progress_figures.village_sums)
 
     # Subscribers, in the order they run.
     events.subscribe(RecordWriting, webhooks_triggers.on_record_writing)
@@ -39,4 +43,5 @@ def assemble() -> None:
     events.subscribe(CaseIdentified, webhooks_emit.on_case_identified)
     events.subscribe(CaseCleared, webhooks_emit.on_case_cleared)
     events.subscribe(BatchReceived, webhooks_emit.on_batch_received)
+    events.subscribe(PhotoStored, progress_figures.on_photo_stored)
     db.mark_assembled()

@@ -17,11 +17,13 @@ from app.auth.principal import Principal
 from app.core.config import Settings
 from app.core.db import Transactions
 from app.core.errors import InvalidInput
+from app.core.events import publish
 from app.core.pagination import PageParams, paginate
 from app.households.models import Household
 from app.households.service import get_household
 from app.photos import storage as keys
 from app.photos.errors import PhotoNotFound
+from app.photos.events import PhotoStored
 from app.photos.imaging import ImageInfo, inspect_image
 from app.photos.models import Photo, PhotoHolder, PhotoRef
 from app.photos.spool import spool_dir
@@ -151,6 +153,7 @@ async def store_photo(
             )
             session.add(photo)
             await session.flush()
+            await publish(session, PhotoStored(sha256=sha256))
         await add_holder(session, sha256=sha256, household_id=household_id, user_id=uploaded_by)
     return photo
 

@@ -24,7 +24,7 @@ cases for which the clearing rule holds no reason.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -51,6 +51,7 @@ from app.core.base import UTCDateTime, utcnow
 from app.core.config import get_settings
 from app.core.errors import InvalidInput
 from app.core.money import divide_half_up, fen_str
+from app.core.ports import Port
 from app.households.models import Household, Member
 from app.households.vocabulary import POOR_STATUSES, Attribute, Relation, Status
 from app.monitoring import rules
@@ -114,7 +115,7 @@ HOUSEHOLD_DETAILS = (
 
 
 @dataclass
-class _Sums:
+class Sums:
     """Additive figures of a set of households: a child's row, or the sum of the children."""
 
     households_total: int = 0
@@ -142,7 +143,7 @@ class _Sums:
     under_guarantees: int = 0
     clearable: int = 0
 
-    def add(self, other: _Sums) -> None:
+    def add(self, other: Sums) -> None:
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if isinstance(mine, dict):
@@ -158,7 +159,7 @@ class _Sums:
 FLAGS = tuple(RiskFlagCounts.model_fields)
 
 
-def _figures(sums: _Sums, *, incidence_threshold: float) -> dict[str, Any]:
+def _figures(sums: Sums, *, incidence_threshold: float) -> dict[str, Any]:
     """The public figures (RegionFigures' fields) from the sums."""
     total = sums.households_total
     population = sums.rural_population or None
@@ -260,13 +261,15 @@ def _per_household(
     now: datetime,
     detailed: bool = False,
     only: Sequence[uuid.UUID] | None = None,
+    villages: Sequence[str] | None = None,
 ) -> _PerHousehold:
     """The per-household query parts; `detailed` adds the columns of the export's rows, `only`
-    restricts them to some of the counted households (a page of them)."""
+    restricts them to some of the counted households (a page of them), `villages` to the
+    households of some villages."""
     settings = get_settings()
     today = now.astimezone(UTC).date()  # as the household progress: dates in UTC
     village = col(Household.village_code)
-    counted_where = _counted(code, principal)
+    counted_where = _counted(code, principal, villages)
     if only is not None:
         counted_where += (col(Household.id).in_(only),)
     hh = (
@@ -505,10 +508,10 @@ def _figures_query(p: _PerHousehold) -> Any:
     )
 
 
-def _sums_of(row: Any) -> _Sums:
+def _sums_of(row: Any) -> Sums:
     # PostgreSQL sums bigints as numeric (Decimal): every figure is whole.
     n = {key: int(value) for key, value in row._mapping.items() if key != "child"}
-    return _Sums(
+    return Sums(
         households_total=n["households_total"],
         by_origin={o: n[f"origin_{o}"] for o in Origin},
         by_status={st: n[f"status_{st}"] for st in Status},
@@ -541,10 +544,11 @@ def _monitoring_queries(
     steps: Steps,
     exclusions: Any,
     today: date,
+    villages: Sequence[str] | None = None,
 ) -> list[Executable]:
     """The monitoring figures, one row per child region each: the cases, the open alerts, and
     the clearing rule of the open identified cases."""
-    counted = _counted(code, principal)
+    counted = _counted(code, principal, villages)
     village = col(Household.village_code)
     child = _child_key(level, code, village).label("child")
     c = MonitoringCase
@@ -612,7 +616,7 @@ def _monitoring_queries(
     return [cases, alerts, cleared]
 
 
-def _add_monitoring(sums: _Sums, row: Any) -> None:
+def _add_monitoring(sums: Sums, row: Any) -> None:
     """Add a row of one of `_monitoring_queries` to a child's sums."""
     n = {key: int(value or 0) for key, value in row._mapping.items() if key != "child"}
     for st in CaseStatus:
@@ -675,15 +679,18 @@ async def _reported_region(
     return region, level
 
 
-def _counted(code: str, principal: Principal) -> tuple[ColumnElement[bool], ...]:
-    """The households a region's figures count: in the region and the caller's regions, and
-    not removed (an ordinary household has no status: it counts)."""
+def _counted(
+    code: str, principal: Principal, villages: Sequence[str] | None = None
+) -> tuple[ColumnElement[bool], ...]:
+    """The households a region's figures count: in the region and the caller's regions (and in
+    `villages`, if given), and not removed (an ordinary household has no status: it counts)."""
     village = col(Household.village_code)
     status = col(Household.status)
     return (
         within_regions([code], village),
         principal.within(village),
         or_(status.is_(None), status != Status.removed.value),
+        *([village.in_(list(villages))] if villages is not None else []),
     )
 
 
@@ -764,23 +771,23 @@ async def household_rows(
     return HouseholdRows(code, principal, level, steps, now)
 
 
-async def get_region_progress(
-    session: AsyncSession, *, principal: Principal, code: str, now: datetime | None = None
-) -> RegionProgress:
-    """A village's, town's or county's figures, and each child region's (issue 6)."""
-    region, level = await _reported_region(
-        session, principal=principal, code=code, field="path.code"
-    )
-    now = now or utcnow()
+async def sums_by_child(
+    session: AsyncSession,
+    *,
+    level: codes.Level,
+    code: str,
+    principal: Principal,
+    now: datetime,
+    villages: Sequence[str] | None = None,
+) -> dict[str, Sums]:
+    """The additive figures of each child region of `code` (as `level` has them: a county's
+    towns, a town's villages; `codes.Level.town` for villages whatever the region), over the
+    households of `villages` only if given."""
     steps = await threshold_steps(session, code=code)
-    children = await _children(session, level=level, code=code)
-    rows = (
-        await session.execute(
-            _figures_query(
-                _per_household(level=level, code=code, principal=principal, steps=steps, now=now)
-            )
-        )
-    ).all()
+    per_household = _per_household(
+        level=level, code=code, principal=principal, steps=steps, now=now, villages=villages
+    )
+    rows = (await session.execute(_figures_query(per_household))).all()
     by_child = {row.child: _sums_of(row) for row in rows}
     for query in _monitoring_queries(
         level=level,
@@ -789,15 +796,60 @@ async def get_region_progress(
         steps=steps,
         exclusions=await exclusion_sets(session, code=code),
         today=now.astimezone(UTC).date(),
+        villages=villages,
     ):
         for row in await session.execute(query):
-            _add_monitoring(by_child.setdefault(row.child, _Sums()), row)
+            _add_monitoring(by_child.setdefault(row.child, Sums()), row)
+    return by_child
+
+
+def child_of(level: codes.Level, code: str, village: str) -> str:
+    """The child region of `code` (at `level`) a village lies in: as `_child_key`, in Python."""
+    if level is codes.Level.county:
+        return village[:9] + "000"
+    if level is codes.Level.town:
+        return village[:12]
+    return code
+
+
+VillageSums = Callable[
+    [AsyncSession, Principal, str, codes.Level, datetime],
+    Awaitable[tuple[dict[str, Sums], datetime] | None],
+]
+# Per-village figures kept between requests (app.progress.figures), handed over at assembly;
+# None when it cannot answer (then everything is computed here).
+village_sums: Port[VillageSums] = Port("village figures")
+
+
+async def get_region_progress(
+    session: AsyncSession, *, principal: Principal, code: str, now: datetime | None = None
+) -> RegionProgress:
+    """A village's, town's or county's figures, and each child region's (issue 6).
+
+    Without `now`, the figures of each village come from those kept since nothing in it
+    changed (`as_of` is then when the oldest of them was computed).
+    """
+    region, level = await _reported_region(
+        session, principal=principal, code=code, field="path.code"
+    )
+    kept = await village_sums()(session, principal, code, level, utcnow()) if now is None else None
+    if kept is not None:
+        by_village, now = kept
+        by_child: dict[str, Sums] = {}
+        for village, sums in by_village.items():
+            by_child.setdefault(child_of(level, code, village), Sums()).add(sums)
+    else:
+        now = now or utcnow()
+        by_child = await sums_by_child(
+            session, level=level, code=code, principal=principal, now=now
+        )
+    children = await _children(session, level=level, code=code)
     incidence_threshold = get_settings().village_exit_incidence
 
-    total = _Sums()
+    total = Sums()
     child_entries: list[RegionProgressChild] = []
     for child_code in sorted(set(children) | set(by_child)):
-        sums = by_child.get(child_code, _Sums())
+        sums = by_child.get(child_code, Sums())
         name, sums.rural_population = children.get(child_code, (None, None))
         total.add(sums)
         if CHILD_LEVEL[level] is not None:

@@ -190,6 +190,11 @@ _RUNNING = text(
 _WROTE = "fieldsync_wrote_changes"
 
 
+def wrote_changes(session: AsyncSession) -> bool:
+    """Whether the session's transaction wrote changes (they are visible to it alone)."""
+    return bool(session.info.get(_WROTE))
+
+
 async def watermark(session: AsyncSession) -> Position:
     """How far the feed may read now: every change at or before this position is committed (or
     was rolled back), and no change will ever be written there again.

@@ -4,6 +4,7 @@ limits, missing photos and the device a batch comes from."""
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -12,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from app.core.base import utcnow
@@ -870,3 +871,37 @@ async def test_the_batch_envelope_is_validated(
         )
     assert await table_counts(session) == before
     assert await count(session, Change) == before["sync_change"]
+
+
+async def test_a_batch_of_new_records_costs_the_same_statements_however_many(
+    client: httpx.AsyncClient, session: AsyncSession, world: World, engine: AsyncEngine
+) -> None:
+    """Statements per batch do not grow with its records: multi-row inserts, one flush."""
+    headers = await phone_headers(session, world, "officer_a1")
+    household = world.households["a1"].id
+    statements: list[list[str]] = []
+    for size in (1, 4, 40):  # the first registers the device
+        body = batch(
+            [
+                record(kind, uuid.uuid4(), make(household))
+                for _ in range(size)
+                for kind, make in (("visit", visit_body), ("measure", measure_body))
+            ]
+        )
+        seen: list[str] = []
+
+        def note(
+            _conn: Any, _cursor: Any, statement: str, *_args: Any, seen: list[str] = seen
+        ) -> None:
+            # The statement's kind and table (savepoint names differ from batch to batch).
+            seen.append(" ".join(re.sub(r"sa_savepoint_\d+", "", statement).split()[:3]))
+
+        event.listen(engine.sync_engine, "before_cursor_execute", note)
+        try:
+            answer = await sent_ok(client, body, headers)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", note)
+        assert answer["counts"]["created"] == 2 * size
+        statements.append(seen)
+    _, few, many = statements
+    assert Counter(many) == Counter(few)
