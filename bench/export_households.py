@@ -31,6 +31,7 @@ import httpx
 import openpyxl
 from photo_upload import RssSampler, cpu_seconds, memory_kib, reset_peak, server_pid
 from progress_read import COUNTY, generate, login
+from results import save
 from sync_ingest import POSTGRES_URL, _free_port, new_database, postgres_available, serve
 
 
@@ -177,6 +178,7 @@ def main() -> int:
         for backend in backends:
             results += run_backend(backend, args.households, Path(tmp), args.postgres_url)
     print(summary(results))
+    save("export_households", results)
     return 0
 
 

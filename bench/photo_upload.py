@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 from PIL import Image
+from results import save
 from sync_ingest import (
     OFFICER,
     PASSWORD,
@@ -607,6 +608,7 @@ def main() -> int:
                     rates.append(rate)
         print()
         print(summary(memory, rates, len(small)))
+    save("photo_upload", {"memory": memory, "rates": rates})
     return 0
 
 

@@ -64,6 +64,7 @@ from typing import Any
 
 import httpx
 from photo_upload import _wrk_requests_s, cpu_seconds, server_pid
+from results import save
 from sync_ingest import POSTGRES_URL, _free_port, new_database, postgres_available, serve
 
 from app.core.money import divide_half_up
@@ -1037,6 +1038,7 @@ def main() -> int:
             )
     print()
     print("\n\n".join(reports))
+    save("progress_read", results)
     failed = [r for r in results if r["timeouts"]]
     if failed:
         print(f"\nFAILED: requests timed out in {len(failed)} runs:", file=sys.stderr)

@@ -44,6 +44,8 @@ from sqlalchemy.engine import make_url
 
 # The benchmark creates and drops its databases as the test suite does.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from results import merge
+
 from tests.databases import new_database
 
 FIELDSYNC = str(Path(sys.executable).with_name("fieldsync"))
@@ -106,8 +108,11 @@ async def add_user(
     role: str,
     display_name: str,
     regions: tuple[str, ...],
+    *,
+    password_hash: str | None = None,
 ) -> None:
-    """A user with the benchmark's password, assigned to `regions`."""
+    """A user with the benchmark's password, assigned to `regions` (`password_hash`: that
+    password hashed once for many users)."""
     from app.core.security import hash_password
     from app.users.models import User, UserRegion
 
@@ -115,13 +120,27 @@ async def add_user(
         User(
             id=user_id,
             username=username,
-            password_hash=hash_password(PASSWORD),
+            password_hash=password_hash or hash_password(PASSWORD),
             role=role,
             display_name=display_name,
         )
     )
     await session.flush()
     session.add_all(UserRegion(user_id=user_id, region_code=code) for code in regions)
+
+
+def household(village: str, seq: int, **fields: Any) -> Any:
+    """Household `seq` of `village`, registered, as the benchmarks seed them; `fields` differ."""
+    from app.households.models import Household
+
+    defaults: dict[str, Any] = {
+        "head_name": "王秀英",
+        "attribute": "general",
+        "status": "in_poverty",
+        "main_cause": "illness",
+        "identified_year": 2014,
+    }
+    return Household(number=f"{village}{seq:04d}", village_code=village, **{**defaults, **fields})
 
 
 async def _seed(url: str) -> None:
@@ -131,7 +150,6 @@ async def _seed(url: str) -> None:
 
     assemble()
     from app.demo.seed import regions_csv
-    from app.households.models import Household
     from app.regions import service as regions_service
 
     engine = make_engine(get_settings(), url=url)
@@ -143,18 +161,7 @@ async def _seed(url: str) -> None:
             ids = iter(_household_ids())
             for village in VILLAGES:
                 for seq in range(HOUSEHOLDS_PER_VILLAGE):
-                    session.add(
-                        Household(
-                            id=next(ids),
-                            number=f"{village}{seq:04d}",
-                            village_code=village,
-                            head_name="王秀英",
-                            attribute="general",
-                            status="in_poverty",
-                            main_cause="illness",
-                            identified_year=2014,
-                        )
-                    )
+                    session.add(household(village, seq, id=next(ids)))
     finally:
         await engine.dispose()
 
@@ -230,12 +237,27 @@ async def send_batches(
         return time.perf_counter() - started, latencies, errors
 
 
+def server_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of `fieldsync serve` on `url`: quiet, a free port, fixed keys, `extra`."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")},
+        "FIELDSYNC_DATABASE_URL": url,
+        "FIELDSYNC_DATA_DIR": str(data_dir),
+        "FIELDSYNC_PORT": str(_free_port()),
+        "FIELDSYNC_LOG_LEVEL": "WARNING",
+        "FIELDSYNC_SECRET_KEY": "bench-signing-key-" + "k" * 40,
+        "FIELDSYNC_PII_KEY": "bench-pii-key-" + "p" * 40,
+        **extra,
+    }
+
+
 @contextmanager
-def serve(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`fieldsync serve` until the block ends; its output goes to `log` (a pipe left unread
-    would fill up and stall the server)."""
+def serve(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[str]:
+    """`fieldsync serve` (with `workers` processes) until the block ends; its output goes to
+    `log` (a pipe left unread would fill up and stall the server)."""
+    command = [FIELDSYNC, "serve", "--workers", str(workers)]
     with log.open("wb") as output:
-        server = subprocess.Popen([FIELDSYNC, "serve"], env=env, stdout=output, stderr=output)
+        server = subprocess.Popen(command, env=env, stdout=output, stderr=output)
     base = f"http://127.0.0.1:{env['FIELDSYNC_PORT']}"
     try:
         deadline = time.monotonic() + 60
@@ -305,16 +327,7 @@ async def raw_insert(url: str, rows: list[dict[str, Any]]) -> float:
 def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with new_database(backend, tmp, args.postgres_url) as url:
         prepare(url)
-        port = _free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")},
-            "FIELDSYNC_DATABASE_URL": url,
-            "FIELDSYNC_DATA_DIR": str(tmp / f"data-{backend}"),
-            "FIELDSYNC_PORT": str(port),
-            "FIELDSYNC_LOG_LEVEL": "WARNING",
-            "FIELDSYNC_SECRET_KEY": "bench-signing-key-" + "k" * 40,
-            "FIELDSYNC_PII_KEY": "bench-pii-key-" + "p" * 40,
-        }
+        env = server_env(url, tmp / f"data-{backend}")
         device = "android-bench"
         warmup = build_bodies(WARMUP_BATCHES, device)
         bodies = build_bodies(args.batches, device)
@@ -384,6 +397,7 @@ def main() -> int:
                 f"  {r['backend']:<11} {r['http']:>14,.0f} {r['p50']:>9.2f}s {r['p99']:>9.2f}s"
                 f" {r['raw']:>13,.0f} {r['http'] / r['raw']:>10.1%} {r['errors']:>12}"
             )
+            merge("sync_ingest", f"{backend}-c{args.concurrency}", r)
     return 0
 
 
