@@ -7,15 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from app.auth.deps import MonitoringWriter, RecordsReader, Writer
-from app.core.db import SessionDep
+from app.auth.deps import MonitoringWriter, RecordsReader
+from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
 from app.monitoring import service, steps
 from app.monitoring.schemas import MonitoringCasePublic, MonitoringCaseWrite, StepCreate
 from app.monitoring.vocabulary import CaseCategory, CaseStatus
 from app.records import service as records_service
-from app.records.router import PUT_DESCRIPTION, put_record, put_responses
+from app.records.router import PUT_DESCRIPTION, PutWriter, put_record, put_responses
 from app.records.vocabulary import RecordType
 from app.regions.codes import CODE_PATTERN
 
@@ -42,15 +42,15 @@ cleared or rejected case takes no revision (409 `case_closed`). The procedure (`
     + PUT_DESCRIPTION,
 )
 async def put_monitoring_case(
-    session: SessionDep,
-    principal: Writer,
+    transactions: TransactionsDep,
+    principal: PutWriter,
     case_id: uuid.UUID,
     data: MonitoringCaseWrite,
     response: Response,
 ) -> Any:
     """Open a monitoring case (监测对象申报), or a new revision of it."""
     return await put_record(
-        session,
+        transactions,
         principal,
         kind_type=RecordType.monitoring_case,
         record_id=case_id,

@@ -24,7 +24,6 @@ committed). Each API process keeps its own figures; nothing is shared but the da
 from __future__ import annotations
 
 from collections import OrderedDict
-from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,23 +77,19 @@ def _usable(session: AsyncSession) -> bool:
     return not (changelog.wrote_changes(session) or session.info.get(_WROTE))
 
 
-async def _global_key(session: AsyncSession) -> tuple[Any, ...]:
+def _global_key() -> list[Any]:
     """Thresholds and income exclusions, anywhere: their count and their latest change."""
-    row = (
-        await session.execute(
-            select(
-                select(func.count()).select_from(PovertyThreshold).scalar_subquery(),
-                select(func.max(col(PovertyThreshold.updated_at))).scalar_subquery(),
-                select(func.count()).select_from(IncomeExclusion).scalar_subquery(),
-                select(func.max(col(IncomeExclusion.updated_at))).scalar_subquery(),
-            )
-        )
-    ).one()
-    return tuple(row)
+    return [
+        select(func.count()).select_from(PovertyThreshold).scalar_subquery(),
+        select(func.max(col(PovertyThreshold.updated_at))).scalar_subquery(),
+        select(func.count()).select_from(IncomeExclusion).scalar_subquery(),
+        select(func.max(col(IncomeExclusion.updated_at))).scalar_subquery(),
+    ]
 
 
 async def _village_keys(session: AsyncSession, code: str) -> dict[str, tuple[Any, ...]]:
-    """Each village of `code`: its latest change-log position and its photo stamp."""
+    """Each village of `code`: its latest change-log position, its photo stamp, and what every
+    village depends on (in one statement, after the watermark's)."""
     latest = await changelog.watermark(session)
     region = col(Region.code)
     last_change = (
@@ -110,11 +105,11 @@ async def _village_keys(session: AsyncSession, code: str) -> dict[str, tuple[Any
         .scalar_subquery()
     )
     rows = await session.execute(
-        select(region, last_change, stamp).where(
+        select(region, last_change, stamp, *_global_key()).where(
             within_regions([code], region), col(Region.level) == int(codes.Level.village)
         )
     )
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 async def village_sums(
@@ -125,8 +120,7 @@ async def village_sums(
     if not _usable(session):
         return None
     hour = now.astimezone(UTC).strftime("%Y%m%d%H")
-    common = (*await _global_key(session), hour)
-    keys = {v: (*key, *common) for v, key in (await _village_keys(session, code)).items()}
+    keys = {v: (*key, hour) for v, key in (await _village_keys(session, code)).items()}
     kept = _kept(session)
     found: dict[str, _Kept] = {}
     stale: list[str] = []
@@ -154,7 +148,8 @@ async def village_sums(
     while len(kept) > MAX_VILLAGES:
         kept.popitem(last=False)
     oldest = min((e.computed_at for e in found.values()), default=now)
-    return {v: deepcopy(e.sums) for v, e in found.items()}, oldest
+    # Not copied: the caller only adds them into sums of its own.
+    return {v: e.sums for v, e in found.items()}, oldest
 
 
 _STAMP = {

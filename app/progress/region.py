@@ -144,16 +144,20 @@ class Sums:
     clearable: int = 0
 
     def add(self, other: Sums) -> None:
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+        """Add `other` into these sums (`other` is left as it was)."""
+        for name in _SUM_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
             if isinstance(mine, dict):
                 for key, value in theirs.items():
                     mine[key] = mine.get(key, 0) + value
-            elif f.name == "rural_population":
+            elif name == "rural_population":
                 if theirs is not None:
                     self.rural_population = (mine or 0) + theirs
             else:
-                setattr(self, f.name, mine + theirs)
+                setattr(self, name, mine + theirs)
+
+
+_SUM_FIELDS = tuple(f.name for f in fields(Sums))
 
 
 FLAGS = tuple(RiskFlagCounts.model_fields)

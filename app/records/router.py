@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from app.auth.deps import RecordsReader, Writer
+from app.auth.deps import RecordsReader, StreamingWriter
 from app.auth.principal import Principal
-from app.core.db import SessionDep
+from app.core.db import SessionDep, Transactions, TransactionsDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
 from app.records import service
@@ -73,8 +73,12 @@ as shown keeps what is stored; only values that differ from what was shown are c
 """
 
 
+# A PUT is authenticated in a short transaction of its own, before its write transaction.
+PutWriter = StreamingWriter
+
+
 async def put_record(
-    session: SessionDep,
+    transactions: Transactions,
     principal: Principal,
     *,
     kind_type: RecordType,
@@ -82,19 +86,31 @@ async def put_record(
     data: RecordWrite,
     response: Response,
 ) -> BaseModel:
-    """The idempotent PUT of every record type (monitoring cases' too): apply, then answer."""
+    """The idempotent PUT of every record type (monitoring cases' too): apply, then answer.
+
+    What needs no database (the values, the content hash) is checked before the transaction
+    opens; the caller was authenticated in a short one of its own (`PutWriter`): the write
+    transaction (on SQLite, the write lock) lasts for the writing alone.
+    """
     kind = service.KINDS[kind_type]
-    applied = await service.apply_record(
-        session, principal=principal, kind=kind, record_id=record_id, data=data
-    )
-    village = applied.household.village_code
-    public = await service.public_of(
-        session,
-        kind,
-        applied.record,
-        village_code=village,
-        reveal_pii=principal.may_see_pii(village),
-    )
+    prepared = service.prepare(kind, data)
+    async with transactions(writing=True) as session:
+        applied = await service.apply_record(
+            session,
+            principal=principal,
+            kind=kind,
+            record_id=record_id,
+            data=data,
+            prepared=prepared,
+        )
+        village = applied.household.village_code
+        public = await service.public_of(
+            session,
+            kind,
+            applied.record,
+            village_code=village,
+            reveal_pii=principal.may_see_pii(village),
+        )
     if applied.outcome is Outcome.conflict:
         raise RecordConflict(
             f"revision {data.revision} of this {kind_type.value} is stored with other content",
@@ -146,15 +162,15 @@ async def _list(
     description="Record a visit (走访记录), or a new revision of it." + PUT_DESCRIPTION,
 )
 async def put_visit(
-    session: SessionDep,
-    principal: Writer,
+    transactions: TransactionsDep,
+    principal: PutWriter,
     visit_id: uuid.UUID,
     data: VisitWrite,
     response: Response,
 ) -> Any:
     """Record a visit (走访记录), or a new revision of it."""
     return await put_record(
-        session,
+        transactions,
         principal,
         kind_type=RecordType.visit,
         record_id=visit_id,
@@ -171,15 +187,15 @@ async def put_visit(
     + PUT_DESCRIPTION,
 )
 async def put_income_snapshot(
-    session: SessionDep,
-    principal: Writer,
+    transactions: TransactionsDep,
+    principal: PutWriter,
     snapshot_id: uuid.UUID,
     data: IncomeSnapshotWrite,
     response: Response,
 ) -> Any:
     """Record an income snapshot (收入核算); the server computes the totals."""
     return await put_record(
-        session,
+        transactions,
         principal,
         kind_type=RecordType.income_snapshot,
         record_id=snapshot_id,
@@ -195,15 +211,15 @@ async def put_income_snapshot(
     description="Record a support measure (帮扶措施) with its progress reports." + PUT_DESCRIPTION,
 )
 async def put_measure(
-    session: SessionDep,
-    principal: Writer,
+    transactions: TransactionsDep,
+    principal: PutWriter,
     measure_id: uuid.UUID,
     data: MeasureWrite,
     response: Response,
 ) -> Any:
     """Record a support measure (帮扶措施) with its progress reports."""
     return await put_record(
-        session,
+        transactions,
         principal,
         kind_type=RecordType.measure,
         record_id=measure_id,
