@@ -9,7 +9,7 @@ export FIELDSYNC_TEST_POSTGRES_URL
 # Test processes (pytest-xdist); each builds its own database. `auto`: one per CPU.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-sqlite test-postgres fuzz lint openapi migration bench bench-sync bench-photos bench-progress bench-export bench-webhooks bench-alerts clean
+.PHONY: run test test-sqlite test-postgres fuzz lint openapi migration bench bench-sync bench-photos bench-progress bench-export bench-webhooks bench-alerts bench-phones bench-put bench-targets clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -61,18 +61,33 @@ migration: $(STAMP)
 	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 1; }
 	$(BIN)/alembic revision --autogenerate -m "$(m)"
 
+# Every benchmark (an hour and a half on the 2-core machine), then issue 15's targets table.
 bench: $(STAMP)
 	$(BIN)/python bench/list_households.py
-	$(BIN)/python bench/sync_ingest.py
+	$(BIN)/python bench/sync_ingest.py -c 1
+	$(BIN)/python bench/sync_ingest.py -c 8
+	$(BIN)/python bench/put_visits.py
 	$(BIN)/python bench/photo_upload.py
 	$(BIN)/python bench/progress_read.py
 	$(BIN)/python bench/export_households.py
 	$(BIN)/python bench/webhook_overhead.py
 	$(BIN)/python bench/alert_import.py
+	$(BIN)/python bench/phones.py
+	$(BIN)/python bench/targets.py
+
+# Issue 15's targets against the figures the benchmarks' last runs left in bench/results/.
+bench-targets: $(STAMP)
+	$(BIN)/python bench/targets.py
+
+# One new visit per PUT under wrk vs the bare /healthz of the same server, 8 and 32 connections;
+# on PostgreSQL also with 2 server processes (needs wrk).
+bench-put: $(STAMP)
+	$(BIN)/python bench/put_visits.py
 
 # Visits/s through POST /sync/batches vs raw inserts of the same rows, SQLite and PostgreSQL.
 bench-sync: $(STAMP)
-	$(BIN)/python bench/sync_ingest.py
+	$(BIN)/python bench/sync_ingest.py -c 1
+	$(BIN)/python bench/sync_ingest.py -c 8
 
 # Server memory while a 50 MB photo arrives by tus; 200 KB photos/s by PUT and tus (needs wrk).
 bench-photos: $(STAMP)
@@ -99,6 +114,12 @@ bench-webhooks: $(STAMP)
 # memory of the process; then the same file again, which stores nothing new. ~10 minutes.
 bench-alerts: $(STAMP)
 	$(BIN)/python bench/alert_import.py
+
+# The end of the day: 2,000 phones (one village each) sync 20 records each over slow, lossy
+# links, SQLite and PostgreSQL: all in, lost, duplicated, batch p99, server peak RSS, wall time.
+# `--quick` (200 phones) in BENCH_ARGS for a short run.
+bench-phones: $(STAMP)
+	$(BIN)/python bench/phones.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

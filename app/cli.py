@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.core.config import ConfigurationError, get_settings
 from app.core.db import gather_statistics, make_engine, make_sessionmaker
 from app.core.logging import configure_logging
+from app.simulator.phone import Plan
+from app.simulator.run import SLOW_LINK, Config
 from app.wiring import assemble
 
 cli = typer.Typer(help="fieldsync administration", no_args_is_help=True, add_completion=False)
@@ -362,7 +365,7 @@ def prune_changes(
     )
     typer.echo(
         f"pruned {pruned.deleted} delete entries older than {days} days; "
-        f"cursors below {pruned.horizon} now get 410"
+        "cursors from before them now get 410"
     )
 
 
@@ -466,6 +469,127 @@ def prune_webhooks(
     typer.echo(
         f"deleted {deliveries} webhook deliveries and {events} events older than {days} days"
     )
+
+
+@cli.command()
+def simulate(
+    phones: Annotated[int, typer.Option(min=1, help="Phones working at once")] = 10,
+    records_per_phone: Annotated[
+        int, typer.Option(min=0, help="Records each phone makes offline (2 visits : 1 snapshot)")
+    ] = Plan.records,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=500, help="Records per sync batch, at the most")
+    ] = Plan.batch_size,
+    photos_per_phone: Annotated[
+        int, typer.Option(min=0, help="Visits with a sign-in photo, per phone (one each)")
+    ] = Plan.photos,
+    conflict_share: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of synced records the officer also edits on another device (conflicts "
+            "and stale revisions to resolve)",
+        ),
+    ] = Plan.conflict_share,
+    loss: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Slow links: probability a request is lost (half before the "
+            "server gets it, half after it answered)",
+        ),
+    ] = SLOW_LINK.loss,
+    latency_ms: Annotated[
+        float, typer.Option(min=0, help="Slow links: round-trip time")
+    ] = SLOW_LINK.latency_ms,
+    bandwidth_kbps: Annotated[
+        float, typer.Option(min=0, help="Slow links: kbit/s each way (0: unlimited)")
+    ] = SLOW_LINK.bandwidth_kbps,
+    fast_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of phones on a perfect link")
+    ] = Config.fast_share,
+    ramp_seconds: Annotated[
+        float, typer.Option(min=0, help="Phones come into signal spread over this long")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same phones, records and losses")] = 1,
+    base_url: Annotated[str, typer.Option(help="The server")] = Config.base_url,
+    username: Annotated[
+        list[str] | None, typer.Option(help="An officer to log in as; repeatable")
+    ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="File of officers, one a line: username, or username,password",
+        ),
+    ] = None,
+    username_prefix: Annotated[
+        str | None, typer.Option(help="Officers PREFIX1 … PREFIXn, one per phone")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password of the officers without their own; default: the demo's"),
+    ] = None,
+) -> None:
+    """Phones at the end of the day, syncing what they recorded offline over slow, lossy links.
+
+    Each phone logs in, downloads its villages, records visits and income snapshots, syncs them
+    in batches (retrying lost requests with the same batch), then reads back what the server
+    holds. Phones take the officers in turn. Exit 1 if a record was lost, duplicated or skipped
+    by the change feed, or a phone gave up.
+    """
+    from app.demo.seed import DEMO_PASSWORD
+    from app.simulator import LinkProfile, simulate, usernames
+
+    password = password or DEMO_PASSWORD
+    if username:
+        accounts = [(name, password) for name in username]
+    elif users is not None:
+        accounts = _accounts(users, password)
+    elif username_prefix:
+        accounts = [(name, password) for name in usernames(username_prefix, phones)]
+    else:
+        typer.echo("error: name the officers: --username, --users or --username-prefix", err=True)
+        raise typer.Exit(2)
+    if not accounts:
+        typer.echo(f"error: {users} names no officer", err=True)
+        raise typer.Exit(2)
+    config = Config(
+        phones=phones,
+        users=accounts,
+        plan=Plan(
+            today=date.today(),
+            records=records_per_phone,
+            batch_size=batch_size,
+            photos=photos_per_phone,
+            conflict_share=conflict_share,
+        ),
+        base_url=base_url.rstrip("/"),
+        slow_link=LinkProfile(latency_ms=latency_ms, bandwidth_kbps=bandwidth_kbps, loss=loss),
+        fast_share=fast_share,
+        seed=seed,
+        ramp_seconds=ramp_seconds,
+    )
+    summary = asyncio.run(simulate(config, progress=lambda line: typer.echo(line, err=True)))
+    for line in summary.lines():
+        typer.echo(line)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def _accounts(path: Path, password: str) -> list[tuple[str, str]]:
+    """(username, password) of each line of `path`; blank lines and # comments skipped."""
+    accounts = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, own = line.partition(",")
+            accounts.append((name.strip(), own.strip() or password))
+    return accounts
 
 
 @cli.command()

@@ -17,11 +17,11 @@ from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.security import (
     InvalidToken,
+    check_password,
     create_access_token,
     decode_access_token,
     hash_refresh_token,
     new_refresh_token,
-    verify_password,
 )
 from app.devices import service as devices_service
 from app.users.models import Role, User
@@ -104,7 +104,7 @@ async def login_with_password(
     device_id = validate_device_id(device_id)
     app_version = validate_app_version(app_version)
     user = await session.scalar(select(User).where(User.username == username))
-    password_ok = verify_password(user.password_hash if user else None, password)
+    password_ok = await check_password(user.password_hash if user else None, password)
     if user is None or not password_ok or not user.is_active or user.role == Role.api_client:
         raise invalid_grant("wrong username or password, or the account is disabled")
     granted = _granted_scope(Role(user.role), scope)

@@ -21,7 +21,7 @@ from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.errors import InsufficientScope, InvalidInput
 from app.core.pagination import PageParams, paginate
-from app.core.security import create_access_token, hash_password, verify_password
+from app.core.security import check_password, create_access_token, hash_password
 from app.regions.models import Region
 from app.users.models import Role, User, UserRegion
 
@@ -186,9 +186,7 @@ async def issue_token(
     except ValueError:
         key = None
     client = await session.get(ApiClient, key) if key is not None else None
-    verified = await anyio.to_thread.run_sync(
-        verify_password, client.secret_hash if client else None, client_secret
-    )
+    verified = await check_password(client.secret_hash if client else None, client_secret)
     if client is None or not verified:
         raise invalid_client("unknown client or wrong secret")
     if client.disabled_at is not None:
