@@ -554,20 +554,16 @@ def exit_reasons_sql(
 # --- the risk flags ----------------------------------------------------------------------------
 
 
-def risk_flags(
+def write_flags(
     *,
     status: str | None,
     snapshots: Snapshots | None,
     lines: Effective | None,
     latest: dict[str, Assessed],
     last_ok: dict[str, Assessed],
-    measures: MeasuresProgress,
-    visits: VisitsProgress,
-    last_visit_id: uuid.UUID | None,
-    missing: tuple[list[uuid.UUID], int],
     income_drop_share: float,
 ) -> list[RiskFlag]:
-    """The household's risk flags (Python form), by code then evidence.
+    """The risk flags a write of a record (an income snapshot, a visit) can make appear.
 
     * income_drop: the two latest snapshots fell by more than `income_drop_share` of the
       previous (positive) per capita; evidence [previous, latest].
@@ -575,9 +571,6 @@ def risk_flags(
       (known) monitoring threshold of its year; evidence [latest].
     * indicator_lost: per indicator now not_ok that was ok on an earlier visit; evidence
       [the last visit where it was ok, the visit of the latest assessment].
-    * measure_overdue: any overdue measure; evidence the overdue measures.
-    * visit_overdue: `visits.overdue`; evidence [the last visit] or [].
-    * photos_missing: records of the household naming photos not held; evidence the records.
     """
     flags: list[RiskFlag] = []
     if snapshots is not None:
@@ -613,10 +606,42 @@ def risk_flags(
                 RiskFlag(
                     code=RiskCode.indicator_lost,
                     evidence=[str(was.visit_id), str(now_.visit_id)],
+                    indicator=name,
                     detail=f"{name}: ok on {was.visited_at.astimezone(UTC).date()}, not_ok on "
                     f"{now_.visited_at.astimezone(UTC).date()}",
                 )
             )
+    return flags
+
+
+def risk_flags(
+    *,
+    status: str | None,
+    snapshots: Snapshots | None,
+    lines: Effective | None,
+    latest: dict[str, Assessed],
+    last_ok: dict[str, Assessed],
+    measures: MeasuresProgress,
+    visits: VisitsProgress,
+    last_visit_id: uuid.UUID | None,
+    missing: tuple[list[uuid.UUID], int],
+    income_drop_share: float,
+) -> list[RiskFlag]:
+    """The household's risk flags (Python form), by code then evidence: those a record write
+    makes appear (`write_flags`), and
+
+    * measure_overdue: any overdue measure; evidence the overdue measures.
+    * visit_overdue: `visits.overdue`; evidence [the last visit] or [].
+    * photos_missing: records of the household naming photos not held; evidence the records.
+    """
+    flags = write_flags(
+        status=status,
+        snapshots=snapshots,
+        lines=lines,
+        latest=latest,
+        last_ok=last_ok,
+        income_drop_share=income_drop_share,
+    )
     if measures.overdue:
         flags.append(
             RiskFlag(

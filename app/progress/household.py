@@ -73,6 +73,7 @@ from app.progress.household_schemas import (
     MonitoringCaseSummary,
     OpenAlert,
     OverdueMeasure,
+    RiskFlag,
     SnapshotFigure,
     VisitsProgress,
 )
@@ -139,6 +140,20 @@ async def _snapshots(session: AsyncSession, household_id: uuid.UUID) -> Snapshot
     baseline = next(snap[row.id] for row in rows if row.baseline_rank == 1)
     series = sorted((snap[row.id] for row in rows if row.year_rank == 1), key=lambda x: x.year)
     return Snapshots(baseline, by_rank[1], by_rank.get(2), series)
+
+
+async def _income_facts(
+    session: AsyncSession, household: Household
+) -> tuple[Snapshots | None, Effective | None]:
+    """The household's snapshots that matter, and the figures of the latest one's year."""
+    snapshots = await _snapshots(session, household.id)
+    if snapshots is None:
+        return None, None
+    year = snapshots.latest.year
+    effective = await thresholds_service.effective_thresholds(
+        session, region_code=household.village_code, years=[year]
+    )
+    return snapshots, effective[year]
 
 
 async def _assessments(
@@ -359,14 +374,7 @@ async def get_household_progress(
     now = now or utcnow()
     today = now.astimezone(UTC).date()
 
-    snapshots = await _snapshots(session, household.id)
-    lines: Effective | None = None
-    if snapshots is not None:
-        year = snapshots.latest.year
-        effective = await thresholds_service.effective_thresholds(
-            session, region_code=household.village_code, years=[year]
-        )
-        lines = effective[year]
+    snapshots, lines = await _income_facts(session, household)
     latest, last_ok = await _assessments(session, household.id)
     summary = await _visit_summary(
         session, household.id, since=now - timedelta(days=RECENT_VISIT_DAYS)
@@ -412,6 +420,21 @@ async def get_household_progress(
             income_drop_share=settings.income_drop_share,
         ),
         monitoring=await _monitoring(session, household, today=today),
+    )
+
+
+async def write_risk_flags(session: AsyncSession, household: Household) -> list[RiskFlag]:
+    """The household's risk flags a record write can make appear, now (`rules.write_flags`:
+    the rule the progress document shows)."""
+    snapshots, lines = await _income_facts(session, household)
+    latest, last_ok = await _assessments(session, household.id)
+    return rules.write_flags(
+        status=household.status,
+        snapshots=snapshots,
+        lines=lines,
+        latest=latest,
+        last_ok=last_ok,
+        income_drop_share=get_settings().income_drop_share,
     )
 
 

@@ -165,6 +165,9 @@ class RiskFlag(BaseModel):
     code: RiskCode
     evidence: list[str] = Field(description="Ids of the snapshots, visits or records concerned.")
     detail: str
+    indicator: str | None = Field(
+        default=None, description="`indicator_lost`: the indicator (food, housing, …); else null"
+    )
 
 
 class MonitoringCaseSummary(BaseModel):
@@ -310,26 +313,31 @@ _EXAMPLE: dict[str, Any] = {
             "evidence": [_S_LATEST],
             "detail": "per-capita income 4000.00 yuan of 2025 is below the monitoring "
             "threshold 7000.00 yuan",
+            "indicator": None,
         },
         {
             "code": "indicator_lost",
             "evidence": [_V_OK, _V_LAST],
             "detail": "housing: ok on 2025-11-20, not_ok on 2026-01-10",
+            "indicator": "housing",
         },
         {
             "code": "measure_overdue",
             "evidence": [_M],
             "detail": "1 measure(s) past their due date and neither done nor cancelled",
+            "indicator": None,
         },
         {
             "code": "photos_missing",
             "evidence": [_M],
             "detail": "1 photo(s) referenced by 1 record(s) not uploaded yet",
+            "indicator": None,
         },
         {
             "code": "visit_overdue",
             "evidence": [_V_LAST],
             "detail": "last visit 64 days ago (cadence 30 days)",
+            "indicator": None,
         },
     ],
     "monitoring": {

@@ -21,6 +21,7 @@ class RecordWriting:
     model: type[RecordColumns]
     record: RecordColumns | None
     household: Household
+    data: Any = None  # the body being written (a `RecordWrite` of the record's type)
     notes: dict[str, Any] = field(default_factory=dict)
 
 

@@ -287,7 +287,7 @@ async def apply_record(
             now=now,
             digest=new_hash,
         )
-        writing = RecordWriting(model=kind.model, record=None, household=household)
+        writing = RecordWriting(model=kind.model, record=None, household=household, data=data)
         await publish(session, writing)
         if known is not None:
             session.add(record)
@@ -336,7 +336,7 @@ async def apply_record(
             if batch:
                 await session.flush()
             await kind.check(session, household, data, stored)
-        writing = RecordWriting(model=kind.model, record=stored, household=household)
+        writing = RecordWriting(model=kind.model, record=stored, household=household, data=data)
         await publish(session, writing)
         if not principal.may_see_pii(household.village_code):
             convert.keep_what_was_shown(stored, columns)

@@ -301,31 +301,37 @@ async def test_seeded_household_yields_the_hand_computed_document(
                 "evidence": ids(S4),
                 "detail": "per-capita income 4000.00 yuan of 2025 is below the monitoring "
                 "threshold 7000.00 yuan",
+                "indicator": None,
             },
             {
                 "code": "income_drop",
                 "evidence": ids(S3, S4),
                 "detail": "per-capita income fell 55.6 % (threshold 30 %): 9000.00 → 4000.00 yuan",
+                "indicator": None,
             },
             {
                 "code": "indicator_lost",
                 "evidence": ids(V2, V3),
                 "detail": "housing: ok on 2025-11-20, not_ok on 2026-01-10",
+                "indicator": "housing",
             },
             {
                 "code": "measure_overdue",
                 "evidence": ids(M1),
                 "detail": "1 measure(s) past their due date and neither done nor cancelled",
+                "indicator": None,
             },
             {
                 "code": "photos_missing",
                 "evidence": ids(V3, M1),  # SHA_SIGN_IN (V3) and SHA_AFTER (V3, M1)
                 "detail": "2 photo(s) referenced by 2 record(s) not uploaded yet",
+                "indicator": None,
             },
             {
                 "code": "visit_overdue",
                 "evidence": ids(V3),
                 "detail": "last visit 64 days ago (cadence 30 days)",
+                "indicator": None,
             },
         ],
         "monitoring": NO_MONITORING,
@@ -395,6 +401,7 @@ async def test_household_without_records(client: httpx.AsyncClient, world: World
                 "code": "visit_overdue",
                 "evidence": [],
                 "detail": "never visited (cadence 30 days)",
+                "indicator": None,
             }
         ],
         "monitoring": NO_MONITORING,
