@@ -32,7 +32,7 @@ def assemble() -> None:
     changelog.install()
     photo_backlog.photo_backlog.provide(PhotoBacklogQueries())
     exit_rule.exit_reasons.provide(household_progress.exit_reasons)
-    region_progress.village_sums.provide(progress_figures.village_sums)
+    region_progress.child_sums.provide(progress_figures.child_sums)
 
     # Subscribers, in the order they run.
     events.subscribe(RecordWriting, webhooks_triggers.on_record_writing)

@@ -41,7 +41,7 @@ from app.monitoring.models import IncomeExclusion
 from app.photos.events import PhotoStored
 from app.photos.models import PhotoRef
 from app.progress.models import VillageStamp
-from app.progress.region import Sums, sums_by_child
+from app.progress.region import Sums, child_of, sums_by_child
 from app.regions import codes
 from app.regions.models import Region
 from app.sync import changelog
@@ -63,13 +63,25 @@ class _Kept:
 
 
 _KEPT: WeakKeyDictionary[Engine, OrderedDict[str, _Kept]] = WeakKeyDictionary()
+# Per region and level: the villages' keys, the children's sums, the oldest time.
+_Summed = OrderedDict[tuple[str, codes.Level], tuple[Any, dict[str, Sums], datetime]]
+_SUMMED: WeakKeyDictionary[Engine, _Summed] = WeakKeyDictionary()
+MAX_REGIONS = 2_000
+
+
+def _engine(session: AsyncSession) -> Engine:
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
 
 
 def _kept(session: AsyncSession) -> OrderedDict[str, _Kept]:
-    """The figures kept for the session's database."""
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    return _KEPT.setdefault(engine, OrderedDict())
+    """The village figures kept for the session's database."""
+    return _KEPT.setdefault(_engine(session), OrderedDict())
+
+
+def _summed(session: AsyncSession) -> _Summed:
+    """The children's sums kept for the session's database."""
+    return _SUMMED.setdefault(_engine(session), OrderedDict())
 
 
 def _usable(session: AsyncSession) -> bool:
@@ -112,15 +124,40 @@ async def _village_keys(session: AsyncSession, code: str) -> dict[str, tuple[Any
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-async def village_sums(
+async def child_sums(
     session: AsyncSession, principal: Principal, code: str, level: codes.Level, now: datetime
 ) -> tuple[dict[str, Sums], datetime] | None:
-    """The sums of each village of `code` and when the oldest of them was computed; None when
-    this transaction may not use kept figures. The caller covers `code` (all its villages)."""
+    """The sums of each child region of `code` (as `region.child_of` places villages) and when
+    the oldest of them was computed; None when this transaction may not use kept figures. The
+    caller covers `code` (all its villages). While no village's key moved, the children's sums
+    themselves are kept too."""
     if not _usable(session):
         return None
     hour = now.astimezone(UTC).strftime("%Y%m%d%H")
     keys = {v: (*key, hour) for v, key in (await _village_keys(session, code)).items()}
+    summed = _summed(session)
+    signature = tuple(sorted(keys.items()))
+    found = summed.get((code, level))
+    if found is not None and found[0] == signature:
+        return found[1], found[2]
+    by_village, oldest = await _village_sums(session, principal, code, keys, now)
+    by_child: dict[str, Sums] = {}
+    for village, sums in by_village.items():
+        by_child.setdefault(child_of(level, code, village), Sums()).add(sums)
+    summed[(code, level)] = (signature, by_child, oldest)
+    while len(summed) > MAX_REGIONS:
+        summed.popitem(last=False)
+    return by_child, oldest
+
+
+async def _village_sums(
+    session: AsyncSession,
+    principal: Principal,
+    code: str,
+    keys: dict[str, tuple[Any, ...]],
+    now: datetime,
+) -> tuple[dict[str, Sums], datetime]:
+    """The sums of each village of `keys`, kept or computed again, and the oldest's time."""
     kept = _kept(session)
     found: dict[str, _Kept] = {}
     stale: list[str] = []

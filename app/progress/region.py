@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -816,13 +816,13 @@ def child_of(level: codes.Level, code: str, village: str) -> str:
     return code
 
 
-VillageSums = Callable[
+ChildSums = Callable[
     [AsyncSession, Principal, str, codes.Level, datetime],
     Awaitable[tuple[dict[str, Sums], datetime] | None],
 ]
-# Per-village figures kept between requests (app.progress.figures), handed over at assembly;
-# None when it cannot answer (then everything is computed here).
-village_sums: Port[VillageSums] = Port("village figures")
+# The sums of each child region from figures kept between requests (app.progress.figures),
+# handed over at assembly; None when it cannot answer (then everything is computed here).
+child_sums: Port[ChildSums] = Port("kept figures")
 
 
 async def get_region_progress(
@@ -836,12 +836,9 @@ async def get_region_progress(
     region, level = await _reported_region(
         session, principal=principal, code=code, field="path.code"
     )
-    kept = await village_sums()(session, principal, code, level, utcnow()) if now is None else None
+    kept = await child_sums()(session, principal, code, level, utcnow()) if now is None else None
     if kept is not None:
-        by_village, now = kept
-        by_child: dict[str, Sums] = {}
-        for village, sums in by_village.items():
-            by_child.setdefault(child_of(level, code, village), Sums()).add(sums)
+        by_child, now = kept
     else:
         now = now or utcnow()
         by_child = await sums_by_child(
@@ -853,8 +850,9 @@ async def get_region_progress(
     total = Sums()
     child_entries: list[RegionProgressChild] = []
     for child_code in sorted(set(children) | set(by_child)):
-        sums = by_child.get(child_code, Sums())
-        name, sums.rural_population = children.get(child_code, (None, None))
+        name, population = children.get(child_code, (None, None))
+        # A copy: kept sums are shared between requests.
+        sums = replace(by_child.get(child_code, Sums()), rural_population=population)
         total.add(sums)
         if CHILD_LEVEL[level] is not None:
             child_level = codes.level_of(child_code)

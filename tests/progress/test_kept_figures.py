@@ -178,7 +178,7 @@ async def test_a_transaction_that_wrote_keeps_nothing_and_reads_nothing_kept(
         await records_service.apply_record(
             session, principal=env.officer, kind=kind, record_id=uuid.uuid4(), data=data
         )
-        kept = await figures.village_sums(
+        kept = await figures.child_sums(
             session, env.admin, COUNTY_A, codes.Level.county, datetime.now(UTC)
         )
         assert kept is None
