@@ -11,15 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.principal import Principal
-from app.core.config import get_settings
-from app.core.db import make_engine, make_sessionmaker, transaction
+from app.core.db import transaction
 from app.core.events import publish
 from app.photos.events import PhotoStored
 from app.photos.models import Photo
@@ -28,8 +26,8 @@ from app.records import service as records_service
 from app.records.vocabulary import RecordType
 from app.regions import codes
 from app.thresholds.models import PovertyThreshold
-from tests.builders import COUNTY_A, VILLAGE_A1, World, build_world
-from tests.databases import fresh_database
+from tests.builders import COUNTY_A, VILLAGE_A1, World
+from tests.committed import committed_world, migrated_database
 from tests.records.bodies import visit_body
 from tests.webhooks.helpers import principal_of
 
@@ -47,27 +45,20 @@ class Env:
 
 @pytest.fixture(scope="module")
 def own_database(tmp_root: Path) -> Iterator[str]:
-    from app.core import migrations
-
-    with fresh_database(tmp_root) as url:
-        migrations.upgrade(url)
+    with migrated_database(tmp_root) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 async def env(own_database: str) -> AsyncIterator[Env]:
-    engine = make_engine(get_settings(), url=own_database)
-    state = SimpleNamespace(sessionmaker=make_sessionmaker(engine))
-    async with transaction(state, writing=True) as session:
-        world = await build_world(session)
-    yield Env(
-        engine,
-        state,
-        world,
-        admin=principal_of(world.users["admin_a"], (COUNTY_A,)),
-        officer=principal_of(world.users["officer_a1"], (VILLAGE_A1,)),
-    )
-    await engine.dispose()
+    async with committed_world(own_database) as built:
+        yield Env(
+            built.engine,
+            built.state,
+            built.world,
+            admin=principal_of(built.world.users["admin_a"], (COUNTY_A,)),
+            officer=principal_of(built.world.users["officer_a1"], (VILLAGE_A1,)),
+        )
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.principal import Principal
 from app.core.config import get_settings
-from app.core.db import make_engine, make_sessionmaker, transaction
+from app.core.db import transaction
 from app.records import service as records_service
 from app.records.models import Visit
 from app.records.vocabulary import RecordType
 from app.sync import feed
-from tests.builders import COUNTY_A, VILLAGE_A1, World, build_world
-from tests.databases import BACKEND, POSTGRES_URL, fresh_database
+from tests.builders import COUNTY_A, VILLAGE_A1, World
+from tests.committed import committed_world, migrated_database
+from tests.databases import BACKEND, POSTGRES_URL
 from tests.records.bodies import visit_body
 from tests.webhooks.helpers import principal_of
 
@@ -47,27 +47,20 @@ class Env:
 
 @pytest.fixture(scope="module")
 def own_database(tmp_root: Path) -> Iterator[str]:
-    from app.core import migrations
-
-    with fresh_database(tmp_root) as url:
-        migrations.upgrade(url)
+    with migrated_database(tmp_root) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 async def env(own_database: str) -> AsyncIterator[Env]:
-    engine = make_engine(get_settings(), url=own_database, pool_size=12, max_overflow=4)
-    state = SimpleNamespace(sessionmaker=make_sessionmaker(engine))
-    async with transaction(state, writing=True) as session:
-        world = await build_world(session)
-    yield Env(
-        engine,
-        state,
-        world,
-        writer=principal_of(world.users["officer_a1"], (VILLAGE_A1,)),
-        reader=principal_of(world.users["admin_a"], (COUNTY_A,)),
-    )
-    await engine.dispose()
+    async with committed_world(own_database, pool_size=12, max_overflow=4) as built:
+        yield Env(
+            built.engine,
+            built.state,
+            built.world,
+            writer=principal_of(built.world.users["officer_a1"], (VILLAGE_A1,)),
+            reader=principal_of(built.world.users["admin_a"], (COUNTY_A,)),
+        )
 
 
 async def _write_visit(session: AsyncSession, env: Env, visit_id: uuid.UUID, revision: int) -> None:
