@@ -93,9 +93,9 @@ _BATCH_EXAMPLE: dict[str, Any] = {
             "data": {
                 "household_id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
                 "visited_at": "2026-11-20T09:30:00+08:00",
-                "mode": "home",
+                "mode": "in_home",
                 "findings": "危房改造已完工，住房安全有保障",
-                "check_housing": "ok",
+                "checks": {"housing": "ok"},
             },
         },
         {
