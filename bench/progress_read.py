@@ -483,7 +483,7 @@ async def _users_and_regions(url: str, households: int) -> uuid.UUID:
 
 
 async def _fill(
-    url: str, households: int, author: uuid.UUID
+    url: str, households: int, author: uuid.UUID, *, analyze: bool = True
 ) -> tuple[list[uuid.UUID], dict[str, int]]:
     """Insert the county's rows; its household ids and the rows of each table, counted after."""
     from sqlalchemy import JSON, func, insert, select, text
@@ -540,7 +540,8 @@ async def _fill(
         async with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text("VACUUM ANALYZE"))
+                # Without: a freshly loaded database that autovacuum has not seen yet.
+                await conn.execute(text("VACUUM ANALYZE" if analyze else "VACUUM"))
             else:
                 await conn.execute(text("ANALYZE"))
                 await conn.commit()  # the last connection to close checkpoints the WAL
@@ -559,8 +560,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def generate(url: str, households: int) -> County:
-    """Migrate the empty database at `url` and fill it with a county of `households`."""
+def generate(url: str, households: int, *, analyze: bool = True) -> County:
+    """Migrate the empty database at `url` and fill it with a county of `households`
+    (`analyze=False`: no planner statistics on PostgreSQL, as after a bulk load)."""
     from app.core import migrations
 
     migrations.upgrade(url)
@@ -569,7 +571,7 @@ def generate(url: str, households: int) -> County:
     # Millions of young objects and no cycles: collections would only rescan what is alive.
     gc.disable()
     try:
-        ids, counts = asyncio.run(_fill(url, households, author))
+        ids, counts = asyncio.run(_fill(url, households, author, analyze=analyze))
     finally:
         gc.enable()
     county = County(url, households, ids, counts, time.perf_counter() - started)
@@ -735,6 +737,7 @@ def run_scenario(
                 f"for {', '.join(f'{age:.1f}' for age in sorted(ages))} s)"
             )
     r.update(
+        warmup_s=one,
         backend=backend,
         households=county.households,
         endpoint=endpoint,
@@ -819,7 +822,8 @@ def _line(r: dict[str, Any]) -> str:
         f"{r['backend']:<10} {r['households']:>7,} households  {r['endpoint']:<18} "
         f"-c{r['clients']} -d{r['duration']}s{plans}: {r['requests']:,} answers, "
         f"{r['requests_s']:,.1f} req/s, p50 {r['p50_ms']:,.1f} ms, p99 {r['p99_ms']:,.1f} ms, "
-        f"server CPU {r['cpu_ms']:,.1f} ms/answer, load {r['load']:.1f}{notes}"
+        f"server CPU {r['cpu_ms']:,.1f} ms/answer, load {r['load']:.1f}, slowest warm-up "
+        f"request {r['warmup_s']:.2f} s{notes}"
     )
 
 
@@ -974,6 +978,12 @@ def main() -> int:
         "--generate-only", action="store_true", help="generate the counties and stop (no wrk)"
     )
     parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="PostgreSQL: no planner statistics after the load (VACUUM only), as a freshly "
+        "loaded or restored database before autovacuum's ANALYZE",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=POSTGRES_URL,
         help="a PostgreSQL server to create the throwaway databases on (default "
@@ -1016,7 +1026,7 @@ def main() -> int:
                 for households in scales:
                     url = databases.enter_context(new_database(backend, tmp, args.postgres_url))
                     print(f"  {backend}: generating {households:,} households", flush=True)
-                    county = generate(url, households)
+                    county = generate(url, households, analyze=not args.no_analyze)
                     rows = sum(county.counts.values())
                     print(
                         f"  {backend}: {households:,} households, {rows:,} rows "
@@ -1038,7 +1048,8 @@ def main() -> int:
             )
     print()
     print("\n\n".join(reports))
-    save("progress_read", results)
+    # Without statistics the figures are another measure: a file of their own.
+    save("progress_read_no_analyze" if args.no_analyze else "progress_read", results)
     failed = [r for r in results if r["timeouts"]]
     if failed:
         print(f"\nFAILED: requests timed out in {len(failed)} runs:", file=sys.stderr)
