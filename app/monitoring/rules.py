@@ -616,32 +616,20 @@ def write_flags(
 
 def risk_flags(
     *,
-    status: str | None,
-    snapshots: Snapshots | None,
-    lines: Effective | None,
-    latest: dict[str, Assessed],
-    last_ok: dict[str, Assessed],
+    written: list[RiskFlag],
     measures: MeasuresProgress,
     visits: VisitsProgress,
     last_visit_id: uuid.UUID | None,
     missing: tuple[list[uuid.UUID], int],
-    income_drop_share: float,
 ) -> list[RiskFlag]:
     """The household's risk flags (Python form), by code then evidence: those a record write
-    makes appear (`write_flags`), and
+    makes appear (`written`, from `write_flags`), and
 
     * measure_overdue: any overdue measure; evidence the overdue measures.
     * visit_overdue: `visits.overdue`; evidence [the last visit] or [].
     * photos_missing: records of the household naming photos not held; evidence the records.
     """
-    flags = write_flags(
-        status=status,
-        snapshots=snapshots,
-        lines=lines,
-        latest=latest,
-        last_ok=last_ok,
-        income_drop_share=income_drop_share,
-    )
+    flags = list(written)
     if measures.overdue:
         flags.append(
             RiskFlag(

@@ -408,16 +408,18 @@ async def get_household_progress(
             snapshots, lines, latest, annual=annual, members=members, today=today
         ),
         risk_flags=rules.risk_flags(
-            status=household.status,
-            snapshots=snapshots,
-            lines=lines,
-            latest=latest,
-            last_ok=last_ok,
+            written=rules.write_flags(
+                status=household.status,
+                snapshots=snapshots,
+                lines=lines,
+                latest=latest,
+                last_ok=last_ok,
+                income_drop_share=settings.income_drop_share,
+            ),
             measures=measures,
             visits=visits,
             last_visit_id=summary.last_id,
             missing=missing,
-            income_drop_share=settings.income_drop_share,
         ),
         monitoring=await _monitoring(session, household, today=today),
     )

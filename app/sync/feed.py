@@ -290,7 +290,8 @@ async def read_changes(
         await _touch(session, principal)
     # First the watermark, then the rows (in later statements, which see all it vouches for).
     latest = await changelog.watermark(session)
-    counter = await session.get(ChangeCounter, 1, populate_existing=True)
+    # On SQLite the watermark has just read the counter: no second query for its horizon.
+    counter = await session.get(ChangeCounter, 1)
     horizon = (counter.horizon_txid, counter.horizon) if counter is not None else START
     state = _state_for(principal, cursor, horizon=horizon, latest=latest, settings=settings)
     readable = changelog.upto(latest)
