@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
@@ -24,6 +25,7 @@ from app.photos.cleanup import expire_uploads_periodically
 from app.photos.storage import make_storage
 from app.photos.tus import TusMiddleware
 from app.users.models import Role
+from app.web.router import install_web_app
 from app.webhooks.delivery import deliver_in_background
 from app.wiring import assemble
 
@@ -175,7 +177,8 @@ def create_app() -> FastAPI:
                 await stack.enter_async_context(deliver_in_background(app.state, settings))
             yield
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts shipped in the package: they work with no internet.
+    app = FastAPIOffline(
         title="fieldsync",
         version="1.0.0",
         description=DESCRIPTION,
@@ -230,6 +233,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(health_router)
     app.include_router(api_router)
+    install_web_app(app)
     install_openapi(app)
     install_rate_limit_docs(app)
     return app
