@@ -60,6 +60,10 @@ async def import_alerts(
             examples=["371522000000"],
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        Form(description="Check and count only: the same report, nothing stored (a preview)."),
+    ] = False,
 ) -> AlertImportReport:
     """Import a department's list of people (民政, 医保, 教育 …) as alerts (部门筛查预警).
 
@@ -81,6 +85,8 @@ async def import_alerts(
 
     Always **200** with the report, whether or not anything new was stored: the answer is the
     import's account, not a created resource (an unchanged re-import is the same answer).
+    With `dry_run`, the import runs to its report and is then undone: a preview of exactly
+    what importing would do.
     """
     county_code = _import_county(principal, county)
     if await session.get(Region, county_code) is None:
@@ -95,8 +101,14 @@ async def import_alerts(
 
     # Parsing and hashing 100,000 rows takes seconds of CPU: not on the event loop.
     job = await run_in_threadpool(read)
-    await alerts.import_rows(session, job)
-    return job.counts.report(county_code)
+    if dry_run:
+        # The very import, undone: the preview cannot disagree with what importing does.
+        savepoint = await session.begin_nested()
+        await alerts.import_rows(session, job)
+        await savepoint.rollback()
+    else:
+        await alerts.import_rows(session, job)
+    return job.counts.report(county_code).model_copy(update={"dry_run": dry_run})
 
 
 def _import_county(principal: Principal, county: str | None) -> str:

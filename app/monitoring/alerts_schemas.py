@@ -124,6 +124,7 @@ class AlertImportReport(BaseModel):
                         {"row": 17, "field": "id_number", "reason": "the check character …"},
                         {"row": 230, "field": "kind", "reason": "unknown kind 'sick'"},
                     ],
+                    "dry_run": False,
                 }
             ]
         }
@@ -140,4 +141,7 @@ class AlertImportReport(BaseModel):
     rejected_rows: list[RejectedRow] = Field(
         description="The rejected rows in file order, with the reason (the first 1,000; "
         "`rejected` counts them all)."
+    )
+    dry_run: bool = Field(
+        default=False, description="A preview: `matched` alerts would be stored, none was."
     )

@@ -80,12 +80,21 @@ async def list_monitoring_cases(
     ] = None,
     status: CaseStatus | None = None,
     category: CaseCategory | None = None,
+    awaiting_my_step: Annotated[
+        bool,
+        Query(description="Only the cases waiting for a step the caller's role takes."),
+    ] = False,
 ) -> Any:
     """List the monitoring cases of households in the caller's regions, newest first."""
     rows, cursor = await service.list_cases(
         session,
         principal=principal,
-        filters=service.CaseFilters(region=region, status=status, category=category),
+        filters=service.CaseFilters(
+            region=region,
+            status=status,
+            category=category,
+            statuses=steps.statuses_awaiting(principal.role) if awaiting_my_step else None,
+        ),
         page=page,
     )
     items = await service.publics_by_village(session, principal, rows)

@@ -156,6 +156,11 @@ class MonitoringCasePublic(RecordPublic):
     cleared_on: date | None = Field(description="The day the county approved its clearing.")
     clearing_method: ClearingMethod | None
     steps: list[StepPublic] = Field(description="Every step taken, in order; none is deleted.")
+    next_step: Step | None = Field(
+        default=None,
+        description="The step the case waits for (none once cleared or rejected).",
+        examples=["town_review"],
+    )
 
 
 class StepCreate(BaseModel):

@@ -28,7 +28,13 @@ from app.households.vocabulary import Status
 from app.monitoring.errors import CaseClosed, CaseNotFound, CaseOpen
 from app.monitoring.models import MonitoringAlert, MonitoringCase, MonitoringStep
 from app.monitoring.schemas import MonitoringCasePublic, MonitoringCaseWrite, StepPublic
-from app.monitoring.vocabulary import CLOSED_CASE_STATUSES, CaseCategory, CaseStatus, Origin
+from app.monitoring.vocabulary import (
+    CLOSED_CASE_STATUSES,
+    NEXT_STEP,
+    CaseCategory,
+    CaseStatus,
+    Origin,
+)
 from app.records import convert
 from app.regions.errors import RegionNotFound
 
@@ -216,6 +222,7 @@ def case_public(
         cleared_on=case.cleared_on,
         clearing_method=case.clearing_method,
         steps=[step_public(step, reveal_pii=reveal_pii) for step in steps],
+        next_step=NEXT_STEP.get(CaseStatus(case.status)),
     )
 
 
@@ -256,6 +263,8 @@ class CaseFilters:
     region: str | None = None
     status: CaseStatus | None = None
     category: CaseCategory | None = None
+    # Only cases in one of these statuses (those waiting for the caller's step).
+    statuses: Sequence[CaseStatus] | None = None
 
 
 async def list_cases(
@@ -277,6 +286,8 @@ async def list_cases(
         stmt = stmt.where(col(MonitoringCase.status) == filters.status.value)
     if filters.category is not None:
         stmt = stmt.where(col(MonitoringCase.category) == filters.category.value)
+    if filters.statuses is not None:
+        stmt = stmt.where(col(MonitoringCase.status).in_([s.value for s in filters.statuses]))
     rows, cursor = await paginate(
         session,
         stmt,

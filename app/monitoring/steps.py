@@ -28,7 +28,7 @@ from app.monitoring.errors import ClearingBlocked, StepOutOfOrder
 from app.monitoring.events import CaseCleared, CaseIdentified
 from app.monitoring.models import MonitoringCase, MonitoringStep
 from app.monitoring.schemas import StepCreate
-from app.monitoring.vocabulary import CaseStatus, Decision, Step
+from app.monitoring.vocabulary import NEXT_STEP, CaseStatus, Decision, Step
 from app.users.models import Role
 
 _VILLAGE = frozenset({Role.officer, Role.first_secretary})
@@ -105,8 +105,11 @@ TRANSITIONS: dict[Step, Transition] = {
         ),
     )
 }
-# The step a case in each status waits for (none once cleared or rejected).
-NEXT_STEP: dict[CaseStatus, Step] = {t.at: t.step for t in TRANSITIONS.values()}
+
+
+def statuses_awaiting(role: str) -> list[CaseStatus]:
+    """The statuses in which a case waits for a step that `role` takes."""
+    return [t.at for t in TRANSITIONS.values() if role in t.roles]
 
 
 def today() -> date:

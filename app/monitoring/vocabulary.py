@@ -65,6 +65,18 @@ class Step(StrEnum):
     clearance_county_approval = "clearance_county_approval"  # 风险消除县级审批
 
 
+# The step a case in each status waits for (none once cleared or rejected); who takes it and
+# where it leads: app/monitoring/steps.py, whose table a test holds to this one.
+NEXT_STEP: dict[CaseStatus, Step] = {
+    CaseStatus.proposed: Step.village_review,
+    CaseStatus.village_reviewed: Step.town_review,
+    CaseStatus.town_reviewed: Step.county_approval,
+    CaseStatus.identified: Step.clearance_village_review,
+    CaseStatus.clearing_village_reviewed: Step.clearance_town_review,
+    CaseStatus.clearing_town_reviewed: Step.clearance_county_approval,
+}
+
+
 class Decision(StrEnum):
     approve = "approve"  # 同意
     reject = "reject"  # 不同意

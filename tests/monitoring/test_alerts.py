@@ -494,3 +494,27 @@ async def test_verifying_an_alert(
         ).all()
     )
     assert versions[uuid.UUID(medical["id"])] == 2
+
+
+async def test_a_dry_run_reports_what_importing_would_do_and_stores_nothing(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    preview = await client.post(
+        f"{URL}/import",
+        files={"file": ("alerts.csv", MIXED, "application/octet-stream")},
+        data={"dry_run": "true"},
+        headers=world.headers("admin_a"),
+    )
+
+    assert preview.status_code == 200, preview.text
+    report = preview.json()
+    assert report["dry_run"] is True
+    assert (report["matched"], report["unmatched"], report["rejected"]) == (2, 2, 5)
+    assert await stored(session) == 0
+
+    applied = (await upload(client, world, MIXED)).json()
+    assert applied["dry_run"] is False
+    assert {k: v for k, v in applied.items() if k != "dry_run"} == {
+        k: v for k, v in report.items() if k != "dry_run"
+    }
+    assert await stored(session) == 2

@@ -386,3 +386,33 @@ async def test_town_staff_read_everything_under_their_town(
         f"{API}/households/{world.households['a2'].id}/visits", headers=headers
     )
     assert visits.status_code == 200
+
+
+def test_the_next_step_table_agrees_with_the_procedure() -> None:
+    from app.monitoring.steps import TRANSITIONS
+    from app.monitoring.vocabulary import NEXT_STEP
+
+    assert {t.at: t.step for t in TRANSITIONS.values()} == NEXT_STEP
+
+
+async def test_cases_awaiting_my_step_name_the_step(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    household = await make_household(session, village=VILLAGE_A1)
+    case = await opened(client, world, household)
+    assert case["next_step"] == "village_review"
+    other = await make_household(session, village=VILLAGE_A1)
+    reviewed = await taken(client, world, (await opened(client, world, other))["id"],
+                           "village_review")
+    assert reviewed["next_step"] == "town_review"
+
+    async def awaiting(who: str) -> set[str]:
+        response = await client.get(
+            CASES, params={"awaiting_my_step": "true"}, headers=world.headers(who)
+        )
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()["items"]}
+
+    assert await awaiting("officer_a1") == {case["id"]}
+    assert await awaiting("town_a1") == {reviewed["id"]}
+    assert await awaiting("admin_a") == set()
