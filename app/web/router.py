@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from app.web.pages import HERE, install_page_errors
 from app.web.security import PageHeadersMiddleware
 from app.web.session import read_session
-from app.web.views import auth, households, progress, sync
+from app.web.views import auth, households, monitoring, progress, quality, sync
 
 # The API's own paths (its clients are apps, not pages) and the documentation's.
 API_PATHS = ("/api/", "/openapi.json", "/healthz", "/readyz")
@@ -25,7 +25,15 @@ async def start_page(request: Request) -> RedirectResponse:
 
 def install_web_app(app: FastAPI) -> None:
     """Serve the pages at `/`, beside the API; none of them is part of the OpenAPI document."""
-    for router in (home, auth.router, sync.router, progress.router, households.router):
+    for router in (
+        home,
+        auth.router,
+        sync.router,
+        progress.router,
+        households.router,
+        monitoring.router,
+        quality.router,
+    ):
         app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="web-static")
     install_page_errors(app)
