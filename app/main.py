@@ -206,6 +206,7 @@ def create_app() -> FastAPI:
             "/api/v1/monitoring/alerts/import": settings.alert_import_max_bytes + 65536,
             # The web app's form that passes the same file on to it.
             "/monitoring/alerts/import": settings.alert_import_max_bytes + 65536,
+            "/admin/import": settings.alert_import_max_bytes + 65536,
         },
         prefix_limits={
             "/api/v1/uploads/": settings.upload_max_bytes,

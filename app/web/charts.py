@@ -86,11 +86,29 @@ def income(
     option["xAxis"] = {"type": "category", "data": [str(y) for y in years]}
     option["yAxis"] = {"type": "value"}
     option["series"] = [
-        {"type": "line", "name": "人均纯收入", "data": list(per_capita), "connectNulls": True,
-         "label": {"show": True}, "lineStyle": {"width": 3}},
-        {"type": "line", "name": "贫困线", "data": list(poverty_line), "step": "middle",
-         "lineStyle": {"type": "dashed"}, "symbol": "none"},
-        {"type": "line", "name": "监测线", "data": list(monitoring_threshold), "step": "middle",
-         "lineStyle": {"type": "dotted"}, "symbol": "none"},
+        {
+            "type": "line",
+            "name": "人均纯收入",
+            "data": list(per_capita),
+            "connectNulls": True,
+            "label": {"show": True},
+            "lineStyle": {"width": 3},
+        },
+        {
+            "type": "line",
+            "name": "贫困线",
+            "data": list(poverty_line),
+            "step": "middle",
+            "lineStyle": {"type": "dashed"},
+            "symbol": "none",
+        },
+        {
+            "type": "line",
+            "name": "监测线",
+            "data": list(monitoring_threshold),
+            "step": "middle",
+            "lineStyle": {"type": "dotted"},
+            "symbol": "none",
+        },
     ]
     return option

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.web.client import Api, ApiError, SignedOut, api_client
@@ -115,7 +115,11 @@ class Web:
         return response
 
     async def render(
-        self, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
+        self,
+        template: str,
+        *,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
         **context: Any,
     ) -> Response:
         me = await self.me()
@@ -188,7 +192,10 @@ async def error_page(request: Request, exc: ApiError) -> Response:
     if request.headers.get("hx-request") == "true":
         # A failed action shows its message where the page keeps its notices.
         response = templates.TemplateResponse(
-            request, "_notice.html", {**context, "kind": "error"}, status_code=200,
+            request,
+            "_notice.html",
+            {**context, "kind": "error"},
+            status_code=200,
             headers={"HX-Retarget": "#notice", "HX-Reswap": "innerHTML"},
         )
     else:

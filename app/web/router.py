@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from app.web.pages import HERE, install_page_errors
 from app.web.security import PageHeadersMiddleware
 from app.web.session import read_session
-from app.web.views import auth, households, monitoring, progress, quality, reports, sync
+from app.web.views import admin, auth, households, monitoring, progress, quality, reports, sync
 
 # The API's own paths (its clients are apps, not pages) and the documentation's.
 API_PATHS = ("/api/", "/openapi.json", "/healthz", "/readyz")
@@ -34,6 +34,7 @@ def install_web_app(app: FastAPI) -> None:
         monitoring.router,
         quality.router,
         reports.router,
+        admin.router,
     ):
         app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="web-static")

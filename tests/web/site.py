@@ -102,19 +102,34 @@ def _field_work(site: Site) -> None:
     household = str(site.household_a1)
     with site.api("officer_a1", "phone-a1") as officer:
         for year, wage in ((2019, 9000), (2020, 12000), (2024, 21000), (2025, 24000)):
-            body = snapshot_body(household, year=year, wage_income=f"{wage}.00",
-                                 recorded_at=f"{year}-12-10T15:00:00+08:00")
+            body = snapshot_body(
+                household,
+                year=year,
+                wage_income=f"{wage}.00",
+                recorded_at=f"{year}-12-10T15:00:00+08:00",
+            )
             _ok(officer.put(f"/income-snapshots/{uuid.uuid4()}", json=body))
         for tag, color in (("before", (120, 90, 60)), ("after", (40, 160, 90))):
             data = jpeg_bytes(320, 240, color=color)
             sha = sha256_hex(data)
             site.photos[tag] = sha
             _ok(officer.put(f"/photos/{sha}", params={"household_id": household}, content=data))
-        photos = [{"sha256": sha, "tag": tag} for tag, sha in site.photos.items()]
-        _ok(officer.put(f"/measures/{uuid.uuid4()}",
-                        json=measure_body(household, photos=photos, status="in_progress")))
-        _ok(officer.put(f"/visits/{uuid.uuid4()}",
-                        json=visit_body(household, findings=IMG_FINDINGS)))
+        measure_id = str(uuid.uuid4())
+        _ok(
+            officer.put(
+                f"/measures/{measure_id}", json=measure_body(household, status="in_progress")
+            )
+        )
+        photos = [
+            {"sha256": sha, "tag": tag, "measure_id": measure_id}
+            for tag, sha in site.photos.items()
+        ]
+        _ok(
+            officer.put(
+                f"/visits/{uuid.uuid4()}",
+                json=visit_body(household, findings=IMG_FINDINGS, photos=photos),
+            )
+        )
         case = {
             "revision": 1,
             "household_id": household,
@@ -126,12 +141,20 @@ def _field_work(site: Site) -> None:
         }
         site.case_id = str(uuid.uuid4())
         _ok(officer.put(f"/monitoring-cases/{site.case_id}", json=case))
-        _ok(officer.post(f"/monitoring-cases/{site.case_id}/steps",
-                         json={"step": "village_review", "decision": "approve"}))
+        _ok(
+            officer.post(
+                f"/monitoring-cases/{site.case_id}/steps",
+                json={"step": "village_review", "decision": "approve"},
+            )
+        )
         base = _ok(officer.get(f"/households/{household}"))["version"]
     with site.api("town") as town:
-        _ok(town.post(f"/monitoring-cases/{site.case_id}/steps",
-                      json={"step": "town_review", "decision": "approve"}))
+        _ok(
+            town.post(
+                f"/monitoring-cases/{site.case_id}/steps",
+                json={"step": "town_review", "decision": "approve"},
+            )
+        )
     # Two phones edit the same phone number offline from the same version: a conflict.
     for device, phone in (("phone-a1", "13905350001"), ("phone-a1-old", "13905350002")):
         with site.api("officer_a1", device) as officer:

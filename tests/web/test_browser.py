@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.builders import PASSWORD
-from tests.sync.helpers import batch, record
 from tests.records.bodies import visit_body
+from tests.sync.helpers import batch, record
 from tests.web.browser import Watch, launched, screenshot
 from tests.web.site import IMG_FINDINGS, SCRIPT_NAME, Site, served_site
 
@@ -125,8 +125,9 @@ def test_a_household_shows_its_income_chart_and_photos(admin: Visitor, site: Sit
     assert pair.count() == 2
     for index, tag in enumerate(("before", "after")):
         assert site.photos[tag] in (pair.nth(index).get_attribute("src") or "")
-        assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", pair.nth(index)
-                             .element_handle())
+        assert page.evaluate(
+            "(img) => img.complete && img.naturalWidth > 0", pair.nth(index).element_handle()
+        )
     # What people typed stays text: no script ran, the markup shows as written.
     assert page.evaluate("window.__xss") is None
     assert page.locator("#head-name").inner_text().startswith(SCRIPT_NAME)
@@ -160,9 +161,7 @@ def test_resolving_a_conflict(admin: Visitor, site: Site) -> None:
     assert household["phone"] == "13905350002"
 
 
-def test_another_villages_officer_reaches_nothing_of_village_a1(
-    browser: Any, site: Site
-) -> None:
+def test_another_villages_officer_reaches_nothing_of_village_a1(browser: Any, site: Site) -> None:
     officer = Visitor(browser, site, "officer_a2")
     try:
         page = officer.page

@@ -38,8 +38,14 @@ def _login_page(
     return templates.TemplateResponse(
         request,
         "login.html",
-        {"me": None, "csrf": "", "nav": "", "next": next_url, "username": username,
-         "message": message},
+        {
+            "me": None,
+            "csrf": "",
+            "nav": "",
+            "next": next_url,
+            "username": username,
+            "message": message,
+        },
         status_code=status,
     )
 

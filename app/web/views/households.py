@@ -33,8 +33,9 @@ async def households_page(
     page = await web.api.get(
         "/api/v1/households", q=q, region=region, status=status, limit=50, cursor=cursor
     )
-    return await web.render("households.html", page=page, q=q or "", region=region or "",
-                            status=status or "")
+    return await web.render(
+        "households.html", page=page, q=q or "", region=region or "", status=status or ""
+    )
 
 
 def _thresholds(rows: list[dict[str, Any]], village: str, field: str) -> dict[int, float]:
@@ -59,15 +60,17 @@ def _money(value: Any) -> float | None:
 def income_chart(
     progress: dict[str, Any], thresholds: list[dict[str, Any]], village: str
 ) -> dict[str, Any] | None:
-    series = progress["income"]["series"]
+    series = (progress.get("income") or {}).get("series") or []
     by_year = {int(s["year"]): _money(s["per_capita"]) for s in series}
     line = _thresholds(thresholds, village, "poverty_line")
     threshold = _thresholds(thresholds, village, "monitoring_threshold")
     if not by_year:
         return None
     first, last = min(by_year), max(by_year)
-    years = list(range(min(first, 2014), last + 1)) if first <= LAST_POVERTY_LINE_YEAR else list(
-        range(first, last + 1)
+    years = (
+        list(range(min(first, 2014), last + 1))
+        if first <= LAST_POVERTY_LINE_YEAR
+        else list(range(first, last + 1))
     )
     return charts.income(
         years,
@@ -108,8 +111,9 @@ async def household_page(web: WebDep, household_id: str = UUID) -> Response:
 
 
 @router.get("/files/photos/{sha256}/{variant}")
-async def photo_file(web: WebDep, sha256: str = SHA256, variant: str = Path(
-        pattern="^(thumbnail|content)$")) -> Response:
+async def photo_file(
+    web: WebDep, sha256: str = SHA256, variant: str = Path(pattern="^(thumbnail|content)$")
+) -> Response:
     """A photo's bytes as the person may see them: the API decides."""
     response = await web.api.send("GET", f"/api/v1/photos/{sha256}/{variant}")
     if response.status_code != 200:

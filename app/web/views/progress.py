@@ -48,9 +48,7 @@ async def progress_page(
     children = figures.get("children") or []
     households = None
     if figures["level"] == 5:
-        households = await web.api.get(
-            "/api/v1/households", region=code, limit=50, cursor=cursor
-        )
+        households = await web.api.get("/api/v1/households", region=code, limit=50, cursor=cursor)
     names = [c["name"] for c in children]
     mon = figures["monitoring"]
     option = {

@@ -20,7 +20,9 @@ Region = Annotated[str | None, Query(max_length=12)]
 
 @router.get("/quality")
 async def quality_page(
-    web: WebDep, region: Region = None, kind: Annotated[str | None, Query(max_length=64)] = None,
+    web: WebDep,
+    region: Region = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
     cursor: Cursor = None,
 ) -> Response:
     page = await web.api.get(
@@ -35,7 +37,11 @@ async def quality_page(
         horizontal=True,
     )
     return await web.render(
-        "quality.html", page=page, counts=counts, option=option, region=region or "",
+        "quality.html",
+        page=page,
+        counts=counts,
+        option=option,
+        region=region or "",
         kind=kind or "",
     )
 

@@ -57,6 +57,5 @@ async def export_file(
     if disposition := response.headers.get("content-disposition"):
         headers["Content-Disposition"] = disposition
     return web.finish(
-        Response(response.content, media_type=response.headers.get("content-type"),
-                 headers=headers)
+        Response(response.content, media_type=response.headers.get("content-type"), headers=headers)
     )
