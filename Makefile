@@ -34,11 +34,11 @@ test: $(STAMP)
 
 test-sqlite: $(STAMP)
 	@echo "== test suite on SQLite =="
-	FIELDSYNC_TEST_BACKEND=sqlite $(BIN)/python -m pytest -n $(TEST_WORKERS)
+	FIELDSYNC_TEST_BACKEND=sqlite $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-postgres: $(STAMP)
 	@echo "== test suite on PostgreSQL =="
-	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n $(TEST_WORKERS)
+	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The OpenAPI fuzzer alone, searching harder than the suite does (4 cases per kind, seed 0):
 # `make fuzz FUZZ_EXAMPLES=50 FUZZ_SEED=7` (with FIELDSYNC_TEST_BACKEND=postgresql: on PostgreSQL).

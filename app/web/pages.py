@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -22,6 +23,12 @@ HERE = Path(__file__).parent
 CHINA = timezone(timedelta(hours=8), "CST")
 
 templates = Jinja2Templates(directory=HERE / "templates")
+
+# Path parameters of the pages (checked here so a bad one is a 422 before any API call).
+Uuid = Annotated[str, PathParam(pattern=r"^[0-9a-fA-F-]{36}$")]
+Sha256 = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")]
+ClientId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+RegionCode = Annotated[str, PathParam(pattern=r"^[0-9]{12}$")]
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from app.web.client import ApiError
-from app.web.pages import Web, WebDep
+from app.web.pages import ClientId, Uuid, Web, WebDep
 from app.web.security import CsrfChecked
 
 router = APIRouter(prefix="/admin")
 
-UUID = Path(pattern=r"^[0-9a-fA-F-]{36}$")
-CLIENT_ID = Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
 Text = Annotated[str, Form(max_length=200)]
 ROLES_FOR_PEOPLE = ("officer", "first_secretary", "town_staff", "county_admin")
 
@@ -81,7 +79,7 @@ async def create_user(
 
 @router.post("/users/{user_id}/regions")
 async def assign_regions(
-    web: WebDep, _: CsrfChecked, regions: Annotated[list[str], Form()], user_id: str = UUID
+    web: WebDep, _: CsrfChecked, regions: Annotated[list[str], Form()], user_id: Uuid
 ) -> Response:
     await web.api.call("PUT", f"/api/v1/users/{user_id}/regions", json={"regions": regions})
     return web.redirect("/admin/users?done=regions")
@@ -92,7 +90,7 @@ async def set_active(
     web: WebDep,
     _: CsrfChecked,
     active: Annotated[str, Form(pattern="^(true|false)$")],
-    user_id: str = UUID,
+    user_id: Uuid,
 ) -> Response:
     await web.api.call("PATCH", f"/api/v1/users/{user_id}", json={"is_active": active == "true"})
     return web.redirect("/admin/users?done=active")
@@ -103,7 +101,7 @@ async def reset_password(
     web: WebDep,
     _: CsrfChecked,
     password: Annotated[str, Form(max_length=256)],
-    user_id: str = UUID,
+    user_id: Uuid,
 ) -> Response:
     await web.api.call("POST", f"/api/v1/users/{user_id}/password", json={"password": password})
     return web.redirect("/admin/users?done=password")
@@ -151,14 +149,14 @@ async def create_client(
 
 
 @router.post("/clients/{client_id}/rotate")
-async def rotate_client(web: WebDep, _: CsrfChecked, client_id: str = CLIENT_ID) -> Response:
+async def rotate_client(web: WebDep, _: CsrfChecked, client_id: ClientId) -> Response:
     return await _client_secret(
         web, await web.api.call("POST", f"/api/v1/clients/{client_id}/rotate")
     )
 
 
 @router.post("/clients/{client_id}/disable")
-async def disable_client(web: WebDep, _: CsrfChecked, client_id: str = CLIENT_ID) -> Response:
+async def disable_client(web: WebDep, _: CsrfChecked, client_id: ClientId) -> Response:
     await web.api.call("POST", f"/api/v1/clients/{client_id}/disable")
     return web.redirect("/admin/clients")
 
@@ -230,13 +228,13 @@ async def create_webhook(
 
 
 @router.post("/webhooks/{webhook_id}/test")
-async def test_webhook(web: WebDep, _: CsrfChecked, webhook_id: str = UUID) -> Response:
+async def test_webhook(web: WebDep, _: CsrfChecked, webhook_id: Uuid) -> Response:
     await web.api.call("POST", f"/api/v1/webhooks/{webhook_id}/test")
     return web.redirect(f"/admin/webhooks?show={webhook_id}")
 
 
 @router.post("/webhooks/{webhook_id}/disable")
-async def disable_webhook(web: WebDep, _: CsrfChecked, webhook_id: str = UUID) -> Response:
+async def disable_webhook(web: WebDep, _: CsrfChecked, webhook_id: Uuid) -> Response:
     await web.api.call("POST", f"/api/v1/webhooks/{webhook_id}/disable")
     return web.redirect("/admin/webhooks")
 

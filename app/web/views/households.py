@@ -11,12 +11,10 @@ from fastapi.responses import Response
 
 from app.web import charts
 from app.web.client import document
-from app.web.pages import WebDep
+from app.web.pages import Sha256, Uuid, WebDep
 
 router = APIRouter()
 
-UUID = Path(pattern=r"^[0-9a-fA-F-]{36}$")
-SHA256 = Path(pattern=r"^[0-9a-f]{64}$")
 GUARANTEES = ["food", "clothing", "education", "medical", "housing", "water"]
 # The poverty line counted until 2020; the monitoring threshold since.
 LAST_POVERTY_LINE_YEAR = 2020
@@ -81,7 +79,7 @@ def income_chart(
 
 
 @router.get("/households/{household_id}")
-async def household_page(web: WebDep, household_id: str = UUID) -> Response:
+async def household_page(web: WebDep, household_id: Uuid) -> Response:
     base = f"/api/v1/households/{household_id}"
     household = await web.api.get(base)
     progress = await web.api.get(f"{base}/progress")
@@ -112,7 +110,7 @@ async def household_page(web: WebDep, household_id: str = UUID) -> Response:
 
 @router.get("/files/photos/{sha256}/{variant}")
 async def photo_file(
-    web: WebDep, sha256: str = SHA256, variant: str = Path(pattern="^(thumbnail|content)$")
+    web: WebDep, sha256: Sha256, variant: str = Path(pattern="^(thumbnail|content)$")
 ) -> Response:
     """A photo's bytes as the person may see them: the API decides."""
     response = await web.api.send("GET", f"/api/v1/photos/{sha256}/{variant}")

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
-from app.web.pages import WebDep
+from app.web.pages import Uuid, WebDep
 from app.web.security import CsrfChecked
 
 router = APIRouter()
 
-UUID = Path(pattern=r"^[0-9a-fA-F-]{36}$")
 # Form fields the API bounds too; here they only keep a page's request small.
 Note = Annotated[str, Form(max_length=2000)]
 
@@ -35,7 +34,7 @@ async def monitoring_page(web: WebDep) -> Response:
 async def take_step(
     web: WebDep,
     _: CsrfChecked,
-    case_id: str = UUID,
+    case_id: Uuid,
     step: Annotated[str, Form(max_length=64)] = "",
     decision: Annotated[str, Form(max_length=16)] = "",
     note: Note = "",
@@ -52,7 +51,7 @@ async def take_step(
 async def verify_alert(
     web: WebDep,
     _: CsrfChecked,
-    alert_id: str = UUID,
+    alert_id: Uuid,
     outcome: Annotated[str, Form(max_length=32)] = "",
     note: Note = "",
 ) -> Response:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response
 
 from app.web import charts
-from app.web.pages import Web, WebDep
+from app.web.pages import RegionCode, Web, WebDep
 
 router = APIRouter()
 
-REGION_CODE = Path(pattern=r"^[0-9]{12}$")
 LEVEL_NAMES = {1: "省", 2: "市", 3: "县", 4: "乡镇", 5: "村"}
 
 
@@ -41,7 +40,7 @@ async def progress_home(web: WebDep) -> Response:
 
 @router.get("/progress/{code}")
 async def progress_page(
-    web: WebDep, code: str = REGION_CODE, cursor: str | None = Query(None, max_length=512)
+    web: WebDep, code: RegionCode, cursor: str | None = Query(None, max_length=512)
 ) -> Response:
     figures = await web.api.get(f"/api/v1/regions/{code}/progress")
     label = await web.labels()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query
+from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
 
 from app.web import charts
-from app.web.pages import WebDep
+from app.web.pages import Uuid, WebDep
 from app.web.security import CsrfChecked
 
 router = APIRouter()
 
-UUID = Path(pattern=r"^[0-9a-fA-F-]{36}$")
 Cursor = Annotated[str | None, Query(max_length=512)]
 Region = Annotated[str | None, Query(max_length=12)]
 
@@ -63,7 +62,7 @@ async def conflicts_page(
 async def resolve_conflict(
     web: WebDep,
     _: CsrfChecked,
-    conflict_id: str = UUID,
+    conflict_id: Uuid,
     choice: Annotated[str, Form(pattern="^(server|client)$")] = "server",
 ) -> Response:
     await web.api.call(
