@@ -9,7 +9,7 @@ export FIELDSYNC_TEST_POSTGRES_URL
 # Test processes (pytest-xdist); each builds its own database. `auto`: one per CPU.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-sqlite test-postgres fuzz lint openapi migration bench bench-sync bench-photos bench-progress bench-export bench-webhooks bench-alerts bench-phones bench-put bench-targets clean
+.PHONY: screenshots run test test-sqlite test-postgres fuzz lint openapi migration bench bench-sync bench-photos bench-progress bench-export bench-webhooks bench-alerts bench-phones bench-put bench-targets clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -25,6 +25,8 @@ run: $(STAMP)
 
 # SQLite always; PostgreSQL when CI is set (then it is required) or when a server answers.
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$FIELDSYNC_CHROMIUM" ] \
+		|| echo "NOTE: no chromium found: the browser tests (tests/web/test_browser.py) will be SKIPPED (apt install chromium; in CI they fail instead)"
 	$(MAKE) --no-print-directory test-sqlite
 	@if [ -n "$$CI" ] || $(BIN)/python -m tests.pg_available; then \
 		$(MAKE) --no-print-directory test-postgres; \
@@ -74,6 +76,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/alert_import.py
 	$(BIN)/python bench/phones.py
 	$(BIN)/python bench/targets.py
+
+# The README's pictures of the web app: the browser tests, saving their screenshots there.
+screenshots: $(STAMP)
+	FIELDSYNC_SCREENSHOT_DIR=docs/screenshots FIELDSYNC_TEST_BACKEND=sqlite \
+		$(BIN)/python -m pytest -p no:randomly tests/web/test_browser.py
 
 # Issue 15's targets against the figures the benchmarks' last runs left in bench/results/.
 bench-targets: $(STAMP)
