@@ -311,8 +311,10 @@ async def reset_password(
     session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, password: str
 ) -> UserRecord:
     """Set a new password; every login of the account ends."""
+    # Hashed before the row is locked: Argon2's tenth of a second holds no lock.
+    password_hash = await make_password_hash(password)
     user = await _get(session, actor=actor, user_id=user_id, for_update=True)
-    user.password_hash = await make_password_hash(password)
+    user.password_hash = password_hash
     user.updated_at = utcnow()
     await end_logins(session, user.id, reason="password_reset")
     await session.flush()
