@@ -18,6 +18,7 @@ from app.records.router import router as records_router
 from app.regions.router import router as regions_router
 from app.sync.router import router as sync_router
 from app.thresholds.router import router as thresholds_router
+from app.users.router import router as users_router
 from app.vocabulary.router import router as vocabulary_router
 from app.webhooks.router import router as webhooks_router
 
@@ -29,6 +30,7 @@ api_router.include_router(records_router)
 api_router.include_router(monitoring_router)
 api_router.include_router(alerts_router)
 api_router.include_router(thresholds_router)
+api_router.include_router(users_router)
 api_router.include_router(devices_router)
 api_router.include_router(clients_router)
 api_router.include_router(sync_router)

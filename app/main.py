@@ -64,6 +64,11 @@ TAGS = [
     {"name": "sync", "description": "Offline sync: batches up, changes down, status, conflicts."},
     {"name": "devices", "description": "Phones registered at login; revoke a lost one."},
     {
+        "name": "users",
+        "description": "The accounts of a county (officers, first secretaries, town staff, county "
+        "admins), administered by its county admins: create, disable, regions, passwords.",
+    },
+    {
         "name": "clients",
         "description": "Third-party apps (API clients) a county admin registers: read-only, "
         "one region, the scopes granted, tokens by client_credentials.",

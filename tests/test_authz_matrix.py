@@ -120,6 +120,7 @@ class Ctx:
 
     household_id: uuid.UUID
     member_id: uuid.UUID
+    user_id: uuid.UUID  # officer_a1's account
     visit_id: uuid.UUID = VISIT_ID
     snapshot_id: uuid.UUID = SNAPSHOT_ID
     measure_id: uuid.UUID = MEASURE_ID
@@ -346,6 +347,46 @@ async def _webhook_disabled(client: httpx.AsyncClient, world: World, ctx: Ctx) -
 async def _redelivery_queued(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
     page = (await _admin_get(client, world, f"/webhooks/{ctx.webhook_id}/deliveries")).json()
     return any(d["id"] == str(ctx.delivery_id) and d["status"] == "pending" for d in page["items"])
+
+
+async def _test_event_queued(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    page = (await _admin_get(client, world, f"/webhooks/{ctx.webhook_id}/deliveries")).json()
+    return any(d["event"]["type"] == "webhook.test" for d in page["items"])
+
+
+NEW_USERNAME = "matrix.officer"
+NEW_PASSWORD = "matrix-password-1"
+
+
+def _people(page: Any) -> set[str]:
+    """The world's people a page lists, by their name in the world (usernames are name-xxxxxx)."""
+    return {item["username"].rsplit("-", 1)[0] for item in page["items"]}
+
+
+async def _user_created(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    page = (await _admin_get(client, world, f"/users?q={NEW_USERNAME}")).json()
+    return any(item["username"] == NEW_USERNAME for item in page["items"])
+
+
+async def _user_renamed(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    return bool(
+        (await _admin_get(client, world, f"/users/{ctx.user_id}")).json()["display_name"]
+        == "王庄村 张伟"
+    )
+
+
+async def _user_reassigned(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    body = (await _admin_get(client, world, f"/users/{ctx.user_id}")).json()
+    return bool(body["regions"] == [VILLAGE_A1, VILLAGE_A2])
+
+
+async def _password_reset(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+    form = {
+        "grant_type": "password",
+        "username": world.users["officer_a1"].username,
+        "password": NEW_PASSWORD,
+    }
+    return (await client.post(f"{API}/auth/token", data=form)).status_code == 200
 
 
 async def _device_revoked(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
@@ -658,6 +699,42 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/devices/{device_id}/revoke"): Entry(
         expect=expect(401, 403, 403, 403, 200, 404, 403), effect=_device_revoked
     ),
+    # --- users: a county admin administers the accounts of the county (roles are checked before
+    # objects; another county's admin finds none, and may not create one in village A1).
+    ("GET", "/api/v1/users"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 200, 403),
+        sees=_people,
+        own={
+            "admin_a": {"officer_a1", "officer_a2", "secretary_a1", "town_a1", "admin_a"},
+            "admin_b": {"admin_b"},
+        },
+    ),
+    ("POST", "/api/v1/users"): Entry(
+        expect=expect(401, 403, 403, 403, 201, 422, 403),
+        json={
+            "username": NEW_USERNAME,
+            "role": "officer",
+            "password": NEW_PASSWORD,
+            "regions": [VILLAGE_A1],
+        },
+        effect=_user_created,
+    ),
+    ("GET", "/api/v1/users/{user_id}"): Entry(expect=expect(401, 403, 403, 403, 200, 404, 403)),
+    ("PATCH", "/api/v1/users/{user_id}"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404, 403),
+        json={"display_name": "王庄村 张伟"},
+        effect=_user_renamed,
+    ),
+    ("PUT", "/api/v1/users/{user_id}/regions"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404, 403),
+        json={"regions": [VILLAGE_A1, VILLAGE_A2]},
+        effect=_user_reassigned,
+    ),
+    ("POST", "/api/v1/users/{user_id}/password"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404, 403),
+        json={"password": NEW_PASSWORD},
+        effect=_password_reset,
+    ),
     # --- API clients: a county admin registers, lists, rotates and disables those of the
     # county (roles are checked before objects; another county's admin finds none).
     ("POST", "/api/v1/clients"): Entry(
@@ -826,6 +903,9 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Entry(
         expect=expect(401, 403, 403, 403, 202, 404, 403), effect=_redelivery_queued
     ),
+    ("POST", "/api/v1/webhooks/{webhook_id}/test"): Entry(
+        expect=expect(401, 403, 403, 403, 202, 404, 403), effect=_test_event_queued
+    ),
 }
 
 # Served outside /api/v1 and public by design: probes and the API's own documentation.
@@ -992,7 +1072,9 @@ async def build_ctx(session: AsyncSession, world: World, media_dir: Path) -> Ctx
         select(Member.id).where(Member.household_id == household_id, Member.relation == "spouse")
     )
     assert member_id is not None
-    context = Ctx(household_id=household_id, member_id=member_id)
+    context = Ctx(
+        household_id=household_id, member_id=member_id, user_id=world.users["officer_a1"].id
+    )
     await _write_records(session, world, context)
     await _hold_photo(session, world, media_dir)
     spouse = await session.get(Member, member_id)
@@ -1151,6 +1233,7 @@ async def send(
         client_id=ctx.client_id,
         case_id=ctx.case_id,
         alert_id=ctx.alert_id,
+        user_id=ctx.user_id,
         **({"sha256": ctx.sha256} | (entry.ids(ctx) if entry.ids else {})),
     )
     body = entry.json(ctx) if callable(entry.json) else entry.json
@@ -1233,6 +1316,7 @@ async def test_hidden_object_looks_like_a_missing_one(
     missing_ctx = Ctx(
         household_id=uuid.uuid4(),
         member_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
         visit_id=uuid.uuid4(),
         snapshot_id=uuid.uuid4(),
         measure_id=uuid.uuid4(),

@@ -123,6 +123,8 @@ async def _known(
         "scope": COUNTY_A,
         "year": str(now.year),
     }
+    if "{user_id}" in path:  # an account of county A (the county admin's to change)
+        values["user_id"] = str(officer.id)
     if "{member_id}" in path:
         members = await client.get(f"/api/v1/households/{household.id}/members", headers=headers)
         values["member_id"] = members.json()[0]["id"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import uuid
 
-import anyio
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -21,7 +20,7 @@ from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.errors import InsufficientScope, InvalidInput
 from app.core.pagination import PageParams, paginate
-from app.core.security import check_password, create_access_token, hash_password
+from app.core.security import check_password, create_access_token, make_password_hash
 from app.regions.models import Region
 from app.users.models import Role, User, UserRegion
 
@@ -32,11 +31,6 @@ NO_PASSWORD = "!api-client"
 
 def _new_secret() -> str:
     return secrets.token_urlsafe(32)  # 256 random bits
-
-
-async def _hash(secret: str) -> str:
-    # Argon2 takes tens of milliseconds of CPU: off the event loop.
-    return await anyio.to_thread.run_sync(hash_password, secret)
 
 
 async def _new_family(
@@ -92,7 +86,7 @@ async def create_client(
         user_id=user.id,
         region_code=region.code,
         scopes=scopes,
-        secret_hash=await _hash(secret),
+        secret_hash=await make_password_hash(secret),
         token_family_id=family.id,
         created_by=actor.id,
     )
@@ -138,7 +132,7 @@ async def rotate_secret(
     if client.disabled_at is not None:
         raise ClientDisabled(f"API client {client_id} is disabled: register a new one")
     secret = _new_secret()
-    client.secret_hash = await _hash(secret)
+    client.secret_hash = await make_password_hash(secret)
     client.rotated_at = utcnow()
     await _revoke_tokens(session, client, reason="client_secret_rotated")
     family = await _new_family(session, user_id=client.user_id, scopes=client.scopes)

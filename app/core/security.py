@@ -41,6 +41,11 @@ async def check_password(password_hash: str | None, password: str) -> bool:
     return await anyio.to_thread.run_sync(verify_password, password_hash, password)
 
 
+async def make_password_hash(password: str) -> str:
+    """`hash_password` in a worker thread, for the same reason as `check_password`."""
+    return await anyio.to_thread.run_sync(hash_password, password)
+
+
 def new_refresh_token() -> tuple[str, str]:
     """A refresh token (256 random bits) and the SHA-256 under which it is stored."""
     token = secrets.token_urlsafe(32)

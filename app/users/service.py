@@ -1,18 +1,27 @@
-"""Creating users and assigning them their villages, town or county."""
+"""Creating users and assigning them their villages, town or county; a county's accounts."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, delete, exists, or_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select, update
 
 from app.auth.models import TokenFamily
+from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
-from app.core.security import hash_password, verify_password
+from app.core.errors import FieldError, InvalidInput
+from app.core.pagination import PageParams, paginate
+from app.core.security import hash_password, make_password_hash, verify_password
 from app.regions import codes
 from app.regions.models import Region
+from app.users.errors import CannotDisableYourself, UsernameTaken, UserNotFound
 from app.users.models import Role, User, UserRegion
-from app.users.schemas import UserCreate
+from app.users.schemas import UserCreate, UserUpdate
 
 # The level of region each role is assigned.
 ROLE_REGION_LEVEL = {
@@ -21,6 +30,8 @@ ROLE_REGION_LEVEL = {
     Role.town_staff: codes.Level.town,
     Role.county_admin: codes.Level.county,
 }
+# Roles assigned one region only: town staff their town, a county admin the county.
+_ONE_REGION = (Role.town_staff, Role.county_admin)
 
 
 _ASSIGNED = {
@@ -34,24 +45,77 @@ class UserRegionError(ValueError):
     """A region given for a user does not exist or is of the wrong level for the role."""
 
 
-async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User, bool]:
-    """Create the user, or reset an existing one's password, role and regions."""
-    want = ROLE_REGION_LEVEL[data.role]
+@dataclass(frozen=True)
+class RegionProblem:
+    """What is wrong with the `index`-th region given for a user."""
+
+    index: int
+    message: str
+    type: str
+
+
+async def region_problems(
+    session: AsyncSession, *, role: Role, regions: Sequence[str], actor: Principal | None = None
+) -> list[RegionProblem]:
+    """The rule of a user's regions: each exists (and lies in `actor`'s regions, when given) and
+    is of the role's level; town staff and county admins have one."""
+    want = ROLE_REGION_LEVEL[role]
     found = {
         r.code: r
-        for r in (
-            await session.scalars(select(Region).where(col(Region.code).in_(data.regions)))
-        ).all()
+        for r in (await session.scalars(select(Region).where(col(Region.code).in_(regions)))).all()
     }
-    for code in data.regions:
+    problems: list[RegionProblem] = []
+    for index, code in enumerate(regions):
         region = found.get(code)
-        if region is None:
-            raise UserRegionError(f"region {code} does not exist (import the regions first)")
-        if region.level != want:
-            raise UserRegionError(
-                f"a {data.role.value} is assigned {_ASSIGNED[want]}; "
-                f"{code} is a {codes.Level(region.level).name}"
+        if actor is not None and (region is None or not actor.covers(code)):
+            # Another county's region answers as a missing one: existence is not leaked.
+            problems.append(
+                RegionProblem(
+                    index, f"region {code} does not exist or is not in your county", "not_yours"
+                )
             )
+        elif region is None:
+            problems.append(
+                RegionProblem(
+                    index, f"region {code} does not exist (import the regions first)", "not_found"
+                )
+            )
+        elif region.level != want:
+            problems.append(
+                RegionProblem(
+                    index,
+                    f"a {role.value} is assigned {_ASSIGNED[want]}; "
+                    f"{code} is a {codes.Level(region.level).name}",
+                    "wrong_level",
+                )
+            )
+    if role in _ONE_REGION and len(set(regions)) > 1:
+        problems.append(
+            RegionProblem(1, f"a {role.value} is assigned {_ASSIGNED[want]}, one only", "too_many")
+        )
+    return problems
+
+
+async def end_logins(session: AsyncSession, user_id: uuid.UUID, *, reason: str) -> None:
+    """Revoke every login (token family) of the user: its refresh and access tokens stop."""
+    await session.execute(
+        update(TokenFamily)
+        .where(col(TokenFamily.user_id) == user_id, col(TokenFamily.revoked_at).is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+
+
+async def _assign(session: AsyncSession, user_id: uuid.UUID, regions: Sequence[str]) -> None:
+    await session.execute(delete(UserRegion).where(col(UserRegion.user_id) == user_id))
+    session.add_all(UserRegion(user_id=user_id, region_code=code) for code in sorted(set(regions)))
+    await session.flush()
+
+
+async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User, bool]:
+    """Create the user, or reset an existing one's password, role and regions."""
+    problems = await region_problems(session, role=data.role, regions=data.regions)
+    if problems:
+        raise UserRegionError(problems[0].message)
     user = await session.scalar(select(User).where(User.username == data.username))
     created = user is None
     if user is None:
@@ -76,16 +140,183 @@ async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User,
     user.display_name = data.display_name or user.display_name
     user.updated_at = utcnow()
     await session.flush()
-    await session.execute(delete(UserRegion).where(col(UserRegion.user_id) == user.id))
-    session.add_all(
-        UserRegion(user_id=user.id, region_code=code) for code in sorted(set(data.regions))
-    )
+    await _assign(session, user.id, data.regions)
     if changed:
         # A new password, role or region assignment ends every login made under the old ones.
-        await session.execute(
-            update(TokenFamily)
-            .where(col(TokenFamily.user_id) == user.id, col(TokenFamily.revoked_at).is_(None))
-            .values(revoked_at=utcnow(), revoked_reason="account_changed")
-        )
+        await end_logins(session, user.id, reason="account_changed")
     await session.flush()
     return user, created
+
+
+# --- the county admin's API ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user with the codes of its regions, as the API shows it."""
+
+    user: User
+    regions: list[str]
+
+
+@dataclass(frozen=True)
+class UserFilters:
+    role: Role | None = None
+    region: str | None = None
+    is_active: bool | None = None
+    q: str | None = None
+
+
+def _visible(actor: Principal) -> ColumnElement[bool]:
+    """The people whose every region lies in the admin's county (API clients are managed as
+    clients): an account shared with another county is neither's to change."""
+    inside = actor.within(col(UserRegion.region_code))
+    own = col(UserRegion.user_id) == col(User.id)
+    return and_(
+        col(User.role) != Role.api_client.value,
+        exists().where(own, inside),
+        ~exists().where(own, ~inside),
+    )
+
+
+async def _with_regions(session: AsyncSession, users: Sequence[User]) -> list[UserRecord]:
+    regions: dict[uuid.UUID, list[str]] = {u.id: [] for u in users}
+    if users:
+        rows = await session.execute(
+            select(col(UserRegion.user_id), col(UserRegion.region_code))
+            .where(col(UserRegion.user_id).in_(list(regions)))
+            .order_by(col(UserRegion.region_code))
+        )
+        for user_id, code in rows:
+            regions[user_id].append(code)
+    return [UserRecord(u, regions[u.id]) for u in users]
+
+
+def _checked(problems: list[RegionProblem]) -> None:
+    if problems:
+        raise InvalidInput(
+            "; ".join(p.message for p in problems),
+            errors=[
+                FieldError(field=f"body.regions.{p.index}", message=p.message, type=p.type)
+                for p in problems
+            ],
+        )
+
+
+async def list_users(
+    session: AsyncSession, *, actor: Principal, filters: UserFilters, page: PageParams
+) -> tuple[list[UserRecord], str | None]:
+    """The accounts of the admin's county, oldest first."""
+    stmt = select(User).where(_visible(actor))
+    if filters.role is not None:
+        stmt = stmt.where(col(User.role) == filters.role.value)
+    if filters.region is not None:
+        stmt = stmt.where(
+            exists().where(
+                col(UserRegion.user_id) == col(User.id),
+                region_filter(filters.region, col(UserRegion.region_code)),
+            )
+        )
+    if filters.is_active is not None:
+        stmt = stmt.where(col(User.is_active).is_(filters.is_active))
+    if filters.q:
+        term = filters.q.strip()
+        stmt = stmt.where(
+            or_(
+                col(User.username).contains(term, autoescape=True),
+                col(User.display_name).contains(term, autoescape=True),
+            )
+        )
+    users, cursor = await paginate(
+        session, stmt, keys=[col(User.created_at), col(User.id)], page=page
+    )
+    return await _with_regions(session, users), cursor
+
+
+async def _get(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, for_update: bool = False
+) -> User:
+    stmt = select(User).where(col(User.id) == user_id, _visible(actor))
+    if for_update:
+        stmt = stmt.with_for_update(of=User)
+    user = await session.scalar(stmt.execution_options(populate_existing=True))
+    if user is None:
+        raise UserNotFound(f"user {user_id} does not exist or is not visible to you")
+    return user
+
+
+async def get_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> UserRecord:
+    """An account of the admin's county, else UserNotFound (existence not leaked)."""
+    [record] = await _with_regions(session, [await _get(session, actor=actor, user_id=user_id)])
+    return record
+
+
+async def create_user(session: AsyncSession, *, actor: Principal, data: UserCreate) -> UserRecord:
+    """A new account with its regions in the admin's county and its initial password."""
+    regions = list(dict.fromkeys(data.regions))
+    _checked(await region_problems(session, role=data.role, regions=regions, actor=actor))
+    taken = FieldError(field="body.username", message="already taken", type="duplicate")
+    if await session.scalar(select(User.id).where(col(User.username) == data.username)):
+        raise UsernameTaken(f"username {data.username} is already taken", errors=[taken])
+    user = User(
+        username=data.username,
+        password_hash=await make_password_hash(data.password),
+        role=data.role.value,
+        display_name=data.display_name,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError:  # the same username, created meanwhile
+        raise UsernameTaken(f"username {data.username} is already taken", errors=[taken]) from None
+    await _assign(session, user.id, regions)
+    return UserRecord(user, sorted(regions))
+
+
+async def update_user(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, data: UserUpdate
+) -> UserRecord:
+    """Rename or disable (or enable) an account; disabling ends its logins."""
+    user = await _get(session, actor=actor, user_id=user_id, for_update=True)
+    if data.is_active is False and user.id == actor.id:
+        raise CannotDisableYourself("you cannot disable your own account: ask another admin")
+    if data.display_name is not None:
+        user.display_name = data.display_name
+    if data.is_active is not None:
+        if not data.is_active:
+            # Every time, not only the first: a login that raced an earlier disabling ends too.
+            await end_logins(session, user.id, reason="account_disabled")
+        user.is_active = data.is_active
+    user.updated_at = utcnow()
+    await session.flush()
+    [record] = await _with_regions(session, [user])
+    return record
+
+
+async def put_user_regions(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, regions: list[str]
+) -> UserRecord:
+    """Replace an account's regions (of its role's level, in the admin's county)."""
+    user = await _get(session, actor=actor, user_id=user_id, for_update=True)
+    regions = list(dict.fromkeys(regions))
+    _checked(await region_problems(session, role=Role(user.role), regions=regions, actor=actor))
+    await _assign(session, user.id, regions)
+    user.updated_at = utcnow()
+    await session.flush()
+    return UserRecord(user, sorted(regions))
+
+
+async def reset_password(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, password: str
+) -> UserRecord:
+    """Set a new password; every login of the account ends."""
+    # Hashed before the row is locked: Argon2's tenth of a second holds no lock.
+    password_hash = await make_password_hash(password)
+    user = await _get(session, actor=actor, user_id=user_id, for_update=True)
+    user.password_hash = password_hash
+    user.updated_at = utcnow()
+    await end_logins(session, user.id, reason="password_reset")
+    await session.flush()
+    [record] = await _with_regions(session, [user])
+    return record

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.auth.principal import ROLE_SCOPES
@@ -44,11 +45,12 @@ class Subscriber:
 
     def wants(self, event: WebhookEvent) -> bool:
         try:
-            scope = EVENT_SCOPES[EventType(event.type)]
+            scope = EVENT_SCOPES.get(EventType(event.type))
         except ValueError:
             return False
         return (
-            event.type in self.event_types
+            scope is not None  # `webhook.test` goes to one webhook, never fanned out
+            and event.type in self.event_types
             and event.occurred_at >= self.created_at
             and scope in self.owner_scopes
             and codes.is_within(event.region_code, self.region_code)
@@ -109,6 +111,39 @@ def _undispatched() -> Select[Any]:
     )
 
 
+def _delivery(
+    webhook_id: uuid.UUID, event: WebhookEvent, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """The row of a new delivery of `event` to a webhook: pending, due now."""
+    return {
+        "id": uuid.uuid4(),
+        "webhook_id": webhook_id,
+        "event_id": event.id,
+        "household_id": event.household_id,
+        "status": DeliveryStatus.pending.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "expires_at": now + timedelta(hours=settings.webhook_retry_hours),
+        "created_at": now,
+    }
+
+
+async def dispatch_to(
+    session: AsyncSession, event: WebhookEvent, *, webhook_id: uuid.UUID, settings: Settings
+) -> WebhookDelivery:
+    """Fan an event out to one webhook only, now, in the caller's transaction (a test event):
+    the worker finds it dispatched and sends its delivery as it sends any other."""
+    now = utcnow()
+    event.dispatched_at = now
+    session.add(event)
+    await session.flush()
+    assert event.id is not None
+    delivery = WebhookDelivery(**_delivery(webhook_id, event, now, settings))
+    session.add(delivery)
+    await session.flush()
+    return delivery
+
+
 async def dispatch_events(
     transactions: Transactions, settings: Settings, *, limit: int = FANOUT_BATCH
 ) -> int:
@@ -127,7 +162,6 @@ async def dispatch_events(
             return 0
         subscribers = await _subscribers(session)
         now = utcnow()
-        expires = now + timedelta(hours=settings.webhook_retry_hours)
         rows: list[dict[str, Any]] = []
         wanted: list[int] = []
         unwanted: list[int] = []
@@ -135,20 +169,7 @@ async def dispatch_events(
             assert event.id is not None
             matches = [s for s in subscribers if s.wants(event)]
             (wanted if matches else unwanted).append(event.id)
-            rows.extend(
-                {
-                    "id": uuid.uuid4(),
-                    "webhook_id": s.webhook_id,
-                    "event_id": event.id,
-                    "household_id": event.household_id,
-                    "status": DeliveryStatus.pending.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "expires_at": expires,
-                    "created_at": now,
-                }
-                for s in matches
-            )
+            rows.extend(_delivery(s.webhook_id, event, now, settings) for s in matches)
         if rows:
             await session.execute(insert(WebhookDelivery), rows)
         if wanted:

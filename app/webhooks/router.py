@@ -65,6 +65,8 @@ touched, with the counts of its results there), `monitoring.case_identified` and
 `monitoring.case_cleared` (a monitoring case's county approval: the case, its category, risk
 types, status and dates). Only events of households in the webhook's
 region that its owner may read are sent, and only of writes after it was created.
+`webhook.test` (`data`: `webhook_id`, `requested_by`, `requested_at`) is sent to one webhook
+when asked with `POST /webhooks/{id}/test`, subscribed to or not.
 
 **Addresses:** http or https; a host must resolve to public addresses only (checked before
 every delivery): no loopback, private or link-local networks.
@@ -203,5 +205,28 @@ async def redeliver_webhook_delivery(
         webhook_id=webhook_id,
         delivery_id=delivery_id,
         settings=get_settings(),
+    )
+    return delivery_public(delivery, event)
+
+
+@router.post(
+    "/{webhook_id}/test",
+    response_model=DeliveryPublic,
+    status_code=202,
+    responses=problem_responses(
+        401, 403, 404, 409, 422, described={409: "The webhook is disabled (`webhook_disabled`)"}
+    ),
+)
+async def send_webhook_test_event(
+    session: SessionDep, principal: WebhookManager, webhook_id: uuid.UUID
+) -> DeliveryPublic:
+    """Queue a `webhook.test` event to this webhook only (202); watch its delivery in the log.
+
+    It is sent like any event (signed, retried for 24 hours if it fails), whatever event
+    types the webhook subscribes to. The answer is its delivery, as
+    `GET /webhooks/{webhook_id}/deliveries` lists it.
+    """
+    delivery, event = await service.send_test_event(
+        session, principal=principal, webhook_id=webhook_id, settings=get_settings()
     )
     return delivery_public(delivery, event)

@@ -6,13 +6,21 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from app.core.types import NoNul
 from app.regions.codes import CODE_PATTERN
 from app.webhooks.models import Webhook, WebhookDelivery, WebhookEvent
 from app.webhooks.urls import MAX_URL_LENGTH
-from app.webhooks.vocabulary import OPEN_STATUSES, DeliveryStatus, EventType
+from app.webhooks.vocabulary import OPEN_STATUSES, SUBSCRIBABLE, DeliveryStatus, EventType
 
 _ORDER = list(EventType)
 _WEBHOOK_ID = "9d3c1f7a-2b4e-4c6d-8e0f-1a2b3c4d5e6f"
@@ -43,6 +51,20 @@ _EVENT_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _subscribable(event_type: EventType) -> EventType:
+    if event_type not in SUBSCRIBABLE:
+        raise ValueError(f"{event_type.value} is sent on request (POST /webhooks/{{id}}/test)")
+    return event_type
+
+
+# An event type a webhook may subscribe to: the document lists those only.
+Subscribable = Annotated[
+    EventType,
+    AfterValidator(_subscribable),
+    WithJsonSchema({"type": "string", "enum": [t.value for t in SUBSCRIBABLE]}),
+]
+
+
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -62,13 +84,14 @@ class WebhookCreate(BaseModel):
         description="Where events are POSTed: http or https, no credentials; a public address "
         "(checked again, after resolving the name, before every delivery)."
     )
-    event_types: list[EventType] = Field(
+    event_types: list[Subscribable] = Field(
         min_length=1,
-        max_length=len(_ORDER),
+        max_length=len(SUBSCRIBABLE),
         description="The events to receive. Each needs the read scope of its data: "
         "`visit.created`, `measure.completed`, `monitoring.case_identified` and "
         "`monitoring.case_cleared` records:read, `household.status_changed` households:read, "
-        "`household.risk_flagged` progress:read, `sync.batch_received` sync:read.",
+        "`household.risk_flagged` progress:read, `sync.batch_received` sync:read. "
+        "(`webhook.test` is sent on request by `POST /webhooks/{id}/test`, to one webhook.)",
     )
     region_code: Annotated[str, StringConstraints(pattern=CODE_PATTERN)] | None = Field(
         default=None,
@@ -130,8 +153,12 @@ class EventPublic(BaseModel):
     )
     type: EventType
     occurred_at: datetime
-    household_id: uuid.UUID | None = Field(description="None for sync.batch_received.")
-    village_code: str
+    household_id: uuid.UUID | None = Field(
+        description="None for sync.batch_received and webhook.test."
+    )
+    village_code: str = Field(
+        description="The village of the event (of webhook.test: the webhook's region)."
+    )
     data: dict[str, Any] = Field(
         description="Ids, codes and states of what happened; never personal data (read the "
         "objects through the API with your token for details)."

@@ -16,12 +16,14 @@ from app.core.errors import Conflict, InsufficientScope, InvalidInput
 from app.core.pagination import PageParams, paginate
 from app.regions.models import Region
 from app.users.models import Role
+from app.webhooks.emit import emit, iso
 from app.webhooks.errors import DeliveryNotFound, WebhookDisabled, WebhookNotFound
 from app.webhooks.models import Webhook, WebhookDelivery, WebhookEvent
+from app.webhooks.outbox import dispatch_to
 from app.webhooks.schemas import WebhookCreate
 from app.webhooks.signing import new_secret
 from app.webhooks.urls import check_url
-from app.webhooks.vocabulary import EVENT_SCOPES, DeliveryStatus
+from app.webhooks.vocabulary import EVENT_SCOPES, DeliveryStatus, EventType
 
 # Active webhooks one owner may have: each one is a fan-out of every event of its region.
 MAX_ACTIVE_PER_OWNER = 20
@@ -190,4 +192,28 @@ async def redeliver(
     delivery.next_attempt_at = now
     delivery.expires_at = now + timedelta(hours=settings.webhook_retry_hours)
     await session.flush()
+    return delivery, event
+
+
+async def send_test_event(
+    session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID, settings: Settings
+) -> tuple[WebhookDelivery, WebhookEvent]:
+    """Queue one `webhook.test` event to this webhook only (subscribed to or not)."""
+    webhook = await get_webhook(session, principal=principal, webhook_id=webhook_id)
+    if webhook.disabled_at is not None:
+        raise WebhookDisabled(f"webhook {webhook_id} is disabled: nothing is sent to it")
+    now = utcnow()
+    event = emit(
+        session,
+        type=EventType.webhook_test,
+        region_code=webhook.region_code,
+        household_id=None,
+        occurred_at=now,
+        data={
+            "webhook_id": str(webhook.id),
+            "requested_by": str(principal.id),
+            "requested_at": iso(now),
+        },
+    )
+    delivery = await dispatch_to(session, event, webhook_id=webhook.id, settings=settings)
     return delivery, event

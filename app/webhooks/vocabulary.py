@@ -13,6 +13,8 @@ class EventType(StrEnum):
     sync_batch_received = "sync.batch_received"  # 收到离线同步批次
     monitoring_case_identified = "monitoring.case_identified"  # 识别为监测对象
     monitoring_case_cleared = "monitoring.case_cleared"  # 监测对象风险消除
+    # Sent on request (POST /webhooks/{id}/test) to one webhook; nobody subscribes to it.
+    webhook_test = "webhook.test"  # 测试事件
 
 
 EVENT_TYPE_LABELS = {
@@ -23,6 +25,7 @@ EVENT_TYPE_LABELS = {
     EventType.sync_batch_received: "收到离线同步批次",
     EventType.monitoring_case_identified: "识别为监测对象",
     EventType.monitoring_case_cleared: "监测对象风险消除",
+    EventType.webhook_test: "测试事件",
 }
 
 # The read scope an event type's data belongs to: subscribing needs it (a county admin holds
@@ -37,6 +40,8 @@ EVENT_SCOPES: dict[EventType, str] = {
     EventType.monitoring_case_identified: "records:read",
     EventType.monitoring_case_cleared: "records:read",
 }
+# What a webhook may subscribe to: every type with a scope (not `webhook.test`).
+SUBSCRIBABLE: tuple[EventType, ...] = tuple(t for t in EventType if t in EVENT_SCOPES)
 
 
 class DeliveryStatus(StrEnum):
