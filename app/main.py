@@ -201,6 +201,7 @@ def create_app() -> FastAPI:
             "/api/v1/uploads": settings.upload_max_bytes,  # creation-with-upload
             # The file, and room for the multipart framing around it.
             "/api/v1/monitoring/alerts/import": settings.alert_import_max_bytes + 65536,
+            "/api/v1/households/imports": settings.household_import_max_bytes + 65536,
         },
         prefix_limits={
             "/api/v1/uploads/": settings.upload_max_bytes,
