@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.errors import PROBLEM_BASE
+
 Outcome = Literal["create", "exists", "error"]
 
 _EXAMPLE: dict[str, Any] = {
@@ -113,3 +115,15 @@ class HouseholdImportReport(BaseModel):
     columns: dict[str, str] = Field(description="Each recognised header → the field it fills.")
     ignored_columns: list[str] = Field(description="Headers with no place in the record.")
     rows: list[ImportRowReport]
+
+
+# The 422 of an import (dry_run=false) with errors: the problem, with the report in `report`.
+INVALID_EXAMPLE: dict[str, Any] = {
+    "type": PROBLEM_BASE + "household-import-invalid",
+    "title": "Household import has errors",
+    "status": 422,
+    "detail": "1 row(s) have errors: nothing was imported",
+    "code": "household_import_invalid",
+    "retryable": False,
+    "report": {**_EXAMPLE, "dry_run": False},
+}
