@@ -242,7 +242,7 @@ async def _check(
         else:
             reject(first, "number", "household_number_taken", "该户编号已由其他县登记")
     _check_file_duplicates(household, seen, reject)
-    if household.existing_id is None and not household.failed:
+    if found is None:
         await _check_registered(session, household, reject)
 
 
@@ -349,7 +349,11 @@ def _check_file_duplicates(household: _Household, seen: dict[str, ImportRow], re
 
 async def _check_registered(session: AsyncSession, household: _Household, reject: Any) -> None:
     """The service's check that no ID number belongs to a current member elsewhere."""
-    given = [(str(i), r.member.get("id_number")) for i, r in enumerate(household.rows)]
+    given = [
+        (str(i), r.member.get("id_number"))
+        for i, r in enumerate(household.rows)
+        if not any(e.field == "id_number" for e in r.errors)
+    ]
     try:
         await service.check_id_numbers(session, given)
     except AppError as exc:

@@ -225,7 +225,7 @@ async def test_bad_rows_are_reported_by_column_and_nothing_is_written(
         person("3715221012019003", "371522101299", "周明", make_id_number(311), "01"),  # 3
         person("3715231012019004", VILLAGE_B1, "吴强", make_id_number(312), "01"),  # 4
         person("3715221012019005", VILLAGE_A1, "郑华", make_id_number(313), "配偶"),  # 5: no head
-        person("3715221012019006", VILLAGE_A1, "钱进", ID_HEAD_A1, "户主"),  # 6: registered
+        person("3715221012019006", VILLAGE_A1, "钱进", ID_HEAD_A1, "户主", 脱贫状态="已脱"),  # 6
         person(HH_2, VILLAGE_A3, "孙有才", ID_2H, "户主", 贫困户属性="富裕户"),  # 7: unknown code
         person("3715221012019007", VILLAGE_A3, "冯丽", make_id_number(314), "户主"),  # 8: valid
     ]
@@ -240,7 +240,7 @@ async def test_bad_rows_are_reported_by_column_and_nothing_is_written(
         3: {("行政区划代码", "unknown_village")},
         4: {("行政区划代码", "outside_region")},
         5: {("与户主关系", "no_head")},
-        6: {("证件号码", "id_number_registered")},
+        6: {("证件号码", "id_number_registered"), ("脱贫状态", "unknown_code")},
         7: {("贫困户属性", "unknown_code")},
         8: set(),
     }
