@@ -6,6 +6,7 @@ from app.auth.router import router as auth_router
 from app.clients.router import router as clients_router
 from app.devices.router import router as devices_router
 from app.exports.router import router as exports_router
+from app.households.imports_router import router as household_imports_router
 from app.households.router import router as households_router
 from app.monitoring.alerts_router import router as alerts_router
 from app.monitoring.router import router as monitoring_router
@@ -26,6 +27,7 @@ api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth_router)
 api_router.include_router(regions_router)
 api_router.include_router(households_router)
+api_router.include_router(household_imports_router)
 api_router.include_router(records_router)
 api_router.include_router(monitoring_router)
 api_router.include_router(alerts_router)

@@ -209,9 +209,10 @@ def create_app() -> FastAPI:
             "/api/v1/uploads": settings.upload_max_bytes,  # creation-with-upload
             # The file, and room for the multipart framing around it.
             "/api/v1/monitoring/alerts/import": settings.alert_import_max_bytes + 65536,
-            # The web app's form that passes the same file on to it.
+            "/api/v1/households/imports": settings.household_import_max_bytes + 65536,
+            # The web app's forms that pass the same files on to them.
             "/monitoring/alerts/import": settings.alert_import_max_bytes + 65536,
-            "/admin/import": settings.alert_import_max_bytes + 65536,
+            "/admin/import": settings.household_import_max_bytes + 65536,
         },
         prefix_limits={
             "/api/v1/uploads/": settings.upload_max_bytes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -71,7 +72,19 @@ def _fix_errors(operation: dict[str, Any]) -> None:
         if ref.get("$ref", "").endswith("/HTTPValidationError") or PROBLEM_MEDIA_TYPE in responses[
             "422"
         ].get("content", {}):
-            responses["422"] = _VALIDATION_PROBLEM
+            responses["422"] = _validation_problem(responses["422"])
+
+
+def _validation_problem(declared: dict[str, Any]) -> dict[str, Any]:
+    """The 422 problem, keeping the route's own description and example when it gives them."""
+    problem: dict[str, Any] = copy.deepcopy(_VALIDATION_PROBLEM)
+    description = declared.get("description")
+    if description and description not in ("Validation Error", problem["description"]):
+        problem["description"] = description
+    example = declared.get("content", {}).get(PROBLEM_MEDIA_TYPE, {}).get("example")
+    if example is not None:
+        problem["content"][PROBLEM_MEDIA_TYPE]["example"] = example
+    return problem
 
 
 def _security(dependant: Dependant) -> list[dict[str, list[str]]] | None:

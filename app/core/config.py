@@ -252,6 +252,18 @@ class Settings(BaseSettings):
         description="Largest department alert file (CSV or XLSX) imported at once: 422 "
         "`alert_file_unreadable` (reason `too_large`) beyond. 32 MiB holds ~500,000 CSV rows.",
     )
+    household_import_max_bytes: int = Field(
+        default=16 * 1_048_576,
+        ge=1024,
+        description="Largest household register file (.xlsx) imported at once: 413 "
+        "`household_file_too_large` (reason `bytes`) beyond.",
+    )
+    household_import_max_rows: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most data rows (members) of one household import: 413 "
+        "`household_file_too_large` (reason `rows`) beyond; a county imports town by town.",
+    )
     page_limit_default: int = 100
     page_limit_max: int = 500
     sqlite_busy_timeout_ms: int = 10_000

@@ -1,4 +1,6 @@
-from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from typing import Any
+
+from app.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 
 
 class HouseholdNotFound(NotFound):
@@ -31,3 +33,37 @@ class ExitRuleNotMet(InvalidInput):
 class OverrideNotAllowed(Forbidden):
     code = "override_not_allowed"
     title = "Only the county admin may override the exit rule"
+
+
+class HouseholdFileUnreadable(InvalidInput):
+    """The import file as a whole cannot be read: nothing was checked or written.
+
+    `reason`: not_xlsx, bad_xlsx, no_header, missing_columns; `message` in 简体中文.
+    """
+
+    code = "household_file_unreadable"
+    title = "Household file unreadable"
+
+    def __init__(self, reason: str, detail: str, message: str, **extensions: Any) -> None:
+        super().__init__(detail, reason=reason, message=message, **extensions)
+        self.reason = reason
+
+
+class HouseholdFileTooLarge(AppError):
+    """The import file passes a limit (`reason`: bytes, inflated, rows): split it."""
+
+    status = 413
+    code = "household_file_too_large"
+    title = "Household file too large"
+
+    def __init__(self, reason: str, detail: str, message: str, **extensions: Any) -> None:
+        super().__init__(detail, reason=reason, message=message, **extensions)
+        self.reason = reason
+
+
+class HouseholdImportInvalid(InvalidInput):
+    """An import (not a dry run) with errors in its rows: nothing was written; `report` says
+    what is wrong in each row."""
+
+    code = "household_import_invalid"
+    title = "Household import has errors"

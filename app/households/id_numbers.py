@@ -14,7 +14,11 @@ _RE15 = re.compile(r"[0-9]{15}")
 
 
 class InvalidIdNumber(ValueError):
-    pass
+    """Why an ID number is refused; `code`: `format`, `birth_date` or `check_char`."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def check_char(first17: str) -> str:
@@ -29,15 +33,21 @@ def normalize(raw: str, *, today: date | None = None) -> str:
         body = value[:6] + "19" + value[6:]
         value = body + check_char(body)
     if not _RE18.fullmatch(value):
-        raise InvalidIdNumber("an ID number has 18 characters: 17 digits and a digit or X")
+        raise InvalidIdNumber(
+            "an ID number has 18 characters: 17 digits and a digit or X", code="format"
+        )
     try:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise InvalidIdNumber(f"birth date {value[6:14]} in the ID number is not a date") from None
+        raise InvalidIdNumber(
+            f"birth date {value[6:14]} in the ID number is not a date", code="birth_date"
+        ) from None
     if birth > (today or date.today()) or birth.year < 1880:
-        raise InvalidIdNumber(f"birth date {birth.isoformat()} in the ID number is not plausible")
+        raise InvalidIdNumber(
+            f"birth date {birth.isoformat()} in the ID number is not plausible", code="birth_date"
+        )
     if check_char(value[:17]) != value[17]:
-        raise InvalidIdNumber("the check character of the ID number is wrong")
+        raise InvalidIdNumber("the check character of the ID number is wrong", code="check_char")
     return value
 
 

@@ -181,13 +181,14 @@ async def get_household_record(
     return (await _with_members(session, [household]))[0]
 
 
-async def _check_id_numbers(
+async def check_id_numbers(
     session: AsyncSession,
     members: Sequence[tuple[str, str | None]],
     *,
     exclude_member: uuid.UUID | None = None,
 ) -> dict[str, str]:
-    """Hashes of the given ID numbers; 409 when one belongs to a current member elsewhere.
+    """Hashes of the given ID numbers; 422 when one repeats among them, 409 (IdNumberRegistered)
+    when one belongs to a current member elsewhere.
 
     `members` are (field path, normalized ID number) pairs.
     """
@@ -250,7 +251,8 @@ def _new_member(household_id: uuid.UUID, data: MemberCreate, digest: str | None)
     )
 
 
-async def _check_village(session: AsyncSession, *, principal: Principal, village_code: str) -> None:
+async def check_village(session: AsyncSession, *, principal: Principal, village_code: str) -> None:
+    """InvalidInput naming body.village_code unless it is a known village of the caller."""
     village = await session.get(Region, village_code)
     if village is None or village.level != codes.Level.village:
         raise InvalidInput.field(
@@ -262,20 +264,25 @@ async def _check_village(session: AsyncSession, *, principal: Principal, village
         )
 
 
+async def check_number_free(session: AsyncSession, *, number: str) -> None:
+    """HouseholdNumberTaken (409) when a household has this number (户编号 is national)."""
+    if await session.scalar(select(Household.id).where(Household.number == number)):
+        raise HouseholdNumberTaken(
+            f"household number {number} is already registered",
+            errors=[
+                FieldError(field="body.number", message="already registered", type="duplicate")
+            ],
+        )
+
+
 async def create_household(
     session: AsyncSession, *, principal: Principal, data: HouseholdCreate
 ) -> HouseholdRecord:
     """Register a household with its members (county admin, inside their county): on the
     register (建档立卡) or an ordinary one (一般农户), which has none of the register's fields."""
-    await _check_village(session, principal=principal, village_code=data.village_code)
-    if await session.scalar(select(Household.id).where(Household.number == data.number)):
-        raise HouseholdNumberTaken(
-            f"household number {data.number} is already registered",
-            errors=[
-                FieldError(field="body.number", message="already registered", type="duplicate")
-            ],
-        )
-    hashes = await _check_id_numbers(
+    await check_village(session, principal=principal, village_code=data.village_code)
+    await check_number_free(session, number=data.number)
+    hashes = await check_id_numbers(
         session, [(f"body.members.{i}.id_number", m.id_number) for i, m in enumerate(data.members)]
     )
     household = Household(
@@ -534,7 +541,7 @@ async def move_household(
         session, principal=principal, household_id=household_id, for_update=True
     )
     require_if_match(if_match, version=household.version)
-    await _check_village(session, principal=principal, village_code=data.village_code)
+    await check_village(session, principal=principal, village_code=data.village_code)
     if data.village_code != household.village_code:
         diff: dict[str, list[Any]] = {"village_code": [household.village_code, data.village_code]}
         if data.reason:
@@ -619,7 +626,7 @@ async def create_member(
     )
     if data.relation.value == "head":
         await _check_single_head(session, household)
-    hashes = await _check_id_numbers(session, [("body.id_number", data.id_number)])
+    hashes = await check_id_numbers(session, [("body.id_number", data.id_number)])
     member = _new_member(household.id, data, hashes.get("body.id_number"))
     session.add(member)
     await session.flush()
@@ -658,7 +665,7 @@ async def update_member(
         await _check_single_head(session, household, exclude=member.id)
     if "id_number" in changes:
         number = changes["id_number"]
-        hashes = await _check_id_numbers(
+        hashes = await check_id_numbers(
             session, [("body.id_number", number)], exclude_member=member.id
         )
         changes["id_number_hash"] = hashes.get("body.id_number")

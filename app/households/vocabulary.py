@@ -6,6 +6,9 @@ The national codes (status 0/1/3/4, cause 1…99) are kept for exports to the na
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, TypeVar, cast
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class Attribute(StrEnum):
@@ -196,3 +199,139 @@ MEMBER_ADDITION_REASON_LABELS = {
     MemberAdditionReason.initial: "建档时录入",
     MemberAdditionReason.other: "其他",
 }
+
+
+# --- reading codes from spreadsheets (the national system's exports) -----------------------
+# A cell may hold the English code, the national code, the Chinese label above or another
+# spelling the national system and county offices use: all are converted here, and only here.
+
+CAUSE_NATIONAL_CODE = {
+    Cause.illness: "1",
+    Cause.disability: "2",
+    Cause.schooling: "3",
+    Cause.disaster: "4",
+    Cause.lack_land: "5",
+    Cause.lack_water: "6",
+    Cause.lack_skills: "7",
+    Cause.lack_labour: "8",
+    Cause.lack_capital: "9",
+    Cause.poor_transport: "10",
+    Cause.low_motivation: "11",
+    Cause.marriage: "12",
+    Cause.funeral: "13",
+    Cause.other: "99",
+}
+# 与户主关系: 01 户主, 02 配偶, 03 子 (a son or daughter), 99 其他.
+RELATION_NATIONAL_CODE = {
+    Relation.head: "01",
+    Relation.spouse: "02",
+    Relation.child: "03",
+    Relation.other: "99",
+}
+_SPELLINGS: dict[type[StrEnum], dict[str, StrEnum]] = {
+    Attribute: {
+        "一般户": Attribute.general,
+        "一般": Attribute.general,
+        "低保户": Attribute.dibao,
+        "低保": Attribute.dibao,
+        "特困供养户": Attribute.tekun,
+        "特困户": Attribute.tekun,
+        "特困": Attribute.tekun,
+        "五保贫困户": Attribute.tekun,
+        "五保户": Attribute.tekun,
+        "低保+特困": Attribute.dibao_tekun,
+        "低保特困": Attribute.dibao_tekun,
+    },
+    Status: {"注销": Status.removed, "清退": Status.removed, "注销/清退": Status.removed},
+    IdentificationStandard: {
+        "国家": IdentificationStandard.national,
+        "省定": IdentificationStandard.provincial,
+        "市定": IdentificationStandard.municipal,
+    },
+    Relation: {
+        "之子": Relation.child,
+        "之女": Relation.child,
+        "子": Relation.child,
+        "女": Relation.child,
+        "儿子": Relation.child,
+        "女儿": Relation.child,
+        "之父": Relation.parent,
+        "之母": Relation.parent,
+        "父亲": Relation.parent,
+        "母亲": Relation.parent,
+        "之孙子": Relation.grandchild,
+        "之孙女": Relation.grandchild,
+        "孙子": Relation.grandchild,
+        "孙女": Relation.grandchild,
+    },
+    Health: {"慢性病": Health.chronic, "大病": Health.serious, "残疾人": Health.disabled},
+    Labour: {"弱劳动力": Labour.weak, "半劳动力": Labour.weak},
+}
+_TERM_SOURCES: dict[type[StrEnum], tuple[dict[Any, str], dict[Any, str]]] = {
+    Attribute: (ATTRIBUTE_LABELS, {}),
+    Status: (STATUS_LABELS, dict(STATUS_NATIONAL_CODE)),
+    Cause: (CAUSE_LABELS, CAUSE_NATIONAL_CODE),
+    IdentificationStandard: (IDENTIFICATION_STANDARD_LABELS, {}),
+    Relation: (RELATION_LABELS, RELATION_NATIONAL_CODE),
+    Health: (HEALTH_LABELS, {}),
+    Labour: (LABOUR_LABELS, {}),
+}
+
+
+def _key(text: str) -> str:
+    """Spelling differences that do not matter: blanks, full-width brackets, case, leading 0s."""
+    key = "".join(text.split()).replace("（", "(").replace("）", ")").replace("＋", "+").lower()
+    return str(int(key)) if key.isdigit() else key
+
+
+def _terms(enum: type[StrEnum]) -> dict[str, StrEnum]:
+    labels, national = _TERM_SOURCES[enum]
+    terms: dict[str, StrEnum] = {}
+    for member in enum:
+        terms[_key(member.value)] = member
+        if member in labels:
+            terms[_key(labels[member])] = member
+        if member in national:
+            terms[_key(national[member])] = member
+    terms.update({_key(spelling): member for spelling, member in _SPELLINGS.get(enum, {}).items()})
+    return terms
+
+
+_TERMS = {enum: _terms(enum) for enum in _TERM_SOURCES}
+READABLE = tuple(_TERM_SOURCES)
+
+
+def parse_term(enum: type[E], text: str) -> E | None:
+    """The member of `enum` (one of READABLE) a cell names: its code, national code, Chinese
+    label or another known spelling; None when it names none."""
+    return cast("E | None", _TERMS[enum].get(_key(text)))
+
+
+def term_labels(enum: type[StrEnum]) -> str:
+    """The Chinese labels of `enum`, for a message saying what a cell may hold."""
+    labels = _TERM_SOURCES[enum][0]
+    return "、".join(labels[m] for m in enum if m in labels)
+
+
+_YES = frozenset({"是", "有", "已参加", "参加", "已参保", "1", "y", "yes", "true"})
+_NO = frozenset({"否", "无", "未参加", "未参保", "0", "n", "no", "false"})
+# 在校生状况: 非在校生, or the stage of schooling (学前教育, 小学, 七年级, 高中二年级, 中职 …).
+_NOT_IN_SCHOOL = frozenset({"非在校生", "不在校", "否", "无", "辍学", "0", "no", "false"})
+_SCHOOL_STAGES = ("在校", "学前", "小学", "初中", "高中", "年级", "中职", "高职", "中专", "技工")
+_SCHOOL_STAGES_TOO = ("大专", "本科", "研究生", "是", "1", "yes", "true")
+
+
+def parse_flag(text: str) -> bool | None:
+    """A yes/no cell (是/否 …); None when it says neither."""
+    key = _key(text)
+    return True if key in _YES else False if key in _NO else None
+
+
+def parse_in_school(text: str) -> bool | None:
+    """An 在校生状况 cell: a stage of schooling is True, 非在校生 False; None when unknown."""
+    key = _key(text)
+    if key in _NOT_IN_SCHOOL:
+        return False
+    if any(stage in key for stage in _SCHOOL_STAGES) or key in _SCHOOL_STAGES_TOO:
+        return True
+    return None

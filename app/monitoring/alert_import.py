@@ -13,17 +13,14 @@ A bad row is a `Rejection` and the other rows still count.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import warnings
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from app.core import tabular
 from app.core.errors import InvalidInput
 from app.core.money import to_fen
 from app.households import id_numbers
@@ -33,14 +30,9 @@ REQUIRED_COLUMNS = ("department", "id_number", "kind", "occurred_on")
 OPTIONAL_COLUMNS = ("amount", "note")
 COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 NOTE_MAX = 2000
-# An XLSX is a zip: what its parts may inflate to, as a multiple of the file size limit.
-XLSX_INFLATION = 10
 
 _AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
 _DATE = re.compile(r"([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})")
-_ZIP = b"PK\x03\x04"
-_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls (Excel 97-2003), .doc, .et
-_UTF16 = (b"\xff\xfe", b"\xfe\xff")
 
 
 def _codes(enum: Any) -> dict[str, str]:
@@ -115,89 +107,19 @@ def read_alert_file(data: bytes, *, filename: str | None, today: date, max_bytes
             "(FIELDSYNC_ALERT_IMPORT_MAX_BYTES): split it",
             limit_bytes=max_bytes,
         )
-    name = (filename or "").lower()
-    if data.startswith(_ZIP):
-        return _read(_xlsx_rows(data, max_bytes=max_bytes), "xlsx", today=today)
-    if data.startswith(_OLE) or name.endswith(".xls"):
-        raise AlertFileUnreadable(
-            "not_csv_or_xlsx",
-            "Excel 97-2003 files (.xls) are not read: save the sheet as .xlsx or as CSV",
-        )
-    if name.endswith(".xlsx"):
-        raise AlertFileUnreadable("bad_xlsx", "the .xlsx file is not a readable workbook")
-    return _read(_csv_rows(_decode(data)), "csv", today=today)
-
-
-# --- whole-file reading --------------------------------------------------------------------
-
-
-def _decode(data: bytes) -> str:
-    if data.startswith(_UTF16):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise AlertFileUnreadable(
-                "encoding", "the file starts as UTF-16 text but is not UTF-16"
-            ) from None
-    if b"\x00" in data[:65536]:
-        # Text files hold no NUL byte: a picture, a PDF, a zip other than xlsx …
-        raise AlertFileUnreadable(
-            "not_csv_or_xlsx", "the file is neither CSV text nor an .xlsx workbook"
-        )
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise AlertFileUnreadable(
-        "encoding", "the file is neither UTF-8 nor GB18030 text: save it as CSV UTF-8"
-    )
-
-
-def _csv_rows(text: str) -> Iterator[list[Any]]:
-    end = text.find("\n")
-    first_line = text if end < 0 else text[:end]
-    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     try:
-        yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
-        raise AlertFileUnreadable("not_csv_or_xlsx", f"the CSV text is malformed: {exc}") from None
-
-
-def _xlsx_rows(data: bytes, *, max_bytes: int) -> Iterator[list[Any]]:
-    """The first sheet's rows, as values (empty rows included, so numbering stays the sheet's)."""
-    from openpyxl import load_workbook
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            inflated = sum(info.file_size for info in archive.infolist())
-        if inflated > XLSX_INFLATION * max_bytes:
-            raise AlertFileUnreadable(
-                "too_large", f"the workbook inflates to {inflated} bytes: split it"
-            )
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions it does not read: none matter here.
-            warnings.simplefilter("ignore")
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            try:
-                sheet = book.worksheets[0]
-                for values in sheet.iter_rows(values_only=True):
-                    yield list(values)
-            finally:
-                book.close()
-    except AlertFileUnreadable:
-        raise
-    except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign zip
-        raise AlertFileUnreadable(
-            "bad_xlsx", f"the file is not a readable .xlsx workbook ({type(exc).__name__})"
-        ) from None
+        format, rows = tabular.read_table(data, filename=filename, max_bytes=max_bytes)
+        return _read(rows, format, today=today)
+    except tabular.UnreadableTable as exc:
+        reason = cast(UnreadableReason, exc.reason)
+        raise AlertFileUnreadable(reason, exc.detail, **exc.extensions) from None
 
 
 def _read(rows: Iterator[list[Any]], format: Literal["csv", "xlsx"], *, today: date) -> AlertFile:
     header: dict[str, int] | None = None
     out = AlertFile(format=format)
     for number, values in enumerate(rows, start=1):
-        if all(_blank(v) for v in values):
+        if all(tabular.blank(v) for v in values):
             continue
         if header is None:
             header = _header(values)
@@ -216,10 +138,6 @@ def _read(rows: Iterator[list[Any]], format: Literal["csv", "xlsx"], *, today: d
             "no_header", f"the file has no header row: it starts with {', '.join(COLUMNS)}"
         )
     return out
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _header(values: list[Any]) -> dict[str, int]:
@@ -263,11 +181,7 @@ def _row(
     return AlertRow(number, department, id_number, kind, amount, occurred_on, note or None), []
 
 
-def _str(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+_str = tabular.text
 
 
 def _code(value: Any, known: dict[str, str], name: str, reject: Any) -> str | None:
@@ -283,16 +197,15 @@ def _code(value: Any, known: dict[str, str], name: str, reject: Any) -> str | No
 
 
 def _id_number(value: Any, *, today: date, reject: Any) -> str | None:
-    if isinstance(value, float):
+    try:
         # A spreadsheet that stored the number as a number kept 15 significant digits only.
-        if not value.is_integer() or value >= 1e15:
-            reject(
-                "id_number",
-                "the ID number was stored as a number and lost digits: format the column as text",
-            )
-            return None
-        value = int(value)
-    text = _str(value)
+        text = tabular.identifier(value)
+    except tabular.LostDigits:
+        reject(
+            "id_number",
+            "the ID number was stored as a number and lost digits: format the column as text",
+        )
+        return None
     if text is None:
         reject("id_number", "id_number is missing")
         return None
