@@ -44,11 +44,15 @@ async def users_page(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     page = await web.api.get("/api/v1/users", q=q, limit=50, cursor=cursor)
+    me = await web.me()
+    regions = await _regions_below(web)
+    names = {r["code"]: r["name"] for r in [*me["regions"], *regions]}
     return await web.render(
         "admin_users.html",
         page=page,
         q=q or "",
-        regions=await _regions_below(web),
+        regions=regions,
+        region_names=names,
         roles=ROLES_FOR_PEOPLE,
     )
 
