@@ -402,8 +402,9 @@ async def test_cases_awaiting_my_step_name_the_step(
     case = await opened(client, world, household)
     assert case["next_step"] == "village_review"
     other = await make_household(session, village=VILLAGE_A1)
-    reviewed = await taken(client, world, (await opened(client, world, other))["id"],
-                           "village_review")
+    reviewed = await taken(
+        client, world, (await opened(client, world, other))["id"], "village_review"
+    )
     assert reviewed["next_step"] == "town_review"
 
     async def awaiting(who: str) -> set[str]:
