@@ -50,6 +50,7 @@ EXCEPTIONS: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/webhooks"): {"client_a1": 200, "client_a2": 200},
     ("GET", "/api/v1/webhooks/{webhook_id}"): {"client_a1": 404, "client_a2": 404},
     ("POST", "/api/v1/webhooks/{webhook_id}/disable"): {"client_a1": 404, "client_a2": 404},
+    ("POST", "/api/v1/webhooks/{webhook_id}/test"): {"client_a1": 404, "client_a2": 404},
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): {"client_a1": 404, "client_a2": 404},
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): {
         "client_a1": 404,
