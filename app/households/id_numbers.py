@@ -7,6 +7,8 @@ import hmac
 import re
 from datetime import date
 
+from app.core.i18n import Text
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 _RE18 = re.compile(r"[0-9]{17}[0-9X]")
@@ -29,15 +31,19 @@ def normalize(raw: str, *, today: date | None = None) -> str:
         body = value[:6] + "19" + value[6:]
         value = body + check_char(body)
     if not _RE18.fullmatch(value):
-        raise InvalidIdNumber("an ID number has 18 characters: 17 digits and a digit or X")
+        raise InvalidIdNumber(Text("an ID number has 18 characters: 17 digits and a digit or X"))
     try:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise InvalidIdNumber(f"birth date {value[6:14]} in the ID number is not a date") from None
+        raise InvalidIdNumber(
+            Text("birth date {value} in the ID number is not a date", value=value[6:14])
+        ) from None
     if birth > (today or date.today()) or birth.year < 1880:
-        raise InvalidIdNumber(f"birth date {birth.isoformat()} in the ID number is not plausible")
+        raise InvalidIdNumber(
+            Text("birth date {birth} in the ID number is not plausible", birth=birth.isoformat())
+        )
     if check_char(value[:17]) != value[17]:
-        raise InvalidIdNumber("the check character of the ID number is wrong")
+        raise InvalidIdNumber(Text("the check character of the ID number is wrong"))
     return value
 
 

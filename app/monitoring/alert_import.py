@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from app.core.errors import InvalidInput
+from app.core.i18n import Text
 from app.core.money import to_fen
 from app.households import id_numbers
 from app.monitoring.vocabulary import LABELS, AlertKind, Department
@@ -62,7 +63,7 @@ class AlertFileUnreadable(InvalidInput):
     code = "alert_file_unreadable"
     title = "Alert file unreadable"
 
-    def __init__(self, reason: UnreadableReason, detail: str, **extensions: Any) -> None:
+    def __init__(self, reason: UnreadableReason, detail: Text, **extensions: Any) -> None:
         super().__init__(detail, reason=reason, **extensions)
         self.reason = reason
 
@@ -111,8 +112,12 @@ def read_alert_file(data: bytes, *, filename: str | None, today: date, max_bytes
     if len(data) > max_bytes:
         raise AlertFileUnreadable(
             "too_large",
-            f"the file has {len(data)} bytes, more than the limit of {max_bytes} "
-            "(FIELDSYNC_ALERT_IMPORT_MAX_BYTES): split it",
+            Text(
+                "the file has {data_count} bytes, more than the limit of "
+                "{max_bytes} (FIELDSYNC_ALERT_IMPORT_MAX_BYTES): split it",
+                data_count=len(data),
+                max_bytes=max_bytes,
+            ),
             limit_bytes=max_bytes,
         )
     name = (filename or "").lower()
@@ -121,10 +126,10 @@ def read_alert_file(data: bytes, *, filename: str | None, today: date, max_bytes
     if data.startswith(_OLE) or name.endswith(".xls"):
         raise AlertFileUnreadable(
             "not_csv_or_xlsx",
-            "Excel 97-2003 files (.xls) are not read: save the sheet as .xlsx or as CSV",
+            Text("Excel 97-2003 files (.xls) are not read: save the sheet as .xlsx or as CSV"),
         )
     if name.endswith(".xlsx"):
-        raise AlertFileUnreadable("bad_xlsx", "the .xlsx file is not a readable workbook")
+        raise AlertFileUnreadable("bad_xlsx", Text("the .xlsx file is not a readable workbook"))
     return _read(_csv_rows(_decode(data)), "csv", today=today)
 
 
@@ -137,12 +142,12 @@ def _decode(data: bytes) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             raise AlertFileUnreadable(
-                "encoding", "the file starts as UTF-16 text but is not UTF-16"
+                "encoding", Text("the file starts as UTF-16 text but is not UTF-16")
             ) from None
     if b"\x00" in data[:65536]:
         # Text files hold no NUL byte: a picture, a PDF, a zip other than xlsx …
         raise AlertFileUnreadable(
-            "not_csv_or_xlsx", "the file is neither CSV text nor an .xlsx workbook"
+            "not_csv_or_xlsx", Text("the file is neither CSV text nor an .xlsx workbook")
         )
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -150,7 +155,7 @@ def _decode(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise AlertFileUnreadable(
-        "encoding", "the file is neither UTF-8 nor GB18030 text: save it as CSV UTF-8"
+        "encoding", Text("the file is neither UTF-8 nor GB18030 text: save it as CSV UTF-8")
     )
 
 
@@ -161,7 +166,9 @@ def _csv_rows(text: str) -> Iterator[list[Any]]:
     try:
         yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
-        raise AlertFileUnreadable("not_csv_or_xlsx", f"the CSV text is malformed: {exc}") from None
+        raise AlertFileUnreadable(
+            "not_csv_or_xlsx", Text("the CSV text is malformed: {exc}", exc=exc)
+        ) from None
 
 
 def _xlsx_rows(data: bytes, *, max_bytes: int) -> Iterator[list[Any]]:
@@ -173,7 +180,8 @@ def _xlsx_rows(data: bytes, *, max_bytes: int) -> Iterator[list[Any]]:
             inflated = sum(info.file_size for info in archive.infolist())
         if inflated > XLSX_INFLATION * max_bytes:
             raise AlertFileUnreadable(
-                "too_large", f"the workbook inflates to {inflated} bytes: split it"
+                "too_large",
+                Text("the workbook inflates to {inflated} bytes: split it", inflated=inflated),
             )
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions it does not read: none matter here.
@@ -189,7 +197,11 @@ def _xlsx_rows(data: bytes, *, max_bytes: int) -> Iterator[list[Any]]:
         raise
     except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign zip
         raise AlertFileUnreadable(
-            "bad_xlsx", f"the file is not a readable .xlsx workbook ({type(exc).__name__})"
+            "bad_xlsx",
+            Text(
+                "the file is not a readable .xlsx workbook ({error_type})",
+                error_type=type(exc).__name__,
+            ),
         ) from None
 
 
@@ -213,7 +225,10 @@ def _read(rows: Iterator[list[Any]], format: Literal["csv", "xlsx"], *, today: d
             out.rows.append(row)
     if header is None:
         raise AlertFileUnreadable(
-            "no_header", f"the file has no header row: it starts with {', '.join(COLUMNS)}"
+            "no_header",
+            Text(
+                "the file has no header row: it starts with {columns}", columns=", ".join(COLUMNS)
+            ),
         )
     return out
 
@@ -232,8 +247,13 @@ def _header(values: list[Any]) -> dict[str, int]:
     if missing:
         raise AlertFileUnreadable(
             "missing_columns",
-            f"the header row lacks the column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(REQUIRED_COLUMNS)} (and may have {', '.join(OPTIONAL_COLUMNS)})",
+            Text(
+                "the header row lacks the column(s) {missing}; it needs "
+                "{required} (and may have {optional})",
+                missing=", ".join(missing),
+                required=", ".join(REQUIRED_COLUMNS),
+                optional=", ".join(OPTIONAL_COLUMNS),
+            ),
             missing_columns=missing,
         )
     return found

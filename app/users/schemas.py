@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.core.i18n import Text
 from app.users.models import Role
 
 
@@ -22,5 +23,7 @@ class UserCreate(BaseModel):
     @classmethod
     def _a_person(cls, role: Role) -> Role:
         if role is Role.api_client:
-            raise ValueError("API clients are registered with POST /api/v1/clients, not as users")
+            raise ValueError(
+                Text("API clients are registered with POST /api/v1/clients, not as users")
+            )
         return role
