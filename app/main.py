@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -15,6 +16,7 @@ from app.api import api_router
 from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.i18n import LanguageMiddleware, load_catalogs
 from app.core.logging import configure_logging
 from app.core.middleware import RequestBodyMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimitMiddleware, RateLimits, install_rate_limit_docs
@@ -36,6 +38,10 @@ that keeps households from falling back into poverty (防止返贫动态监测).
 * Lists answer `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back as `cursor`.
 * Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code` and a
   `retryable` flag; the token endpoints answer in RFC 6749 form.
+* Texts for people (problem `title`, `detail` and field `message`s; the `detail` of risk flags,
+  exit and clearing reasons and data-quality issues) are in Chinese with `Accept-Language:
+  zh-CN` (or `zh`), in English otherwise; such responses carry `Content-Language` and
+  `Vary: Accept-Language`. Codes, `type` URIs and field paths never change with the language.
 * ID numbers and phone numbers are masked, and exact positions (visits, photos) coarsened to
   0.01°, unless the caller may see them (`pii:read`).
 """
@@ -193,6 +199,8 @@ def create_app() -> FastAPI:
         separate_input_output_schemas=True,
     )
     install_error_handlers(app)
+    # Each package's translations (app/<package>/<language>.po): core holds no domain words.
+    load_catalogs(Path(__file__).parent)
 
     # The last one added is the outermost: request ids and the access log see every response,
     # compressed or not; bodies are decoded and bounded before anything reads them.
@@ -229,6 +237,9 @@ def create_app() -> FastAPI:
         compresslevel=6,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*", XLSX_MEDIA_TYPE),
     )
+    # Each request's language (Accept-Language), for every text rendered inside, problem
+    # documents of the middlewares above included.
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(RequestContextMiddleware)
     # Outermost: browser preflights are answered before anything else, and every response,
     # errors included, carries the CORS headers. Bearer tokens, not cookies: no credentials.

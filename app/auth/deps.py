@@ -16,6 +16,7 @@ from app.auth.principal import ROLE_SCOPES, Principal
 from app.core.config import get_settings
 from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import Forbidden, InsufficientScope, NotAuthenticated
+from app.core.i18n import Text
 from app.core.security import InvalidToken, decode_access_token
 from app.users.models import Role, User, UserRegion
 
@@ -27,7 +28,7 @@ oauth2_scheme = OAuth2PasswordBearer(
 )
 
 
-def _unauthorized(detail: str, *, error: str | None = "invalid_token") -> NotAuthenticated:
+def _unauthorized(detail: Text, *, error: str | None = "invalid_token") -> NotAuthenticated:
     challenge = 'Bearer realm="fieldsync"'
     if error:
         challenge += f', error="{error}", error_description="{detail}"'
@@ -52,11 +53,11 @@ async def get_principal_briefly(
 
 async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     if not token:
-        raise _unauthorized("an access token is required", error=None)
+        raise _unauthorized(Text("an access token is required"), error=None)
     try:
         claims = decode_access_token(get_settings(), token)
     except InvalidToken:
-        raise _unauthorized("the access token is invalid or expired") from None
+        raise _unauthorized(Text("the access token is invalid or expired")) from None
     # One round trip: the user, the login (for revocation) and the user's regions.
     rows = (
         await session.execute(
@@ -68,10 +69,10 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
         )
     ).all()
     if not rows:
-        raise _unauthorized("the access token is invalid or expired")
+        raise _unauthorized(Text("the access token is invalid or expired"))
     user, family, _ = rows[0]
     if not user.is_active or family.revoked_at is not None:
-        raise _unauthorized("the access token has been revoked")
+        raise _unauthorized(Text("the access token has been revoked"))
     region_codes = [code for _, _, code in rows if code is not None]
     return Principal(
         user=user,
@@ -110,12 +111,14 @@ def require(
 
     def verify(principal: Principal) -> Principal:
         if roles and principal.role not in roles:
-            raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
+            raise Forbidden(
+                Text("this needs the role {roles}", roles=" or ".join(r.value for r in roles))
+            )
         missing = [scope for scope in scopes if scope not in principal.scopes]
         if missing:
             challenge = f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'
             raise InsufficientScope(
-                f"your token lacks the scope {' '.join(missing)}",
+                Text("your token lacks the scope {missing}", missing=" ".join(missing)),
                 headers={"WWW-Authenticate": challenge},
             )
         return principal

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_
 
 from app.core.errors import InvalidInput
+from app.core.i18n import text_of
 from app.regions import codes
 from app.users.models import Role, User
 
@@ -76,7 +77,7 @@ def region_filter(region: str, column: Any) -> ColumnElement[bool]:
     try:
         codes.level_of(region)
     except codes.InvalidCode as exc:
-        raise InvalidInput.field("query.region", str(exc)) from None
+        raise InvalidInput.field("query.region", text_of(exc)) from None
     return within_regions([region], column)
 
 

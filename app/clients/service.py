@@ -19,6 +19,7 @@ from app.clients.schemas import ClientCreate
 from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.errors import InsufficientScope, InvalidInput
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.core.security import check_password, create_access_token, make_password_hash
 from app.regions.models import Region
@@ -60,13 +61,18 @@ async def create_client(
     if region is None or not actor.covers(data.region_code):
         raise InvalidInput.field(
             "body.region_code",
-            f"region {data.region_code} does not exist or is not at or below one of yours",
+            Text(
+                "region {region_code} does not exist or is not at or below one of yours",
+                region_code=data.region_code,
+            ),
             type="not_yours",
         )
     scopes = [scope.value for scope in data.scopes]
     missing = [scope for scope in scopes if scope not in actor.scopes]
     if missing:
-        raise InsufficientScope(f"you cannot grant a scope your token lacks: {' '.join(missing)}")
+        raise InsufficientScope(
+            Text("you cannot grant a scope your token lacks: {missing}", missing=" ".join(missing))
+        )
     client_id = uuid.uuid4()
     # The username cannot collide with a person's: usernames have no colon.
     user = User(
@@ -108,7 +114,12 @@ async def get_client(
         stmt = stmt.with_for_update()
     client = await session.scalar(stmt)
     if client is None:
-        raise ClientNotFound(f"API client {client_id} does not exist or is not visible to you")
+        raise ClientNotFound(
+            Text(
+                "API client {client_id} does not exist or is not visible to you",
+                client_id=client_id,
+            )
+        )
     return client
 
 
@@ -130,7 +141,9 @@ async def rotate_secret(
     """A new secret: the old one stops working, and so does every token issued under it."""
     client = await get_client(session, actor=actor, client_id=client_id, for_update=True)
     if client.disabled_at is not None:
-        raise ClientDisabled(f"API client {client_id} is disabled: register a new one")
+        raise ClientDisabled(
+            Text("API client {client_id} is disabled: register a new one", client_id=client_id)
+        )
     secret = _new_secret()
     client.secret_hash = await make_password_hash(secret)
     client.rotated_at = utcnow()

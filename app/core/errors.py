@@ -8,9 +8,22 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.i18n import (
+    DEFAULT_LANGUAGE,
+    N_,
+    Text,
+    current_language,
+    language_headers,
+    negotiate,
+    render,
+    translate,
+    using_language,
+)
+from app.core.validation_text import validation_text
 
 log = logging.getLogger("fieldsync.errors")
 
@@ -24,6 +37,23 @@ class FieldError(BaseModel):
     )
     message: str
     type: str = Field(description="Machine-readable kind of error, e.g. missing, invalid_id_number")
+
+    # The message as a Text for other languages (`message` is the English: pydantic's own
+    # message, or the Text's English).
+    _text: Text | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of(cls, field: str, message: Text, *, type: str = "invalid") -> FieldError:
+        error = cls(field=field, message=str(message), type=type)
+        error._text = message
+        return error
+
+    def rendered(self) -> dict[str, Any]:
+        """The error as sent, its message in the request's language."""
+        language = current_language()
+        translated = self._text is not None and language != DEFAULT_LANGUAGE
+        message = self._text.render(language) if self._text and translated else self.message
+        return {"field": self.field, "message": message, "type": self.type}
 
 
 class Problem(BaseModel):
@@ -56,7 +86,11 @@ class Problem(BaseModel):
 
 
 class AppError(Exception):
-    """Base of every error the API reports; subclasses set status, code and title."""
+    """Base of every error the API reports; subclasses set status, code and title.
+
+    The detail is a `Text`, rendered with the title in the request's language; `detail` holds
+    its English (logs, the CLI, stored sync answers).
+    """
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
@@ -65,33 +99,36 @@ class AppError(Exception):
 
     def __init__(
         self,
-        detail: str | None = None,
+        detail: Text | None = None,
         *,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail
+        self.text = detail
+        self.detail = str(detail) if detail is not None else None
+        super().__init__(self.detail or self.title)
         self.errors = errors
         self.headers = headers or {}
         self.extensions = extensions
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem document, its texts in the request's language."""
+        language = current_language()
         body: dict[str, Any] = {
             "type": PROBLEM_BASE + self.code.replace("_", "-"),
-            "title": self.title,
+            "title": translate(self.title, language),
             "status": self.status,
             "code": self.code,
             "retryable": self.retryable,
         }
-        if self.detail:
-            body["detail"] = self.detail
+        if self.text is not None and self.detail:
+            body["detail"] = self.text.render(language)
         if instance:
             body["instance"] = instance
         if self.errors:
-            body["errors"] = [e.model_dump() for e in self.errors]
-        body.update(self.extensions)
+            body["errors"] = [e.rendered() for e in self.errors]
+        body.update(render(self.extensions, language))
         return body
 
 
@@ -101,8 +138,8 @@ class InvalidInput(AppError):
     title = "Invalid input"
 
     @classmethod
-    def field(cls, field: str, message: str, *, type: str = "invalid") -> InvalidInput:
-        return cls(message, errors=[FieldError(field=field, message=message, type=type)])
+    def field(cls, field: str, message: Text, *, type: str = "invalid") -> InvalidInput:
+        return cls(message, errors=[FieldError.of(field, message, type=type)])
 
 
 class InvalidCharacter(InvalidInput):
@@ -160,8 +197,11 @@ class PayloadTooLarge(AppError):
 
     def __init__(self, *, limit_bytes: int) -> None:
         super().__init__(
-            f"request body larger than the limit of {limit_bytes} bytes "
-            "(counted after decompression)",
+            Text(
+                "request body larger than the limit of {limit_bytes} bytes "
+                "(counted after decompression)",
+                limit_bytes=limit_bytes,
+            ),
             limit_bytes=limit_bytes,
         )
 
@@ -175,8 +215,12 @@ class UnsupportedContentEncoding(AppError):
     def of(cls, coding: str) -> UnsupportedContentEncoding:
         supported = "gzip, x-gzip, identity"
         return cls(
-            f"request bodies in content coding {coding[:40]!r} are not accepted; "
-            f"send one of: {supported}",
+            Text(
+                "request bodies in content coding {coding!r} are not accepted; "
+                "send one of: {supported}",
+                coding=coding[:40],
+                supported=supported,
+            ),
             headers={"Accept-Encoding": "gzip, identity"},
         )
 
@@ -190,18 +234,22 @@ class InvalidBodyEncoding(AppError):
 def field_errors(exc: ValidationError, prefix: str = "body.") -> list[FieldError]:
     """Pydantic's errors as FieldErrors, their fields named from `prefix` ("records.3.data.")."""
     return [
-        FieldError(
-            field=(prefix + ".".join(str(part) for part in err["loc"])).rstrip("."),
-            message=err["msg"],
-            type=err["type"],
-        )
+        _field_error_of((prefix + ".".join(str(part) for part in err["loc"])).rstrip("."), err)
         for err in exc.errors()
     ]
 
 
+def _field_error_of(field: str, err: Any) -> FieldError:
+    """A pydantic error as a FieldError: pydantic's English message, a Text where one is known."""
+    error = FieldError(field=field, message=err["msg"], type=err["type"])
+    error._text = validation_text(err)
+    return error
+
+
 def invalid_fields(errors: list[FieldError]) -> InvalidInput:
     """The 422 for these field errors, naming every field in its detail."""
-    return InvalidInput(f"invalid input in: {', '.join(e.field for e in errors)}", errors=errors)
+    fields = ", ".join(e.field for e in errors)
+    return InvalidInput(Text("invalid input in: {fields}", fields=fields), errors=errors)
 
 
 def problem_response(
@@ -217,15 +265,17 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 _STATUS_CODES = {
-    400: ("bad_request", "Bad request"),
-    401: ("not_authenticated", "Not authenticated"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not_found", "Not found"),
-    405: ("method_not_allowed", "Method not allowed"),
-    406: ("not_acceptable", "Not acceptable"),
-    413: ("payload_too_large", "Payload too large"),
-    415: ("unsupported_media_type", "Unsupported media type"),
+    400: ("bad_request", N_("Bad request")),
+    401: ("not_authenticated", N_("Not authenticated")),
+    403: ("forbidden", N_("Forbidden")),
+    404: ("not_found", N_("Not found")),
+    405: ("method_not_allowed", N_("Method not allowed")),
+    406: ("not_acceptable", N_("Not acceptable")),
+    413: ("payload_too_large", N_("Payload too large")),
+    415: ("unsupported_media_type", N_("Unsupported media type")),
 }
+# Starlette's details of the errors it raises itself (an unknown path or method).
+_STARLETTE_DETAILS = (N_("Not Found"), N_("Method Not Allowed"))
 
 
 # PostgreSQL's answers to contention (asyncpg's names for SQLSTATE 40P01, 40001, 55P03).
@@ -244,34 +294,33 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             loc = err.get("loc", ())
             kind = err.get("type", "invalid")
-            message = err.get("msg", "invalid value")
             if kind == "json_invalid":
                 # FastAPI reports the character offset as the location; the field is the body.
                 position = loc[1] if len(loc) > 1 else "?"
-                message = (
-                    f"request body is not valid JSON ({err.get('ctx', {}).get('error', '')} "
-                    f"at character {position})"
+                message = Text(
+                    "request body is not valid JSON ({error} at character {position})",
+                    error=err.get("ctx", {}).get("error", ""),
+                    position=position,
                 )
-                loc = ("body",)
-            errors.append(FieldError(field=_field_path(loc), message=message, type=kind))
+                errors.append(FieldError.of("body", message, type=kind))
+                continue
+            errors.append(_field_error_of(_field_path(loc), {"msg": "invalid value", **err}))
         return problem_response(invalid_fields(errors).problem(instance=request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # FastAPI answers 400 to a JSON body that is not UTF-8: the fault of invalid JSON.
-            error = FieldError(
-                field="body",
-                message="request body is not valid JSON (not UTF-8)",
-                type="json_invalid",
+            error = FieldError.of(
+                "body", Text("request body is not valid JSON (not UTF-8)"), type="json_invalid"
             )
             return problem_response(invalid_fields([error]).problem(instance=request.url.path))
         code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         body = {
             "type": PROBLEM_BASE + code.replace("_", "-"),
-            "title": title,
+            "title": translate(title, current_language()),
             "status": exc.status_code,
-            "detail": str(exc.detail),
+            "detail": translate(str(exc.detail), current_language()),
             "instance": request.url.path,
             "code": code,
             "retryable": exc.status_code >= 500,
@@ -290,9 +339,11 @@ def install_error_handlers(app: FastAPI) -> None:
             # Contention, not a fault: the same request may succeed a moment later.
             body = {
                 "type": PROBLEM_BASE + "busy",
-                "title": "Busy",
+                "title": translate(N_("Busy"), current_language()),
                 "status": 503,
-                "detail": "the database is busy with other writes; retry in a moment",
+                "detail": Text(
+                    "the database is busy with other writes; retry in a moment"
+                ).render(),
                 "instance": request.url.path,
                 "code": "busy",
                 "retryable": True,
@@ -301,7 +352,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(body, headers={"Retry-After": "2"})
         if causes & _UNSTORABLE_TEXT:
             problem = InvalidCharacter(
-                "the request contains a character that cannot be stored (e.g. NUL, \\u0000)"
+                Text("the request contains a character that cannot be stored (e.g. NUL, \\u0000)")
             ).problem(instance=request.url.path)
             return problem_response(problem)
         return await _unexpected(request, exc)
@@ -310,18 +361,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
         log.exception("unhandled error (request %s)", request_id)
-        body = {
-            "type": PROBLEM_BASE + "internal-error",
-            "title": "Internal server error",
-            "status": 500,
-            "detail": "an unexpected error occurred; it has been logged",
-            "instance": request.url.path,
-            "code": "internal_error",
-            "retryable": True,
-            "request_id": request_id,
-        }
+        # Rendered outside the language middleware too: negotiate here.
+        language = negotiate(request.headers.get("accept-language"))
+        with using_language(language):
+            body = {
+                "type": PROBLEM_BASE + "internal-error",
+                "title": translate(N_("Internal server error"), language),
+                "status": 500,
+                "detail": Text("an unexpected error occurred; it has been logged").render(),
+                "instance": request.url.path,
+                "code": "internal_error",
+                "retryable": True,
+                "request_id": request_id,
+            }
         # Rendered outside the request-id middleware: echo the id here.
-        return problem_response(body, headers={"X-Request-ID": request_id} if request_id else None)
+        response = problem_response(
+            body, headers={"X-Request-ID": request_id} if request_id else None
+        )
+        language_headers(language, response.headers)
+        return response
 
 
 def problem_responses(

@@ -18,6 +18,7 @@ from app.core.errors import (
     UnsupportedContentEncoding,
     problem_response,
 )
+from app.core.i18n import Text
 
 log = logging.getLogger("fieldsync.access")
 
@@ -213,7 +214,11 @@ class _BodyReader:
                 # limit, refused above. Past the end of a member starts the next one.
                 data = self._inflater.unused_data if self._inflater.eof else b""
         except zlib.error as exc:
-            raise InvalidBodyEncoding(f"the gzip request body is corrupt ({exc})") from None
+            raise InvalidBodyEncoding(
+                Text("the gzip request body is corrupt ({exc})", exc=exc)
+            ) from None
         if not more and self._received and not self._inflater.eof:
-            raise InvalidBodyEncoding("the gzip request body ends before its gzip stream does")
+            raise InvalidBodyEncoding(
+                Text("the gzip request body ends before its gzip stream does")
+            )
         return b"".join(pieces)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer
 
+from app.core.i18n import Text
+
 CENT = Decimal("0.01")
 
 
@@ -28,7 +30,7 @@ MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["3218.00"])
 def to_fen(yuan: Decimal) -> int:
     fen = yuan * 100
     if fen != fen.to_integral_value():
-        raise ValueError("at most two decimals")
+        raise ValueError(Text("at most two decimals"))
     return int(fen)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped
 
 from app.core.config import get_settings
 from app.core.errors import InvalidInput
+from app.core.i18n import Text
 
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ def _page_params(
     if limit is not None and limit > settings.page_limit_max:
         raise InvalidInput.field(
             "query.limit",
-            f"limit must be at most {settings.page_limit_max}",
+            Text("limit must be at most {page_limit_max}", page_limit_max=settings.page_limit_max),
             type="less_than_equal",
         )
     return PageParams(limit=limit or settings.page_limit_default, cursor=cursor)
@@ -70,7 +71,7 @@ def decode_cursor(cursor: str, *, size: int) -> list[str]:
         or len(values) != size
         or not all(isinstance(v, str) for v in values)
     ):
-        raise InvalidInput.field("query.cursor", "cursor is not one this API issued")
+        raise InvalidInput.field("query.cursor", Text("cursor is not one this API issued"))
     return values
 
 
@@ -86,7 +87,9 @@ def _from_cursor(key: InstrumentedAttribute[Any], value: str) -> Any:
             return cursor_datetime(value)
         return python_type(value)
     except (TypeError, ValueError):
-        raise InvalidInput.field("query.cursor", "cursor is not one this API issued") from None
+        raise InvalidInput.field(
+            "query.cursor", Text("cursor is not one this API issued")
+        ) from None
 
 
 def cursor_datetime(value: str) -> datetime:

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, AppError, problem_response
+from app.core.i18n import Text
 from app.core.security import InvalidToken, decode_access_token
 
 log = logging.getLogger("fieldsync.ratelimit")
@@ -215,8 +216,10 @@ class RateLimits:
         verdict = await self.hit([(policy, subject) for policy in self.id_search])
         if verdict is not None and not verdict.allowed:
             raise RateLimited(
-                "too many searches by ID number without pii:read: retry in "
-                f"{verdict.headers['Retry-After']} s",
+                Text(
+                    "too many searches by ID number without pii:read: retry in {seconds} s",
+                    seconds=verdict.headers["Retry-After"],
+                ),
                 headers=verdict.headers,
             )
 
@@ -275,7 +278,10 @@ class RateLimitMiddleware:
             return
         if not verdict.allowed:
             error = RateLimited(
-                f"too many requests: retry in {verdict.headers['Retry-After']} s",
+                Text(
+                    "too many requests: retry in {seconds} s",
+                    seconds=verdict.headers["Retry-After"],
+                ),
                 headers=verdict.headers,
             )
             response = problem_response(error.problem(instance=scope["path"]), error.headers)

@@ -15,6 +15,8 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from app.core.i18n import Text
+
 Format = Literal["csv", "xlsx"]
 # An XLSX is a zip: what its parts may inflate to, as a multiple of the file size limit.
 XLSX_INFLATION = 10
@@ -29,7 +31,7 @@ class UnreadableTable(ValueError):
     inflates past its bound), `not_csv_or_xlsx` (or `not_xlsx` when CSV is not accepted),
     `encoding`, `bad_xlsx`; `extensions` go into the importer's problem document."""
 
-    def __init__(self, reason: str, detail: str, **extensions: Any) -> None:
+    def __init__(self, reason: str, detail: Text, **extensions: Any) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -52,15 +54,15 @@ def read_table(
         if csv_allowed:
             raise UnreadableTable(
                 "not_csv_or_xlsx",
-                "Excel 97-2003 files (.xls) are not read: save the sheet as .xlsx or as CSV",
+                Text("Excel 97-2003 files (.xls) are not read: save the sheet as .xlsx or as CSV"),
             )
         raise UnreadableTable(
-            "not_xlsx", "Excel 97-2003 files (.xls) are not read: save the sheet as .xlsx"
+            "not_xlsx", Text("Excel 97-2003 files (.xls) are not read: save the sheet as .xlsx")
         )
     if name.endswith(".xlsx"):
-        raise UnreadableTable("bad_xlsx", "the .xlsx file is not a readable workbook")
+        raise UnreadableTable("bad_xlsx", Text("the .xlsx file is not a readable workbook"))
     if not csv_allowed:
-        raise UnreadableTable("not_xlsx", "the file is not an .xlsx workbook")
+        raise UnreadableTable("not_xlsx", Text("the file is not an .xlsx workbook"))
     return "csv", _csv_rows(_decode(data))
 
 
@@ -103,12 +105,12 @@ def _decode(data: bytes) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             raise UnreadableTable(
-                "encoding", "the file starts as UTF-16 text but is not UTF-16"
+                "encoding", Text("the file starts as UTF-16 text but is not UTF-16")
             ) from None
     if b"\x00" in data[:65536]:
         # Text files hold no NUL byte: a picture, a PDF, a zip other than xlsx …
         raise UnreadableTable(
-            "not_csv_or_xlsx", "the file is neither CSV text nor an .xlsx workbook"
+            "not_csv_or_xlsx", Text("the file is neither CSV text nor an .xlsx workbook")
         )
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -116,7 +118,7 @@ def _decode(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise UnreadableTable(
-        "encoding", "the file is neither UTF-8 nor GB18030 text: save it as CSV UTF-8"
+        "encoding", Text("the file is neither UTF-8 nor GB18030 text: save it as CSV UTF-8")
     )
 
 
@@ -127,7 +129,9 @@ def _csv_rows(text: str) -> Iterator[list[Any]]:
     try:
         yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
-        raise UnreadableTable("not_csv_or_xlsx", f"the CSV text is malformed: {exc}") from None
+        raise UnreadableTable(
+            "not_csv_or_xlsx", Text("the CSV text is malformed: {exc}", exc=exc)
+        ) from None
 
 
 def _xlsx_rows(data: bytes, *, max_bytes: int) -> Iterator[list[Any]]:
@@ -139,7 +143,8 @@ def _xlsx_rows(data: bytes, *, max_bytes: int) -> Iterator[list[Any]]:
             inflated = sum(info.file_size for info in archive.infolist())
         if inflated > XLSX_INFLATION * max_bytes:
             raise UnreadableTable(
-                "too_large", f"the workbook inflates to {inflated} bytes: split it"
+                "too_large",
+                Text("the workbook inflates to {inflated} bytes: split it", inflated=inflated),
             )
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions it does not read: none matter here.
@@ -155,5 +160,6 @@ def _xlsx_rows(data: bytes, *, max_bytes: int) -> Iterator[list[Any]]:
         raise
     except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign zip
         raise UnreadableTable(
-            "bad_xlsx", f"the file is not a readable .xlsx workbook ({type(exc).__name__})"
+            "bad_xlsx",
+            Text("the file is not a readable .xlsx workbook ({error})", error=type(exc).__name__),
         ) from None

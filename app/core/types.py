@@ -7,12 +7,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime
 
+from app.core.i18n import Text
+
 
 def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("date and time out of range") from None
+        raise ValueError(Text("date and time out of range")) from None
 
 
 # A point in time given with its offset; stored and returned in UTC.
@@ -21,7 +23,7 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
-        raise ValueError("text must not contain NUL (\\u0000) characters")
+        raise ValueError(Text("text must not contain NUL (\\u0000) characters"))
     return value
 
 

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from app.auth.models import TokenFamily
 from app.auth.principal import Principal
 from app.core.errors import Forbidden, NotFound
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.devices.models import Device
 from app.users.models import Role, User, UserRegion
@@ -81,7 +82,7 @@ async def _upsert(
         )
         assert device is not None
     if device.revoked_at is not None:
-        raise DeviceRevoked(f"device {device_id} has been revoked")
+        raise DeviceRevoked(Text("device {device_id} has been revoked", device_id=device_id))
     changed = device.user_id != user_id or (
         app_version is not None and device.app_version != app_version
     )
@@ -191,7 +192,9 @@ async def revoke_device(
         .execution_options(populate_existing=True)
     )
     if device is None:
-        raise DeviceNotFound(f"device {device_id} does not exist or is not visible to you")
+        raise DeviceNotFound(
+            Text("device {device_id} does not exist or is not visible to you", device_id=device_id)
+        )
     if device.revoked_at is None:
         device.revoked_at = now
         device.revoked_by = principal.id

@@ -1,6 +1,7 @@
 from typing import Any
 
 from app.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from app.core.i18n import Text
 
 
 class HouseholdNotFound(NotFound):
@@ -44,7 +45,7 @@ class HouseholdFileUnreadable(InvalidInput):
     code = "household_file_unreadable"
     title = "Household file unreadable"
 
-    def __init__(self, reason: str, detail: str, message: str, **extensions: Any) -> None:
+    def __init__(self, reason: str, detail: Text, message: str, **extensions: Any) -> None:
         super().__init__(detail, reason=reason, message=message, **extensions)
         self.reason = reason
 
@@ -56,7 +57,7 @@ class HouseholdFileTooLarge(AppError):
     code = "household_file_too_large"
     title = "Household file too large"
 
-    def __init__(self, reason: str, detail: str, message: str, **extensions: Any) -> None:
+    def __init__(self, reason: str, detail: Text, message: str, **extensions: Any) -> None:
         super().__init__(detail, reason=reason, message=message, **extensions)
         self.reason = reason
 

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
+from app.core.i18n import Text
 from app.core.ports import Port
 
 # (session, caller, household id) → the reasons the exit rule does not hold, as (code,
 # detail); none when it holds.
-ExitReasons = Callable[[AsyncSession, Principal, uuid.UUID], Awaitable[list[tuple[str, str]]]]
+ExitReasons = Callable[[AsyncSession, Principal, uuid.UUID], Awaitable[list[tuple[str, Text]]]]
 
 exit_reasons: Port[ExitReasons] = Port("exit rule")

@@ -7,6 +7,8 @@ import hmac
 import re
 from datetime import date
 
+from app.core.i18n import Text
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 _RE18 = re.compile(r"[0-9]{17}[0-9X]")
@@ -16,7 +18,7 @@ _RE15 = re.compile(r"[0-9]{15}")
 class InvalidIdNumber(ValueError):
     """Why an ID number is refused; `code`: `format`, `birth_date` or `check_char`."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: Text, *, code: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -34,20 +36,24 @@ def normalize(raw: str, *, today: date | None = None) -> str:
         value = body + check_char(body)
     if not _RE18.fullmatch(value):
         raise InvalidIdNumber(
-            "an ID number has 18 characters: 17 digits and a digit or X", code="format"
+            Text("an ID number has 18 characters: 17 digits and a digit or X"), code="format"
         )
     try:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         raise InvalidIdNumber(
-            f"birth date {value[6:14]} in the ID number is not a date", code="birth_date"
+            Text("birth date {value} in the ID number is not a date", value=value[6:14]),
+            code="birth_date",
         ) from None
     if birth > (today or date.today()) or birth.year < 1880:
         raise InvalidIdNumber(
-            f"birth date {birth.isoformat()} in the ID number is not plausible", code="birth_date"
+            Text("birth date {birth} in the ID number is not plausible", birth=birth.isoformat()),
+            code="birth_date",
         )
     if check_char(value[:17]) != value[17]:
-        raise InvalidIdNumber("the check character of the ID number is wrong", code="check_char")
+        raise InvalidIdNumber(
+            Text("the check character of the ID number is wrong"), code="check_char"
+        )
     return value
 
 

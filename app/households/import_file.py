@@ -50,6 +50,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from app.core import tabular
+from app.core.i18n import Text
 from app.households import id_numbers
 from app.households import vocabulary as terms
 from app.households.errors import HouseholdFileTooLarge, HouseholdFileUnreadable
@@ -193,8 +194,11 @@ def read_household_file(
     if len(data) > max_bytes:
         raise HouseholdFileTooLarge(
             "bytes",
-            f"the file has more than {max_bytes} bytes (FIELDSYNC_HOUSEHOLD_IMPORT_MAX_BYTES): "
-            "split it",
+            Text(
+                "the file has more than {max_bytes} bytes "
+                "(FIELDSYNC_HOUSEHOLD_IMPORT_MAX_BYTES): split it",
+                max_bytes=max_bytes,
+            ),
             f"文件超过{max_bytes}字节：请按乡镇拆分后分批导入",
             limit_bytes=max_bytes,
         )
@@ -239,8 +243,11 @@ def _read(rows: Iterator[list[Any]], *, max_rows: int) -> HouseholdFile:
         if len(out) >= max_rows:
             raise HouseholdFileTooLarge(
                 "rows",
-                f"the sheet has more than {max_rows} data rows "
-                "(FIELDSYNC_HOUSEHOLD_IMPORT_MAX_ROWS): split it",
+                Text(
+                    "the sheet has more than {max_rows} data rows "
+                    "(FIELDSYNC_HOUSEHOLD_IMPORT_MAX_ROWS): split it",
+                    max_rows=max_rows,
+                ),
                 f"数据行超过{max_rows}行：请按乡镇拆分后分批导入",
                 limit_rows=max_rows,
             )
@@ -249,7 +256,7 @@ def _read(rows: Iterator[list[Any]], *, max_rows: int) -> HouseholdFile:
     if columns is None:
         raise HouseholdFileUnreadable(
             "no_header",
-            "no header row with a 户编号 column among the first rows of the first sheet",
+            Text("no header row with a 户编号 column among the first rows of the first sheet"),
             "第一个工作表的前几行中没有含“户编号”的表头行",
         )
     missing = [f for f in REQUIRED if f not in headers.values()]
@@ -259,7 +266,7 @@ def _read(rows: Iterator[list[Any]], *, max_rows: int) -> HouseholdFile:
         labels = [BY_FIELD[f].label for f in missing]
         raise HouseholdFileUnreadable(
             "missing_columns",
-            f"the header row lacks the column(s) {', '.join(labels)}",
+            Text("the header row lacks the column(s) {columns}", columns=", ".join(labels)),
             f"表头缺少以下列：{'、'.join(labels)}（行政区划代码也可用行政村名称代替）",
             missing_columns=labels,
         )

@@ -30,6 +30,7 @@ from sqlmodel import col, select
 
 from app.auth.principal import Principal
 from app.core.errors import AppError
+from app.core.i18n import Text
 from app.households import id_numbers, service
 from app.households.errors import HouseholdImportInvalid, IdNumberRegistered
 from app.households.import_file import BY_FIELD, CellError, HouseholdFile, ImportRow
@@ -113,7 +114,10 @@ async def import_households(
     )
     if not dry_run and failed:
         raise HouseholdImportInvalid(
-            f"{report.totals.error_rows} row(s) have errors: nothing was imported",
+            Text(
+                "{count} row(s) have errors: nothing was imported",
+                count=report.totals.error_rows,
+            ),
             report=report.model_dump(mode="json"),
         )
     return report

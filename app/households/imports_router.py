@@ -11,6 +11,7 @@ from app.auth.deps import HouseholdAdmin
 from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.core.errors import PROBLEM_MEDIA_TYPE, InvalidInput, problem_responses
+from app.core.i18n import Text
 from app.households import imports
 from app.households.import_file import HouseholdFile, read_household_file
 from app.households.import_schemas import INVALID_EXAMPLE, HouseholdImportReport
@@ -84,7 +85,8 @@ async def import_households(
     """
     if dry_run is not None and dry_run_form is not None and dry_run != dry_run_form:
         raise InvalidInput.field(
-            "query.dry_run", "dry_run is given twice, as query and form, with different values"
+            "query.dry_run",
+            Text("dry_run is given twice, as query and form, with different values"),
         )
     dry = next((v for v in (dry_run, dry_run_form) if v is not None), True)
     settings = get_settings()

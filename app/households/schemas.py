@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.core.i18n import Text, text_of
 from app.core.types import NoNul
 from app.households import id_numbers
 from app.households.vocabulary import (
@@ -44,7 +45,7 @@ def _id_number(value: str | None) -> str | None:
     try:
         return id_numbers.normalize(value)
     except id_numbers.InvalidIdNumber as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(text_of(exc)) from None
 
 
 def _phone(value: str | None) -> str | None:
@@ -52,7 +53,9 @@ def _phone(value: str | None) -> str | None:
         return None
     value = value.strip()
     if not _PHONE_RE.fullmatch(value):
-        raise ValueError("a phone number: digits, optionally + at the start, spaces or dashes")
+        raise ValueError(
+            Text("a phone number: digits, optionally + at the start, spaces or dashes")
+        )
     return value
 
 
@@ -84,7 +87,7 @@ class PairingCadre(BaseModel):
     @model_validator(mode="after")
     def _dates(self) -> PairingCadre:
         if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError("end_date is before start_date")
+            raise ValueError(Text("end_date is before start_date"))
         return self
 
 
@@ -190,9 +193,9 @@ def _check_causes(main: Cause | None, others: list[Cause] | None) -> None:
     if others is None:
         return
     if len(set(others)) != len(others):
-        raise ValueError("other_causes lists a cause twice")
+        raise ValueError(Text("other_causes lists a cause twice"))
     if main is not None and main in others:
-        raise ValueError("other_causes repeats main_cause")
+        raise ValueError(Text("other_causes repeats main_cause"))
 
 
 # The fields of the 建档立卡 register. An ordinary household (一般农户) has none of them: it
@@ -215,9 +218,11 @@ _REGISTER_DEFAULTS: dict[str, Any] = {
 _REQUIRED_WHEN_REGISTERED = ("attribute", "main_cause", "identified_year")
 
 
-def not_on_register(name: str) -> str:
+def not_on_register(name: str) -> Text:
     """Why an ordinary household cannot have `name`."""
-    return f"an ordinary household (一般农户) is not on the register: it has no {name}"
+    return Text(
+        "an ordinary household (一般农户) is not on the register: it has no {name}", name=name
+    )
 
 
 _ORDINARY_EXAMPLE: dict[str, Any] = {
@@ -300,14 +305,14 @@ class HouseholdCreate(BaseModel):
         identified = info.data.get("identified_year")
         later = name in ("planned_exit_year", "exit_year")
         if later and value is not None and identified is not None and value < identified:
-            raise ValueError(f"{name} is before identified_year")
+            raise ValueError(Text("{name} is before identified_year", name=name))
         return value
 
     @field_validator("members")
     @classmethod
     def _one_head(cls, value: list[MemberCreate]) -> list[MemberCreate]:
         if sum(1 for m in value if m.relation is Relation.head) > 1:
-            raise ValueError("only one member can be the head")
+            raise ValueError(Text("only one member can be the head"))
         return value
 
 

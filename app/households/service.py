@@ -20,6 +20,7 @@ from app.core.conditional import require_if_match
 from app.core.config import get_settings
 from app.core.errors import FieldError, InvalidInput
 from app.core.events import publish
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.households import id_numbers
 from app.households.errors import (
@@ -158,7 +159,12 @@ async def get_household(
         stmt = stmt.with_for_update()
     household = await session.scalar(stmt)
     if household is None:
-        raise HouseholdNotFound(f"household {household_id} does not exist or is not visible to you")
+        raise HouseholdNotFound(
+            Text(
+                "household {household_id} does not exist or is not visible to you",
+                household_id=household_id,
+            )
+        )
     return household
 
 
@@ -202,14 +208,14 @@ async def check_id_numbers(
         digest = id_numbers.search_hash(number, key=key)
         if digest in seen:
             errors.append(
-                FieldError(
-                    field=field, message=f"same ID number as {seen[digest]}", type="duplicate"
+                FieldError.of(
+                    field, Text("same ID number as {seen}", seen=seen[digest]), type="duplicate"
                 )
             )
         seen[digest] = field
         hashes[field] = digest
     if errors:
-        raise InvalidInput("an ID number appears twice", errors=errors)
+        raise InvalidInput(Text("an ID number appears twice"), errors=errors)
     if hashes:
         stmt = select(Member.id_number_hash).where(
             col(Member.id_number_hash).in_(list(hashes.values())),
@@ -219,9 +225,9 @@ async def check_id_numbers(
             stmt = stmt.where(Member.id != exclude_member)
         taken = set((await session.scalars(stmt)).all())
         clashes = [
-            FieldError(
-                field=f,
-                message="this ID number is already registered to a current member",
+            FieldError.of(
+                f,
+                Text("this ID number is already registered to a current member"),
                 type="duplicate",
             )
             for f, d in hashes.items()
@@ -229,7 +235,7 @@ async def check_id_numbers(
         ]
         if clashes:
             raise IdNumberRegistered(
-                "a person can belong to one household only: remove them from the other first",
+                Text("a person can belong to one household only: remove them from the other first"),
                 errors=clashes,
             )
     return hashes
@@ -256,11 +262,15 @@ async def check_village(session: AsyncSession, *, principal: Principal, village_
     village = await session.get(Region, village_code)
     if village is None or village.level != codes.Level.village:
         raise InvalidInput.field(
-            "body.village_code", f"{village_code} is not a known village", type="unknown_village"
+            "body.village_code",
+            Text("{village_code} is not a known village", village_code=village_code),
+            type="unknown_village",
         )
     if not principal.covers(village.code):
         raise InvalidInput.field(
-            "body.village_code", f"{village_code} is not in your county", type="outside_region"
+            "body.village_code",
+            Text("{village_code} is not in your county", village_code=village_code),
+            type="outside_region",
         )
 
 
@@ -268,10 +278,8 @@ async def check_number_free(session: AsyncSession, *, number: str) -> None:
     """HouseholdNumberTaken (409) when a household has this number (户编号 is national)."""
     if await session.scalar(select(Household.id).where(Household.number == number)):
         raise HouseholdNumberTaken(
-            f"household number {number} is already registered",
-            errors=[
-                FieldError(field="body.number", message="already registered", type="duplicate")
-            ],
+            Text("household number {number} is already registered", number=number),
+            errors=[FieldError.of("body.number", Text("already registered"), type="duplicate")],
         )
 
 
@@ -414,7 +422,10 @@ async def apply_changes(
     if origin is not None and origin != household.origin:
         raise InvalidInput.field(
             f"{field_prefix}origin",
-            f"origin cannot change: the household is {household.origin}",
+            Text(
+                "origin cannot change: the household is {household_origin}",
+                household_origin=household.origin,
+            ),
             type="immutable",
         )
     not_null: tuple[str, ...] = _NOT_NULL
@@ -422,11 +433,9 @@ async def apply_changes(
         given = [f for f in REGISTER_FIELDS if changes.get(f) not in (None, [])]
         if given:
             raise InvalidInput(
-                "an ordinary household has none of the register's fields",
+                Text("an ordinary household has none of the register's fields"),
                 errors=[
-                    FieldError(
-                        field=f"{field_prefix}{f}", message=not_on_register(f), type="not_allowed"
-                    )
+                    FieldError.of(f"{field_prefix}{f}", not_on_register(f), type="not_allowed")
                     for f in given
                 ],
             )
@@ -437,21 +446,25 @@ async def apply_changes(
     nulls = [f for f in not_null if f in changes and changes[f] is None]
     if nulls:
         raise InvalidInput(
-            "these fields cannot be null",
+            Text("these fields cannot be null"),
             errors=[
-                FieldError(field=f"{field_prefix}{f}", message="cannot be null", type="not_null")
+                FieldError.of(f"{field_prefix}{f}", Text("cannot be null"), type="not_null")
                 for f in nulls
             ],
         )
     main = changes.get("main_cause", household.main_cause)
     others = changes.get("other_causes", household.other_causes)
     if main is not None and main in others:
-        raise InvalidInput.field(f"{field_prefix}other_causes", "other_causes repeats main_cause")
+        raise InvalidInput.field(
+            f"{field_prefix}other_causes", Text("other_causes repeats main_cause")
+        )
     identified = changes.get("identified_year", household.identified_year)
     for name in ("planned_exit_year", "exit_year"):
         year = changes.get(name, getattr(household, name))
         if year is not None and identified is not None and year < identified:
-            raise InvalidInput.field(f"{field_prefix}{name}", f"{name} is before identified_year")
+            raise InvalidInput.field(
+                f"{field_prefix}{name}", Text("{name} is before identified_year", name=name)
+            )
     await _check_exit(
         session,
         household,
@@ -486,11 +499,11 @@ async def _check_exit(
     the county admin's `override_reason`; a reason goes with an exit status only."""
     if reason is not None and principal.role is not Role.county_admin:
         raise OverrideNotAllowed(
-            "only the county admin may set a status the exit rule does not support",
+            Text("only the county admin may set a status the exit rule does not support"),
             errors=[
-                FieldError(
-                    field=f"{field_prefix}override_reason",
-                    message="only the county admin may give an override reason",
+                FieldError.of(
+                    f"{field_prefix}override_reason",
+                    Text("only the county admin may give an override reason"),
                     type="forbidden",
                 )
             ],
@@ -498,7 +511,7 @@ async def _check_exit(
     if reason is not None and status_to not in EXIT_STATUSES:
         raise InvalidInput.field(
             f"{field_prefix}override_reason",
-            "override_reason goes with status lifted or lifted_no_support",
+            Text("override_reason goes with status lifted or lifted_no_support"),
             type="unexpected",
         )
     if status_to not in EXIT_STATUSES or household.status not in POOR_STATUSES:
@@ -510,14 +523,17 @@ async def _check_exit(
         return
     reasons = [{"code": code, "detail": detail} for code, detail in held]
     raise ExitRuleNotMet(
-        f"the exit rule does not hold for this household: "
-        f"{', '.join(dict.fromkeys(r['code'] for r in reasons))}. The county admin may set "
-        f"{status_to} "
-        "anyway, giving an override_reason.",
+        Text(
+            "the exit rule does not hold for this household: {codes}. The "
+            "county admin may set {status_to} anyway, giving an "
+            "override_reason.",
+            codes=", ".join(dict.fromkeys(code for code, _ in held)),
+            status_to=status_to,
+        ),
         errors=[
-            FieldError(
-                field=f"{field_prefix}status",
-                message=f"{status_to}: the exit rule does not hold",
+            FieldError.of(
+                f"{field_prefix}status",
+                Text("{status_to}: the exit rule does not hold", status_to=status_to),
                 type="exit_rule_not_met",
             )
         ],
@@ -578,7 +594,11 @@ async def get_member(
         )
     )
     if member is None:
-        raise MemberNotFound(f"member {member_id} is not a current member of this household")
+        raise MemberNotFound(
+            Text(
+                "member {member_id} is not a current member of this household", member_id=member_id
+            )
+        )
     return member
 
 
@@ -608,7 +628,7 @@ async def _check_single_head(
         stmt = stmt.where(Member.id != exclude)
     if await session.scalar(stmt):
         raise InvalidInput.field(
-            "body.relation", "the household already has a head", type="duplicate"
+            "body.relation", Text("the household already has a head"), type="duplicate"
         )
 
 
@@ -655,10 +675,9 @@ async def update_member(
     nulls = [f for f, v in changes.items() if v is None and f != "id_number"]
     if nulls:
         raise InvalidInput(
-            "these fields cannot be null",
+            Text("these fields cannot be null"),
             errors=[
-                FieldError(field=f"body.{f}", message="cannot be null", type="not_null")
-                for f in nulls
+                FieldError.of(f"body.{f}", Text("cannot be null"), type="not_null") for f in nulls
             ],
         )
     if changes.get("relation") == "head" and member.relation != "head":

@@ -22,6 +22,7 @@ from typing import Any, Literal, cast
 
 from app.core import tabular
 from app.core.errors import InvalidInput
+from app.core.i18n import Text
 from app.core.money import to_fen
 from app.households import id_numbers
 from app.monitoring.vocabulary import LABELS, AlertKind, Department
@@ -54,7 +55,7 @@ class AlertFileUnreadable(InvalidInput):
     code = "alert_file_unreadable"
     title = "Alert file unreadable"
 
-    def __init__(self, reason: UnreadableReason, detail: str, **extensions: Any) -> None:
+    def __init__(self, reason: UnreadableReason, detail: Text, **extensions: Any) -> None:
         super().__init__(detail, reason=reason, **extensions)
         self.reason = reason
 
@@ -103,8 +104,12 @@ def read_alert_file(data: bytes, *, filename: str | None, today: date, max_bytes
     if len(data) > max_bytes:
         raise AlertFileUnreadable(
             "too_large",
-            f"the file has {len(data)} bytes, more than the limit of {max_bytes} "
-            "(FIELDSYNC_ALERT_IMPORT_MAX_BYTES): split it",
+            Text(
+                "the file has {data_count} bytes, more than the limit of "
+                "{max_bytes} (FIELDSYNC_ALERT_IMPORT_MAX_BYTES): split it",
+                data_count=len(data),
+                max_bytes=max_bytes,
+            ),
             limit_bytes=max_bytes,
         )
     try:
@@ -135,7 +140,10 @@ def _read(rows: Iterator[list[Any]], format: Literal["csv", "xlsx"], *, today: d
             out.rows.append(row)
     if header is None:
         raise AlertFileUnreadable(
-            "no_header", f"the file has no header row: it starts with {', '.join(COLUMNS)}"
+            "no_header",
+            Text(
+                "the file has no header row: it starts with {columns}", columns=", ".join(COLUMNS)
+            ),
         )
     return out
 
@@ -150,8 +158,13 @@ def _header(values: list[Any]) -> dict[str, int]:
     if missing:
         raise AlertFileUnreadable(
             "missing_columns",
-            f"the header row lacks the column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(REQUIRED_COLUMNS)} (and may have {', '.join(OPTIONAL_COLUMNS)})",
+            Text(
+                "the header row lacks the column(s) {missing}; it needs "
+                "{required} (and may have {optional})",
+                missing=", ".join(missing),
+                required=", ".join(REQUIRED_COLUMNS),
+                optional=", ".join(OPTIONAL_COLUMNS),
+            ),
             missing_columns=missing,
         )
     return found

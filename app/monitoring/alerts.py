@@ -22,6 +22,7 @@ from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.config import get_settings
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.i18n import Text
 from app.core.money import fen_str
 from app.core.pagination import PageParams, paginate
 from app.households import id_numbers
@@ -164,7 +165,9 @@ async def list_alerts(
     if region is not None:
         under = region_filter(region, col(MonitoringAlert.village_code))
         if not principal.covers(region):
-            raise NotFound(f"region {region} does not exist or is not visible to you")
+            raise NotFound(
+                Text("region {region} does not exist or is not visible to you", region=region)
+            )
         stmt = stmt.where(under)
     if status is not None:
         stmt = stmt.where(col(MonitoringAlert.status) == status.value)
@@ -197,7 +200,9 @@ async def get_alert(
         stmt = stmt.with_for_update()
     alert: MonitoringAlert | None = await session.scalar(stmt)
     if alert is None:
-        raise AlertNotFound(f"alert {alert_id} does not exist or is not visible to you")
+        raise AlertNotFound(
+            Text("alert {alert_id} does not exist or is not visible to you", alert_id=alert_id)
+        )
     return alert
 
 
@@ -224,7 +229,12 @@ async def verify_alert(
     village = alert.village_code
     if alert.status == AlertStatus.verified:
         raise AlertAlreadyVerified(
-            f"alert {alert_id} was verified at {alert.verified_at} (outcome {alert.outcome})",
+            Text(
+                "alert {alert_id} was verified at {alert_verified_at} (outcome {alert_outcome})",
+                alert_id=alert_id,
+                alert_verified_at=alert.verified_at,
+                alert_outcome=alert.outcome,
+            ),
             outcome=alert.outcome,
         )
     if data.case_id is not None:
@@ -234,7 +244,10 @@ async def verify_alert(
         if case_household != alert.household_id:
             raise InvalidInput.field(
                 "body.case_id",
-                f"{data.case_id} is not a monitoring case of the alert's household",
+                Text(
+                    "{case_id} is not a monitoring case of the alert's household",
+                    case_id=data.case_id,
+                ),
                 type="case_of_other_household",
             )
     alert.status = AlertStatus.verified.value

@@ -13,6 +13,7 @@ from app.auth.principal import Principal
 from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, InvalidInput, NotFound, problem_responses
+from app.core.i18n import Text, text_of
 from app.core.pagination import Page, PageDep
 from app.monitoring import alerts
 from app.monitoring.alert_import import read_alert_file
@@ -90,7 +91,7 @@ async def import_alerts(
     """
     county_code = _import_county(principal, county)
     if await session.get(Region, county_code) is None:
-        raise NotFound(f"region {county_code} does not exist")
+        raise NotFound(Text("region {county_code} does not exist", county_code=county_code))
     max_bytes = get_settings().alert_import_max_bytes
     data = await file.read(max_bytes + 1)
     today = alerts.local_today()
@@ -116,17 +117,19 @@ def _import_county(principal: Principal, county: str | None) -> str:
     if county is None:
         if len(own) != 1:
             raise InvalidInput.field(
-                "body.county", "name the county: you administer several", type="missing"
+                "body.county", Text("name the county: you administer several"), type="missing"
             )
         return own[0]
     try:
         level = codes.level_of(county)
     except codes.InvalidCode as exc:
-        raise InvalidInput.field("body.county", str(exc)) from None
+        raise InvalidInput.field("body.county", text_of(exc)) from None
     if level is not codes.Level.county:
-        raise InvalidInput.field("body.county", f"{county} is not a county code")
+        raise InvalidInput.field(
+            "body.county", Text("{county} is not a county code", county=county)
+        )
     if not principal.covers(county):
-        raise Forbidden(f"you are not an admin of county {county}")
+        raise Forbidden(Text("you are not an admin of county {county}", county=county))
     return county
 
 

@@ -8,6 +8,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.i18n import Text
 from app.core.money import MoneyStr
 from app.households.privacy import SCRUB_DESCRIPTION
 from app.monitoring.vocabulary import AlertKind, AlertOutcome, AlertStatus, Department
@@ -95,9 +96,9 @@ class AlertVerify(BaseModel):
     @model_validator(mode="after")
     def _case_with_outcome(self) -> Self:
         if self.outcome is AlertOutcome.case_opened and self.case_id is None:
-            raise ValueError("case_id is required when the outcome is case_opened")
+            raise ValueError(Text("case_id is required when the outcome is case_opened"))
         if self.outcome is not AlertOutcome.case_opened and self.case_id is not None:
-            raise ValueError("case_id is given only when the outcome is case_opened")
+            raise ValueError(Text("case_id is given only when the outcome is case_opened"))
         return self
 
 

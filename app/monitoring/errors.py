@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.i18n import Text
 
 
 class CaseNotFound(NotFound):
@@ -21,8 +22,14 @@ class CaseOpen(Conflict):
 
     def __init__(self, *, household_id: uuid.UUID, case_id: uuid.UUID, status: str) -> None:
         super().__init__(
-            f"household {household_id} already has the open monitoring case {case_id} "
-            f"(status {status}): a household has one open case at a time",
+            Text(
+                "household {household_id} already has the open monitoring case "
+                "{case_id} (status {status}): a household has one open case at a "
+                "time",
+                household_id=household_id,
+                case_id=case_id,
+                status=status,
+            ),
             open_case_id=str(case_id),
             open_case_status=status,
         )
@@ -41,9 +48,14 @@ class StepOutOfOrder(Conflict):
 
     def __init__(self, *, step: str, status: str, expected_step: str | None) -> None:
         if expected_step is None:
-            detail = f"the case is {status}: it takes no more steps"
+            detail = Text("the case is {status}: it takes no more steps", status=status)
         else:
-            detail = f"the case is {status}: its next step is {expected_step}, not {step}"
+            detail = Text(
+                "the case is {status}: its next step is {expected_step}, not {step}",
+                status=status,
+                expected_step=expected_step,
+                step=step,
+            )
         super().__init__(detail, case_status=status, expected_step=expected_step)
 
 
@@ -53,5 +65,5 @@ class ClearingBlocked(InvalidInput):
     code = "clearing_blocked"
     title = "The risk cannot be cleared yet"
 
-    def __init__(self, detail: str, *, reasons: list[dict[str, Any]]) -> None:
+    def __init__(self, detail: Text, *, reasons: list[dict[str, Any]]) -> None:
         super().__init__(detail, reasons=reasons)

@@ -93,6 +93,7 @@ from sqlmodel import col
 from app.auth.principal import within_regions
 from app.core.base import UTCDateTime
 from app.core.config import Settings, get_settings
+from app.core.i18n import Text
 from app.core.money import fen_str
 from app.households.models import Household, Member
 from app.households.vocabulary import Labour, Status
@@ -362,23 +363,33 @@ def judge_exit(
     """The household exit rule (Python form): one reason per condition that fails."""
     reasons: list[ExitReason] = []
     if snapshots is None:
-        reasons.append(ExitReason(code=ExitBlock.no_snapshot, detail="no income snapshot yet"))
+        reasons.append(
+            ExitReason(code=ExitBlock.no_snapshot, detail=Text("no income snapshot yet"))
+        )
     elif lines is not None and lines.poverty_line is not None:
         snap = snapshots.latest
         if snap.per_capita <= lines.poverty_line:
             reasons.append(
                 ExitReason(
                     code=ExitBlock.income_below_line,
-                    detail=f"per-capita income {fen_str(snap.per_capita)} yuan of {snap.year} "
-                    f"does not exceed the poverty line {fen_str(lines.poverty_line)} yuan",
+                    detail=Text(
+                        "per-capita income {snap_per_capita} yuan of {snap_year} does "
+                        "not exceed the poverty line {lines_poverty_line} yuan",
+                        snap_per_capita=fen_str(snap.per_capita),
+                        snap_year=snap.year,
+                        lines_poverty_line=fen_str(lines.poverty_line),
+                    ),
                 )
             )
     if len(annual) < 2:
         reasons.append(
             ExitReason(
                 code=ExitBlock.income_not_stable,
-                detail=f"annual snapshots of {len(annual)} year(s): the two latest years' are "
-                "needed, both above the line",
+                detail=Text(
+                    "annual snapshots of {annual_count} year(s): the two latest "
+                    "years' are needed, both above the line",
+                    annual_count=len(annual),
+                ),
             )
         )
     elif not all(snap.above for snap in annual):
@@ -386,9 +397,14 @@ def judge_exit(
         reasons.append(
             ExitReason(
                 code=ExitBlock.income_not_stable,
-                detail="; ".join(
-                    f"annual per-capita income {fen_str(snap.per_capita)} yuan of {snap.year} "
-                    f"does not exceed the poverty line {fen_str(snap.line or 0)} yuan"
+                detail=Text.join(
+                    Text(
+                        "annual per-capita income {income} yuan of {year} does not exceed the "
+                        "poverty line {line} yuan",
+                        income=fen_str(snap.per_capita),
+                        year=snap.year,
+                        line=fen_str(snap.line or 0),
+                    )
                     for snap in below
                 ),
             )
@@ -398,28 +414,34 @@ def judge_exit(
         if found is None:
             reasons.append(
                 ExitReason(
-                    code=ExitBlock.indicator_unknown, detail=f"{name}: never assessed on a visit"
+                    code=ExitBlock.indicator_unknown,
+                    detail=Text("{name}: never assessed on a visit", name=name),
                 )
             )
         elif found.value == Check.not_ok.value:
             reasons.append(
                 ExitReason(
                     code=ExitBlock.indicator_not_ok,
-                    detail=f"{name}: not_ok at the latest assessment",
+                    detail=Text("{name}: not_ok at the latest assessment", name=name),
                 )
             )
     if n := out_of_school(members, today):
         reasons.append(
             ExitReason(
                 code=ExitBlock.education_not_secured,
-                detail=f"{n} member(s) aged {SCHOOL_AGES[0]}–{SCHOOL_AGES[1]} not in school",
+                detail=Text(
+                    "{n} member(s) aged {youngest}–{oldest} not in school",
+                    n=n,
+                    youngest=SCHOOL_AGES[0],
+                    oldest=SCHOOL_AGES[1],
+                ),
             )
         )
     if n := uninsured(members):
         reasons.append(
             ExitReason(
                 code=ExitBlock.medical_not_secured,
-                detail=f"{n} member(s) without basic medical insurance",
+                detail=Text("{n} member(s) without basic medical insurance", n=n),
             )
         )
     return ExitAssessment(eligible=not reasons, reasons=reasons)
@@ -583,9 +605,14 @@ def write_flags(
                 RiskFlag(
                     code=RiskCode.income_drop,
                     evidence=[str(prev.id), str(last.id)],
-                    detail=f"per-capita income fell {fall} % (threshold "
-                    f"{_share_text(income_drop_share)}): {fen_str(prev.per_capita)} → "
-                    f"{fen_str(last.per_capita)} yuan",
+                    detail=Text(
+                        "per-capita income fell {fall} % (threshold {value}): "
+                        "{prev_per_capita} → {last_per_capita} yuan",
+                        fall=fall,
+                        value=_share_text(income_drop_share),
+                        prev_per_capita=fen_str(prev.per_capita),
+                        last_per_capita=fen_str(last.per_capita),
+                    ),
                 )
             )
         threshold = lines.monitoring_threshold if lines is not None else None
@@ -594,8 +621,13 @@ def write_flags(
                 RiskFlag(
                     code=RiskCode.below_monitoring_threshold,
                     evidence=[str(last.id)],
-                    detail=f"per-capita income {fen_str(last.per_capita)} yuan of {last.year} "
-                    f"is below the monitoring threshold {fen_str(threshold)} yuan",
+                    detail=Text(
+                        "per-capita income {last_per_capita} yuan of {last_year} is "
+                        "below the monitoring threshold {threshold} yuan",
+                        last_per_capita=fen_str(last.per_capita),
+                        last_year=last.year,
+                        threshold=fen_str(threshold),
+                    ),
                 )
             )
     for name in INDICATORS:
@@ -607,8 +639,12 @@ def write_flags(
                     code=RiskCode.indicator_lost,
                     evidence=[str(was.visit_id), str(now_.visit_id)],
                     indicator=name,
-                    detail=f"{name}: ok on {was.visited_at.astimezone(UTC).date()}, not_ok on "
-                    f"{now_.visited_at.astimezone(UTC).date()}",
+                    detail=Text(
+                        "{name}: ok on {was_on}, not_ok on {now_on}",
+                        name=name,
+                        was_on=was.visited_at.astimezone(UTC).date(),
+                        now_on=now_.visited_at.astimezone(UTC).date(),
+                    ),
                 )
             )
     return flags
@@ -635,8 +671,11 @@ def risk_flags(
             RiskFlag(
                 code=RiskCode.measure_overdue,
                 evidence=sorted(str(m.measure_id) for m in measures.overdue),
-                detail=f"{len(measures.overdue)} measure(s) past their due date and neither "
-                "done nor cancelled",
+                detail=Text(
+                    "{measures_overdue_count} measure(s) past their due date and "
+                    "neither done nor cancelled",
+                    measures_overdue_count=len(measures.overdue),
+                ),
             )
         )
     if visits.overdue:
@@ -645,11 +684,14 @@ def risk_flags(
                 code=RiskCode.visit_overdue,
                 evidence=[str(last_visit_id)] if last_visit_id is not None else [],
                 detail=(
-                    f"last visit {visits.days_since_last} days ago"
+                    Text(
+                        "last visit {days} days ago (cadence {cadence} days)",
+                        days=visits.days_since_last,
+                        cadence=visits.cadence_days,
+                    )
                     if visits.days_since_last is not None
-                    else "never visited"
-                )
-                + f" (cadence {visits.cadence_days} days)",
+                    else Text("never visited (cadence {cadence} days)", cadence=visits.cadence_days)
+                ),
             )
         )
     records, photos = missing
@@ -658,7 +700,11 @@ def risk_flags(
             RiskFlag(
                 code=RiskCode.photos_missing,
                 evidence=[str(record_id) for record_id in records],
-                detail=f"{photos} photo(s) referenced by {len(records)} record(s) not uploaded yet",
+                detail=Text(
+                    "{photos} photo(s) referenced by {records_count} record(s) not uploaded yet",
+                    photos=photos,
+                    records_count=len(records),
+                ),
             )
         )
     return sorted(flags, key=lambda flag: (flag.code.value, flag.evidence))
@@ -723,7 +769,7 @@ class ClearingReason:
     """One reason a case's risk cannot be cleared yet; `detail` says what is missing."""
 
     code: ClearingBlock
-    detail: str
+    detail: Text
 
 
 @dataclass(frozen=True)
@@ -806,15 +852,23 @@ async def clearing_facts(session: AsyncSession, *, household: Household) -> Clea
     )
 
 
-def _income_detail(snap: ClearingSnapshot) -> str:
-    carried = (
-        f" (carried forward from {snap.threshold_year})"
-        if snap.threshold_year is not None and snap.threshold_year != snap.year
-        else ""
-    )
-    return (
-        f"monitoring income {fen_str(snap.monitoring_income)} yuan per person of {snap.year} "
-        f"does not exceed the monitoring threshold {fen_str(snap.threshold or 0)} yuan{carried}"
+def _income_detail(snap: ClearingSnapshot) -> Text:
+    values = {
+        "income": fen_str(snap.monitoring_income),
+        "year": snap.year,
+        "threshold": fen_str(snap.threshold or 0),
+    }
+    if snap.threshold_year is not None and snap.threshold_year != snap.year:
+        return Text(
+            "monitoring income {income} yuan per person of {year} does not exceed the "
+            "monitoring threshold {threshold} yuan (carried forward from {threshold_year})",
+            threshold_year=snap.threshold_year,
+            **values,
+        )
+    return Text(
+        "monitoring income {income} yuan per person of {year} does not exceed the "
+        "monitoring threshold {threshold} yuan",
+        **values,
     )
 
 
@@ -824,24 +878,32 @@ def judge_clearing(
     """The clearing rule on one household's facts: one reason per code that holds."""
     reasons: list[ClearingReason] = []
 
-    def add(code: ClearingBlock, detail: str) -> None:
+    def add(code: ClearingBlock, detail: Text) -> None:
         reasons.append(ClearingReason(code=code, detail=detail))
 
     days = (today - identified_on).days
     if days < CLEARING_WAIT_DAYS:
         add(
             ClearingBlock.too_soon,
-            f"identified on {identified_on}, {days} days ago: clearing needs at least "
-            f"{CLEARING_WAIT_DAYS}",
+            Text(
+                "identified on {identified_on}, {days} days ago: clearing needs "
+                "at least {wait_days}",
+                identified_on=identified_on,
+                days=days,
+                wait_days=CLEARING_WAIT_DAYS,
+            ),
         )
 
     latest = facts.snapshots[0] if facts.snapshots else None
     if latest is None:
-        add(ClearingBlock.income_below_threshold, "no income snapshot recorded")
+        add(ClearingBlock.income_below_threshold, Text("no income snapshot recorded"))
     elif latest.threshold is None:
         add(
             ClearingBlock.income_below_threshold,
-            f"no monitoring threshold is known for {latest.year}, the latest snapshot's year",
+            Text(
+                "no monitoring threshold is known for {latest_year}, the latest snapshot's year",
+                latest_year=latest.year,
+            ),
         )
     elif not latest.above:
         add(ClearingBlock.income_below_threshold, _income_detail(latest))
@@ -852,15 +914,27 @@ def judge_clearing(
     if not above:
         add(
             ClearingBlock.income_not_stable,
-            f"no snapshot recorded since {identified_on} has a monitoring income above its "
-            f"year's threshold; two at least {CLEARING_WAIT_DAYS} days apart are needed",
+            Text(
+                "no snapshot recorded since {identified_on} has a monitoring "
+                "income above its year's threshold; two at least "
+                "{wait_days} days apart are needed",
+                identified_on=identified_on,
+                wait_days=CLEARING_WAIT_DAYS,
+            ),
         )
     elif (above[-1] - above[0]).days < CLEARING_WAIT_DAYS:
         add(
             ClearingBlock.income_not_stable,
-            f"the snapshots above the threshold since {identified_on} span "
-            f"{(above[-1] - above[0]).days} days ({above[0]} to {above[-1]}): two at least "
-            f"{CLEARING_WAIT_DAYS} days apart are needed",
+            Text(
+                "the snapshots above the threshold since {identified_on} span "
+                "{days} days ({first} to {last}): two at least "
+                "{wait_days} days apart are needed",
+                identified_on=identified_on,
+                days=(above[-1] - above[0]).days,
+                first=above[0],
+                last=above[-1],
+                wait_days=CLEARING_WAIT_DAYS,
+            ),
         )
 
     numerator, denominator = share_as_fraction(rigid_share)
@@ -871,24 +945,43 @@ def judge_clearing(
     ):
         add(
             ClearingBlock.rigid_expenses_unresolved,
-            f"rigid expenses {fen_str(latest.rigid_expenses)} yuan exceed "
-            f"{_share_text(rigid_share)} of the net income {fen_str(latest.net_income)} yuan "
-            f"(snapshot of {latest.year})",
+            Text(
+                "rigid expenses {latest_rigid_expenses} yuan exceed {value} of "
+                "the net income {latest_net_income} yuan (snapshot of "
+                "{latest_year})",
+                latest_rigid_expenses=fen_str(latest.rigid_expenses),
+                value=_share_text(rigid_share),
+                latest_net_income=fen_str(latest.net_income),
+                latest_year=latest.year,
+            ),
         )
 
-    missing: list[str] = []
+    missing: list[Text] = []
     if facts.latest_visit_checks is None:
-        missing.append("no visit recorded")
+        missing.append(Text("no visit recorded"))
     else:
         not_ok = [n for n in INDICATORS if facts.latest_visit_checks[n] != Check.ok.value]
         if not_ok:
-            missing.append(f"latest visit ({facts.latest_visit_on}): {', '.join(not_ok)} not ok")
+            missing.append(
+                Text(
+                    "latest visit ({visited_on}): {indicators} not ok",
+                    visited_on=facts.latest_visit_on,
+                    indicators=", ".join(not_ok),
+                )
+            )
     if n := out_of_school(facts.members, today):
-        missing.append(f"{n} member(s) aged {SCHOOL_AGES[0]}–{SCHOOL_AGES[1]} not in school")
+        missing.append(
+            Text(
+                "{n} member(s) aged {youngest}–{oldest} not in school",
+                n=n,
+                youngest=SCHOOL_AGES[0],
+                oldest=SCHOOL_AGES[1],
+            )
+        )
     if n := uninsured(facts.members):
-        missing.append(f"{n} member(s) without basic medical insurance")
+        missing.append(Text("{n} member(s) without basic medical insurance", n=n))
     if missing:
-        add(ClearingBlock.guarantee_not_secured, "; ".join(missing))
+        add(ClearingBlock.guarantee_not_secured, Text.join(missing))
 
     applied = [s.value for s in CLEARING_MEASURE_STATUSES]
     if not any(
@@ -897,16 +990,25 @@ def judge_clearing(
     ):
         add(
             ClearingBlock.no_measure,
-            f"no measure started on or after {identified_on} is {' or '.join(applied)}",
+            Text(
+                "no measure started on or after {identified_on} is {applied}",
+                identified_on=identified_on,
+                applied=" or ".join(applied),
+            ),
         )
 
     labour = [w.value for w in WORKING_LABOUR]
     if not any(_aged(m, WORKING_AGES, today) and m.labour in labour for m in facts.members):
         add(
             ClearingBlock.no_labour,
-            f"no member aged {WORKING_AGES[0]}–{WORKING_AGES[1]} (by the ID number's birth "
-            f"date) whose labour is {' or '.join(labour)}: the household stays covered by "
-            "guarantees and is not cleared",
+            Text(
+                "no member aged {youngest}–{oldest} (by the ID "
+                "number's birth date) whose labour is {labour}: the household "
+                "stays covered by guarantees and is not cleared",
+                youngest=WORKING_AGES[0],
+                oldest=WORKING_AGES[1],
+                labour=" or ".join(labour),
+            ),
         )
     return reasons
 

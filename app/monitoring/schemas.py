@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.core import i18n
 from app.core.types import NoNul
 from app.households.privacy import SCRUB_DESCRIPTION
 from app.monitoring.vocabulary import (
@@ -78,7 +79,9 @@ class MonitoringCaseWrite(RecordWrite):
     def _distinct(cls, risk_types: list[RiskType]) -> list[RiskType]:
         repeated = sorted({r.value for r in risk_types if risk_types.count(r) > 1})
         if repeated:
-            raise ValueError(f"risk types repeated: {', '.join(repeated)}")
+            raise ValueError(
+                i18n.Text("risk types repeated: {repeated}", repeated=", ".join(repeated))
+            )
         return risk_types
 
     @field_validator("alert_id")
@@ -88,9 +91,9 @@ class MonitoringCaseWrite(RecordWrite):
         if found_via is None:
             return alert_id  # found_via is invalid itself: reported there
         if found_via == FoundVia.department_alert and alert_id is None:
-            raise ValueError("a case found through a department alert names the alert")
+            raise ValueError(i18n.Text("a case found through a department alert names the alert"))
         if found_via != FoundVia.department_alert and alert_id is not None:
-            raise ValueError("only a case found via department_alert names an alert")
+            raise ValueError(i18n.Text("only a case found via department_alert names an alert"))
         return alert_id
 
 
@@ -199,7 +202,9 @@ class StepCreate(BaseModel):
             return method  # reported there
         wanted = step == Step.clearance_village_review and decision == Decision.approve
         if wanted and method is None:
-            raise ValueError("an approved clearance_village_review says how the risk was cleared")
+            raise ValueError(
+                Text("an approved clearance_village_review says how the risk was cleared")
+            )
         if not wanted and method is not None:
-            raise ValueError("only an approved clearance_village_review has a method")
+            raise ValueError(i18n.Text("only an approved clearance_village_review has a method"))
         return method

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.errors import FieldError, InvalidInput
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.households.models import Household
 from app.households.privacy import scrub
@@ -59,7 +60,9 @@ def case_columns(data: MonitoringCaseWrite, *, now: datetime | None = None) -> d
     """The content columns of a case body; its procedure columns are never written from one."""
     latest = ((now or utcnow()) + _AHEAD_OF_UTC).date()
     if data.found_on > latest:
-        raise InvalidInput.field("body.found_on", "found_on is in the future", type="in_future")
+        raise InvalidInput.field(
+            "body.found_on", Text("found_on is in the future"), type="in_future"
+        )
     return {
         "category": data.category.value,
         "risk_types": [r.value for r in data.risk_types],
@@ -76,17 +79,24 @@ def initial_columns(household: Household) -> dict[str, Any]:
     return {"status": CaseStatus.proposed.value, "open_household_id": household.id}
 
 
-def category_refusal(category: str, household: Household) -> str | None:
+def category_refusal(category: str, household: Household) -> Text | None:
     """Why `household` cannot have a case of `category`, or None if it can."""
     if category == CaseCategory.unstable_lifted:
         if household.origin != Origin.registered or household.status not in LIFTED:
-            return (
+            if household.status:
+                return Text(
+                    "unstable_lifted (脱贫不稳定户) is for registered households that were lifted "
+                    "(lifted or lifted_no_support); this one is {origin} with status {status}",
+                    origin=household.origin,
+                    status=household.status,
+                )
+            return Text(
                 "unstable_lifted (脱贫不稳定户) is for registered households that were lifted "
-                f"(lifted or lifted_no_support); this one is {household.origin}"
-                + (f" with status {household.status}" if household.status else "")
+                "(lifted or lifted_no_support); this one is {origin}",
+                origin=household.origin,
             )
     elif category == CaseCategory.marginal and household.origin != Origin.ordinary:
-        return "marginal (边缘易致贫户) is for ordinary households (一般农户) only"
+        return Text("marginal (边缘易致贫户) is for ordinary households (一般农户) only")
     return None
 
 
@@ -107,8 +117,12 @@ async def check_write(
     if stored is not None:
         if stored.status in CLOSED_CASE_STATUSES:
             raise CaseClosed(
-                f"case {stored.id} is {stored.status}: it is kept as decided; a new risk of the "
-                "household is a new case"
+                Text(
+                    "case {stored_id} is {stored_status}: it is kept as decided; a "
+                    "new risk of the household is a new case",
+                    stored_id=stored.id,
+                    stored_status=stored.status,
+                )
             )
         if stored.status not in BEFORE_IDENTIFICATION:
             changed = [
@@ -118,11 +132,15 @@ async def check_write(
             ]
             if changed:
                 raise InvalidInput(
-                    f"case {stored.id} is identified: {', '.join(changed)} can no longer change",
+                    Text(
+                        "case {stored_id} is identified: {changed} can no longer change",
+                        stored_id=stored.id,
+                        changed=", ".join(changed),
+                    ),
                     errors=[
-                        FieldError(
-                            field=f"body.{name}",
-                            message="fixed once the case is identified",
+                        FieldError.of(
+                            f"body.{name}",
+                            Text("fixed once the case is identified"),
                             type="immutable",
                         )
                         for name in changed
@@ -141,7 +159,7 @@ async def check_write(
         )
         if alert is None:
             raise InvalidInput.field(
-                "body.alert_id", "no such alert for this household", type="not_found"
+                "body.alert_id", Text("no such alert for this household"), type="not_found"
             )
     if stored is None:
         await refuse_second_open_case(session, household)
@@ -254,7 +272,11 @@ async def get_case(
         stmt = stmt.with_for_update(of=MonitoringCase)
     row = (await session.execute(stmt)).first()
     if row is None:
-        raise CaseNotFound(f"monitoring case {case_id} does not exist or is not visible to you")
+        raise CaseNotFound(
+            Text(
+                "monitoring case {case_id} does not exist or is not visible to you", case_id=case_id
+            )
+        )
     return row[0], row[1]
 
 
@@ -280,7 +302,12 @@ async def list_cases(
     if filters.region is not None:
         under = region_filter(filters.region, col(Household.village_code))
         if not principal.covers(filters.region):
-            raise RegionNotFound(f"region {filters.region} does not exist or is not visible to you")
+            raise RegionNotFound(
+                Text(
+                    "region {filters_region} does not exist or is not visible to you",
+                    filters_region=filters.region,
+                )
+            )
         stmt = stmt.where(under)
     if filters.status is not None:
         stmt = stmt.where(col(MonitoringCase.status) == filters.status.value)

@@ -22,6 +22,7 @@ from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.errors import Forbidden
 from app.core.events import publish
+from app.core.i18n import Text
 from app.households.models import Household
 from app.monitoring import rules, service
 from app.monitoring.errors import ClearingBlocked, StepOutOfOrder
@@ -132,7 +133,14 @@ async def take_step(
     )
     transition = TRANSITIONS[data.step]
     if principal.role not in transition.roles:
-        raise Forbidden(f"{data.step.value} is taken by {transition.who}, not a {principal.role}")
+        raise Forbidden(
+            Text(
+                "{step} is taken by {transition_who}, not a {principal_role}",
+                step=data.step.value,
+                transition_who=transition.who,
+                principal_role=principal.role,
+            )
+        )
     status = CaseStatus(case.status)
     if status != transition.at:
         expected = NEXT_STEP.get(status)
@@ -223,8 +231,11 @@ async def _refuse_while_blocked(
         session, household=household, identified_on=case.identified_on, today=today
     )
     if reasons:
+        listed = Text.join(
+            Text("{code}: {detail}", code=str(reason.code), detail=reason.detail)
+            for reason in reasons
+        )
         raise ClearingBlocked(
-            "the risk cannot be cleared yet: "
-            + "; ".join(f"{reason.code}: {reason.detail}" for reason in reasons),
+            Text("the risk cannot be cleared yet: {reasons}", reasons=listed),
             reasons=[{"code": str(reason.code), "detail": reason.detail} for reason in reasons],
         )

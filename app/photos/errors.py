@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.core.errors import AppError, Conflict, FieldError, NotFound
+from app.core.i18n import Text
 
 
 class PhotoNotFound(NotFound):
@@ -54,10 +55,10 @@ class InvalidHeader(AppError):
     title = "Invalid header"
 
     @classmethod
-    def of(cls, header: str, message: str, *, type: str = "invalid") -> InvalidHeader:
+    def of(cls, header: str, message: Text, *, type: str = "invalid") -> InvalidHeader:
         return cls(
-            f"{header}: {message}",
-            errors=[FieldError(field=f"header.{header}", message=message, type=type)],
+            Text("{header}: {message}", header=header, message=message),
+            errors=[FieldError.of(f"header.{header}", message, type=type)],
         )
 
 

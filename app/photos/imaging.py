@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import pillow_heif
 from PIL import ExifTags, Image, ImageFile
 
+from app.core.i18n import Text
 from app.photos.errors import ImageTooLarge, NotAnImage
 
 pillow_heif.register_heif_opener()
@@ -42,8 +43,8 @@ CONTENT_TYPES = {
     "HEIF": "image/heic",
 }
 _OPEN_FORMATS = ["JPEG", "PNG", "WEBP", "HEIF"]
-NOT_AN_IMAGE = "the file is not a JPEG, PNG, WebP or HEIC image"
-DAMAGED = "the image is damaged or truncated"
+NOT_AN_IMAGE = Text("the file is not a JPEG, PNG, WebP or HEIC image")
+DAMAGED = Text("the image is damaged or truncated")
 # What Pillow and pillow-heif raise on bad image data (UnidentifiedImageError is an OSError).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, EOFError)
 
@@ -105,7 +106,7 @@ def inspect_image(
     """
     with path.open("rb") as fp:
         if os.fstat(fp.fileno()).st_size == 0:
-            raise NotAnImage("the file is empty")
+            raise NotAnImage(Text("the file is empty"))
         with _open(fp, max_pixels=max_pixels) as im:
             width, height = im.size
             if width * height > max_pixels:
@@ -117,8 +118,12 @@ def inspect_image(
                 im.draft("RGB", _DRAFT_SIZE)
             if max_decoded_bytes is not None and decoded_bytes(im) > max_decoded_bytes:
                 raise ImageTooLarge(
-                    f"decoding the image would take {decoded_bytes(im)} bytes of memory; "
-                    f"the limit is {max_decoded_bytes}"
+                    Text(
+                        "decoding the image would take {needed} bytes of memory; the "
+                        "limit is {max_decoded_bytes}",
+                        needed=decoded_bytes(im),
+                        max_decoded_bytes=max_decoded_bytes,
+                    )
                 )
             try:
                 im.load()
@@ -157,10 +162,16 @@ def _open(fp: BinaryIO, *, max_pixels: int) -> ImageFile.ImageFile:
         raise NotAnImage(DAMAGED) from exc
 
 
-def _too_large(pixels: int | None, max_pixels: int) -> str:
+def _too_large(pixels: int | None, max_pixels: int) -> Text:
     if pixels is None:
-        return f"the image has too many pixels; the limit is {max_pixels}"
-    return f"the image has {pixels} pixels; the limit is {max_pixels}"
+        return Text(
+            "the image has too many pixels; the limit is {max_pixels}", max_pixels=max_pixels
+        )
+    return Text(
+        "the image has {pixels} pixels; the limit is {max_pixels}",
+        pixels=pixels,
+        max_pixels=max_pixels,
+    )
 
 
 def _thumbnail(im: Image.Image, orientation: int) -> bytes:

@@ -13,6 +13,7 @@ from app.auth.deps import PhotosReader, StreamingWriter
 from app.core.config import Settings
 from app.core.db import SessionDep, Transactions, TransactionsDep
 from app.core.errors import InsufficientScope, InvalidInput, problem_responses
+from app.core.i18n import Text
 from app.core.pagination import Page, PageDep
 from app.households.privacy import scrub
 from app.photos import service
@@ -143,12 +144,16 @@ async def _receive_photo(
     )
     try:
         if received.cut_short:
-            raise InvalidInput.field("body", "the body was cut short", type="incomplete")
+            raise InvalidInput.field("body", Text("the body was cut short"), type="incomplete")
         if received.hexdigest("sha256") != sha256:
             raise InvalidInput.field(
                 "body",
-                f"the body's sha256 is {received.hexdigest('sha256')}, not the {sha256} "
-                "of the path; nothing was stored",
+                Text(
+                    "the body's sha256 is {value}, not the {sha256} of the path; "
+                    "nothing was stored",
+                    value=received.hexdigest("sha256"),
+                    sha256=sha256,
+                ),
                 type="sha256_mismatch",
             )
         if not store:
@@ -216,8 +221,10 @@ async def get_photo_content(
     photo = await service.get_photo(session, principal=principal, sha256=sha256)
     if not service.may_see_position(principal):
         raise InsufficientScope(
-            "the original photo carries the exact position where it was taken: it needs "
-            "pii:read (the thumbnail has no metadata)",
+            Text(
+                "the original photo carries the exact position where it was "
+                "taken: it needs pii:read (the thumbnail has no metadata)"
+            ),
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="pii:read"'},
         )
     return await _serve(
@@ -254,7 +261,7 @@ async def get_photo_thumbnail(
     key = keys.thumbnail_key(sha256)
     size = await storage.size(key)
     if size is None:
-        raise PhotoNotFound(f"photo {sha256} has no thumbnail")
+        raise PhotoNotFound(Text("photo {sha256} has no thumbnail", sha256=sha256))
     return await _serve(
         request, storage, key=key, etag=f'"{sha256}-320"', media_type="image/jpeg", size=size
     )
@@ -280,7 +287,8 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         end = min(int(last) + 1, size) if last else size
     if start >= size or start >= end:
         raise RangeNotSatisfiable(
-            f"the content has {size} bytes", headers={"Content-Range": f"bytes */{size}"}
+            Text("the content has {size} bytes", size=size),
+            headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end
 

@@ -18,6 +18,7 @@ from app.core.config import Settings
 from app.core.db import Transactions
 from app.core.errors import InvalidInput
 from app.core.events import publish
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.households.models import Household
 from app.households.service import get_household
@@ -58,7 +59,11 @@ async def household_for_photo(
             if household_id is not None and household_id != visit.household_id:
                 raise InvalidInput.field(
                     f"{field_prefix}visit_id",
-                    f"visit {visit_id} belongs to another household than {household_id}",
+                    Text(
+                        "visit {visit_id} belongs to another household than {household_id}",
+                        visit_id=visit_id,
+                        household_id=household_id,
+                    ),
                 )
             household_id = visit.household_id
     if household_id is not None:
@@ -81,8 +86,10 @@ async def household_for_photo(
     if referenced is None:
         raise InvalidInput.field(
             f"{field_prefix}household_id",
-            "say which household the photo belongs to: no record in your villages "
-            "references it yet",
+            Text(
+                "say which household the photo belongs to: no record in your "
+                "villages references it yet"
+            ),
             type="missing",
         )
     return referenced
@@ -207,7 +214,7 @@ async def get_photo(session: AsyncSession, *, principal: Principal, sha256: str)
         select(Photo).where(Photo.sha256 == sha256, _readable(principal, col(Photo.sha256)))
     )
     if photo is None:
-        raise PhotoNotFound(f"photo {sha256} is not held or not visible to you")
+        raise PhotoNotFound(Text("photo {sha256} is not held or not visible to you", sha256=sha256))
     return photo
 
 
@@ -262,7 +269,12 @@ async def measure_photos(
         .where(Measure.id == measure_id, principal.within(col(Household.village_code)))
     )
     if measure is None:
-        raise RecordNotFound(f"measure {measure_id} does not exist or is not visible to you")
+        raise RecordNotFound(
+            Text(
+                "measure {measure_id} does not exist or is not visible to you",
+                measure_id=measure_id,
+            )
+        )
     rows = await session.execute(
         select(PhotoRef, Photo)
         .outerjoin(Photo, col(Photo.sha256) == PhotoRef.sha256)

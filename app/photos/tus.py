@@ -6,6 +6,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import problem_response
+from app.core.i18n import Text
 from app.photos.errors import TusVersionUnsupported
 from app.photos.uploads import TUS_VERSION
 
@@ -43,8 +44,12 @@ class TusMiddleware:
         version = headers.get(b"tus-resumable", b"").decode("latin-1").strip()
         if scope["method"] != "OPTIONS" and version != TUS_VERSION:
             error = TusVersionUnsupported(
-                f"this server speaks tus {TUS_VERSION}; the request says "
-                f"{version or 'nothing'} (send Tus-Resumable: {TUS_VERSION})",
+                Text(
+                    "this server speaks tus {tus_version}; the request says {value} "
+                    "(send Tus-Resumable: {tus_version})",
+                    tus_version=TUS_VERSION,
+                    value=version or "nothing",
+                ),
                 headers={"Tus-Version": TUS_VERSION},
             )
             response = problem_response(error.problem(instance=path), headers=error.headers)

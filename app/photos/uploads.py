@@ -28,6 +28,7 @@ from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.db import Transactions
 from app.core.errors import AppError, InvalidInput
+from app.core.i18n import Text
 from app.photos import service
 from app.photos import storage as keys
 from app.photos.errors import (
@@ -83,40 +84,42 @@ def parse_metadata(header: str | None) -> UploadMetadata:
     for item in filter(None, (part.strip() for part in raw.split(","))):
         key, _, encoded = item.partition(" ")
         if not _METADATA_KEY.match(key) or key in pairs:
-            raise InvalidHeader.of("Upload-Metadata", f"bad or repeated key {key[:40]!r}")
+            raise InvalidHeader.of(
+                "Upload-Metadata", Text("bad or repeated key {key!r}", key=key[:40])
+            )
         try:
             pairs[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, ValueError):  # ValueError: non-ASCII input, bad UTF-8
             raise InvalidHeader.of(
-                "Upload-Metadata", f"the value of {key!r} is not base64 of UTF-8 text"
+                "Upload-Metadata", Text("the value of {key!r} is not base64 of UTF-8 text", key=key)
             ) from None
 
-    def named(key: str, message: str) -> InvalidInput:
+    def named(key: str, message: Text) -> InvalidInput:
         return InvalidInput.field(f"metadata.{key}", message)
 
     sha256 = pairs.get("sha256", "").strip().lower()
     if not sha256:
         raise InvalidInput.field(
-            "metadata.sha256", "the sha256 of the whole file is required", type="missing"
+            "metadata.sha256", Text("the sha256 of the whole file is required"), type="missing"
         )
     if not _SHA256.match(sha256):
-        raise named("sha256", "must be 64 hexadecimal digits")
+        raise named("sha256", Text("must be 64 hexadecimal digits"))
     ids: dict[str, uuid.UUID | None] = {}
     for key in ("household_id", "visit_id"):
         value = pairs.get(key, "").strip()
         try:
             ids[key] = uuid.UUID(value) if value else None
         except ValueError:
-            raise named(key, "must be a UUID") from None
+            raise named(key, Text("must be a UUID")) from None
     tag = pairs.get("tag", "").strip() or None
     if tag is not None and tag not in PhotoTag.__members__:
-        raise named("tag", f"must be one of {', '.join(PhotoTag.__members__)}")
+        raise named("tag", Text("must be one of {tags}", tags=", ".join(PhotoTag.__members__)))
     filename = pairs.get("filename") or None
     filetype = pairs.get("filetype") or None
     if filename is not None and len(filename) > 255:
-        raise named("filename", "at most 255 characters")
+        raise named("filename", Text("at most {most} characters", most=255))
     if filetype is not None and len(filetype) > 100:
-        raise named("filetype", "at most 100 characters")
+        raise named("filetype", Text("at most {most} characters", most=100))
     return UploadMetadata(
         raw=raw,
         sha256=sha256,
@@ -130,20 +133,23 @@ def parse_metadata(header: str | None) -> UploadMetadata:
 
 def parse_length(header: str | None, *, limit: int) -> int:
     if header is None:
-        raise InvalidHeader.of("Upload-Length", "required (deferred lengths are not supported)")
+        raise InvalidHeader.of(
+            "Upload-Length", Text("required (deferred lengths are not supported)")
+        )
     if not _NUMBER.match(header.strip()):
-        raise InvalidHeader.of("Upload-Length", "must be a non-negative integer")
+        raise InvalidHeader.of("Upload-Length", Text("must be a non-negative integer"))
     length = int(header)
     if length > limit:
         raise UploadTooLarge(
-            f"the file has {length} bytes; the limit is {limit}", limit_bytes=limit
+            Text("the file has {length} bytes; the limit is {limit}", length=length, limit=limit),
+            limit_bytes=limit,
         )
     return length
 
 
 def parse_offset(header: str | None) -> int:
     if header is None or not _NUMBER.match(header.strip()):
-        raise InvalidHeader.of("Upload-Offset", "required, a non-negative integer")
+        raise InvalidHeader.of("Upload-Offset", Text("required, a non-negative integer"))
     return int(header)
 
 
@@ -154,15 +160,20 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
     algorithm, _, encoded = header.strip().partition(" ")
     if algorithm.lower() not in CHECKSUM_ALGORITHMS:
         raise UnsupportedChecksum(
-            f"Upload-Checksum: {algorithm[:20]!r} is not supported; "
-            f"use one of {', '.join(CHECKSUM_ALGORITHMS)}"
+            Text(
+                "Upload-Checksum: {algorithm!r} is not supported; use one of {algorithms}",
+                algorithm=algorithm[:20],
+                algorithms=", ".join(CHECKSUM_ALGORITHMS),
+            )
         )
     try:
         digest = base64.b64decode(encoded.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidHeader.of("Upload-Checksum", "the digest is not base64") from None
+        raise InvalidHeader.of("Upload-Checksum", Text("the digest is not base64")) from None
     if len(digest) != hashlib.new(algorithm.lower()).digest_size:
-        raise InvalidHeader.of("Upload-Checksum", f"not a {algorithm.lower()} digest")
+        raise InvalidHeader.of(
+            "Upload-Checksum", Text("not a {value} digest", value=algorithm.lower())
+        )
     return algorithm.lower(), digest
 
 
@@ -205,8 +216,11 @@ class Uploads:
             )
             if (unfinished or 0) >= self.settings.upload_max_unfinished:
                 raise TooManyUploads(
-                    f"you have {unfinished} unfinished uploads: finish or delete some "
-                    "(DELETE their URL) before starting more",
+                    Text(
+                        "you have {unfinished} unfinished uploads: finish or delete some "
+                        "(DELETE their URL) before starting more",
+                        unfinished=unfinished,
+                    ),
                     headers={"Retry-After": "3600"},
                 )
             household_id = await service.household_for_photo(
@@ -244,9 +258,16 @@ class Uploads:
                 select(Upload).where(Upload.id == upload_id, Upload.user_id == self.principal.id)
             )
         if upload is None:
-            raise UploadNotFound(f"upload {upload_id} does not exist (or was finished long ago)")
+            raise UploadNotFound(
+                Text(
+                    "upload {upload_id} does not exist (or was finished long ago)",
+                    upload_id=upload_id,
+                )
+            )
         if upload.completed_at is None and upload.expires_at <= utcnow():
-            raise UploadExpired(f"upload {upload_id} expired unfinished: start a new one")
+            raise UploadExpired(
+                Text("upload {upload_id} expired unfinished: start a new one", upload_id=upload_id)
+            )
         return upload
 
     async def settle(self, upload: Upload) -> Upload:
@@ -271,13 +292,20 @@ class Uploads:
         """
         if offset != upload.offset:
             raise OffsetMismatch(
-                f"the upload is at offset {upload.offset}, not {offset}: resume from there",
+                Text(
+                    "the upload is at offset {upload_offset}, not {offset}: resume from there",
+                    upload_offset=upload.offset,
+                    offset=offset,
+                ),
                 upload_offset=upload.offset,
             )
         if upload.parts >= self.settings.upload_max_parts and offset < upload.length:
             raise TooManyParts(
-                f"the upload is already in {upload.parts} parts: delete it and upload the "
-                "photo again in larger chunks"
+                Text(
+                    "the upload is already in {upload_parts} parts: delete it and "
+                    "upload the photo again in larger chunks",
+                    upload_parts=upload.parts,
+                )
             )
         algorithms = ("sha256",) if checksum is None else ("sha256", checksum[0])
         received = await spool(
@@ -304,19 +332,28 @@ class Uploads:
     ) -> None:
         if received.too_long:
             raise UploadTooLarge(
-                f"the body goes past Upload-Length ({upload.length} bytes); nothing was kept",
+                Text(
+                    "the body goes past Upload-Length ({upload_length} bytes); nothing was kept",
+                    upload_length=upload.length,
+                ),
                 limit_bytes=upload.length,
             )
         if checksum is not None:
             algorithm, expected = checksum
             if received.cut_short:
                 raise ChecksumMismatch(
-                    "the body was cut short, so its Upload-Checksum cannot hold; nothing was kept"
+                    Text(
+                        "the body was cut short, so its Upload-Checksum cannot hold; "
+                        "nothing was kept"
+                    )
                 )
             if received.digest(algorithm) != expected:
                 raise ChecksumMismatch(
-                    f"the body does not match its Upload-Checksum ({algorithm}); "
-                    "nothing was kept: send it again"
+                    Text(
+                        "the body does not match its Upload-Checksum ({algorithm}); "
+                        "nothing was kept: send it again",
+                        algorithm=algorithm,
+                    )
                 )
 
     async def _advance(self, upload: Upload, *, offset: int, size: int, key: str) -> Upload:
@@ -342,7 +379,11 @@ class Uploads:
             await self.storage.delete(key)
             current = await self.get(upload.id)
             raise OffsetMismatch(
-                f"another request moved the upload to offset {current.offset}: resume from there",
+                Text(
+                    "another request moved the upload to offset {current_offset}: "
+                    "resume from there",
+                    current_offset=current.offset,
+                ),
                 upload_offset=current.offset,
             )
         assert refreshed is not None
@@ -358,7 +399,9 @@ class Uploads:
         """tus termination; not while a request is finishing the upload (409)."""
         claim = upload.finishing_until
         if upload.completed_at is None and claim is not None and claim > utcnow():
-            raise UploadFinishing(f"upload {upload.id} is being finished: ask again shortly")
+            raise UploadFinishing(
+                Text("upload {upload_id} is being finished: ask again shortly", upload_id=upload.id)
+            )
         await self.discard(upload)
 
 
@@ -415,8 +458,13 @@ async def finish_upload(
         try:
             if joined.hexdigest("sha256") != upload.sha256:
                 raise ChecksumMismatch(
-                    f"the file's sha256 is {joined.hexdigest('sha256')}, but Upload-Metadata "
-                    f"says {upload.sha256}: the upload was discarded; upload the photo again",
+                    Text(
+                        "the file's sha256 is {value}, but Upload-Metadata says "
+                        "{upload_sha256}: the upload was discarded; upload the photo "
+                        "again",
+                        value=joined.hexdigest("sha256"),
+                        upload_sha256=upload.sha256,
+                    ),
                     sha256=joined.hexdigest("sha256"),
                 )
             info = await service.inspect(settings, joined.path)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from app.auth.deps import StreamingWriter
 from app.core.db import TransactionsDep
 from app.core.errors import AppError, problem_responses
+from app.core.i18n import Text
 from app.photos.deps import SettingsDep, StorageDep
 from app.photos.errors import WrongUploadContentType
 from app.photos.models import Upload
@@ -263,7 +264,9 @@ async def append_upload(
     `Upload-Checksum`, which then cannot hold.
     """
     if not _is_chunk(content_type):
-        raise WrongUploadContentType(f"Content-Type must be {CHUNK_MEDIA_TYPE}")
+        raise WrongUploadContentType(
+            Text("Content-Type must be {media_type}", media_type=CHUNK_MEDIA_TYPE)
+        )
     offset = parse_offset(upload_offset)
     checksum = parse_checksum(upload_checksum)
     upload = await uploads.settle(await uploads.get(upload_id))

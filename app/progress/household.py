@@ -35,6 +35,7 @@ from sqlmodel import col
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import get_settings
+from app.core.i18n import Text
 from app.core.money import fen_str
 from app.households import service as households_service
 from app.households.models import Household
@@ -442,7 +443,7 @@ async def write_risk_flags(session: AsyncSession, household: Household) -> list[
 
 async def exit_reasons(
     session: AsyncSession, principal: Principal, household_id: uuid.UUID
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, Text]]:
     """Why the exit rule does not hold for the household (none: it holds)."""
     progress = await get_household_progress(session, principal=principal, household_id=household_id)
     if progress.exit.eligible:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.i18n import Text
 from app.core.money import MoneyStr
 from app.monitoring.vocabulary import (
     AlertKind,
@@ -153,7 +154,7 @@ class VisitsProgress(BaseModel):
 
 class ExitReason(BaseModel):
     code: ExitBlock
-    detail: str
+    detail: Text = Field(description="What is missing, for people (in the request's language).")
 
 
 class ExitAssessment(BaseModel):
@@ -164,7 +165,7 @@ class ExitAssessment(BaseModel):
 class RiskFlag(BaseModel):
     code: RiskCode
     evidence: list[str] = Field(description="Ids of the snapshots, visits or records concerned.")
-    detail: str
+    detail: Text = Field(description="What was found, for people (in the request's language).")
     indicator: str | None = Field(
         default=None, description="`indicator_lost`: the indicator (food, housing, …); else null"
     )
@@ -180,7 +181,7 @@ class MonitoringCaseSummary(BaseModel):
 
 class ClearingReasonPublic(BaseModel):
     code: ClearingBlock
-    detail: str
+    detail: Text = Field(description="What is missing, for people (in the request's language).")
 
 
 class ClearingAssessment(BaseModel):

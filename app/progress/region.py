@@ -50,6 +50,7 @@ from app.auth.principal import Principal, within_regions
 from app.core.base import UTCDateTime, utcnow
 from app.core.config import get_settings
 from app.core.errors import InvalidInput
+from app.core.i18n import Text, text_of
 from app.core.money import divide_half_up, fen_str
 from app.core.ports import Port
 from app.households.models import Household, Member
@@ -672,13 +673,17 @@ async def _reported_region(
     try:
         level = codes.level_of(code)
     except codes.InvalidCode as exc:  # the right shape, but no division (000000000000)
-        raise InvalidInput.field(field, str(exc)) from None
+        raise InvalidInput.field(field, text_of(exc)) from None
     if level not in CHILD_LEVEL:
-        raise InvalidInput.field(field, "progress is reported for a county, a town or a village")
+        raise InvalidInput.field(
+            field, Text("progress is reported for a county, a town or a village")
+        )
     # Only regions at or below the caller's own: the county above an officer's village is
     # readable as a division, but its figures are not theirs to see.
     if not principal.covers(code):
-        raise RegionNotFound(f"region {code} does not exist or is not visible to you")
+        raise RegionNotFound(
+            Text("region {code} does not exist or is not visible to you", code=code)
+        )
     region = await regions_service.get_region(session, principal=principal, code=code)
     return region, level
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.auth.principal import Principal
 from app.core.config import get_settings
+from app.core.i18n import Text
 from app.core.money import fen_str
 from app.households.vocabulary import CAUSE_LABELS, Cause
 from app.quality import gb11643
@@ -18,13 +19,13 @@ from app.quality.vocabulary import IssueKind, IssueRecordType
 
 _API = "/api/v1"
 _UNSUPPORTED = {
-    Cause.illness: "every current member is healthy",
-    Cause.disability: "no current member is disabled",
-    Cause.schooling: "no current member is in school",
+    Cause.illness: Text("every current member is healthy"),
+    Cause.disability: Text("no current member is disabled"),
+    Cause.schooling: Text("no current member is in school"),
 }
 _INCOME_TEXT = {
-    "negative_component": "a component is negative",
-    "totals_mismatch": "the stored totals do not add up from the components",
+    "negative_component": Text("a component is negative"),
+    "totals_mismatch": Text("the stored totals do not add up from the components"),
 }
 
 
@@ -58,7 +59,7 @@ def issue(
     record_id: uuid.UUID,
     household_id: uuid.UUID,
     household_number: str,
-    detail: str,
+    detail: Text,
     reasons: list[str] | None = None,
     id_number_masked: str | None = None,
 ) -> QualityIssue:
@@ -76,59 +77,83 @@ def issue(
     )
 
 
-def _duplicate(row: Any, holders: list[Holder], principal: Principal) -> tuple[str, list[str]]:
+def _duplicate(row: Any, holders: list[Holder], principal: Principal) -> tuple[Text, list[str]]:
     here = [h for h in holders if h.household_id == row.household_id]
     elsewhere = [h for h in holders if h.household_id != row.household_id]
     visible = sorted({h.household_number for h in elsewhere if principal.covers(h.village_code)})
     hidden = len({h.household_id for h in elsewhere if not principal.covers(h.village_code)})
     places = []
     if here:
-        places.append(f"{len(here)} in this household")
+        places.append(Text("{count} in this household", count=len(here)))
     if visible:
-        places.append("in household " + ", ".join(visible))
+        places.append(Text("in household {numbers}", numbers=", ".join(visible)))
     if hidden:
-        places.append(f"in {hidden} household(s) outside your regions")
-    count = len(holders)
-    detail = f"{row.name}: {count} other current member(s) hold the same ID number"
-    detail += f" ({'; '.join(places)})" if places else ""
+        places.append(Text("in {count} household(s) outside your regions", count=hidden))
+    values = {"name": row.name, "count": len(holders)}
+    if places:
+        detail = Text(
+            "{name}: {count} other current member(s) hold the same ID number ({places})",
+            places=Text.join(places),
+            **values,
+        )
+    else:
+        detail = Text("{name}: {count} other current member(s) hold the same ID number", **values)
     reasons = (["other_household"] if elsewhere else []) + (["same_household"] if here else [])
     return detail, reasons
 
 
-def _income(row: Any) -> tuple[str, list[str]]:
+def _income(row: Any) -> tuple[Text, list[str]]:
     fired = [name for name, bit in INCOME_BITS.items() if row.n1 & bit]
     texts = []
     for name in fired:
         if name == "negative_net_income":
-            texts.append(f"net income {fen_str(row.n2)} yuan is negative")
+            texts.append(Text("net income {income} yuan is negative", income=fen_str(row.n2)))
         elif name == "per_capita_above_bound":
             bound = fen_str(get_settings().quality_max_per_capita_yuan * 100)
-            texts.append(f"per-capita income {fen_str(row.n3)} yuan is above {bound} yuan")
+            texts.append(
+                Text(
+                    "per-capita income {income} yuan is above {bound} yuan",
+                    income=fen_str(row.n3),
+                    bound=bound,
+                )
+            )
         else:
             texts.append(_INCOME_TEXT[name])
-    return f"{row.n4} {row.text} snapshot: " + "; ".join(texts), fired
+    detail = Text(
+        "{year} {kind} snapshot: {problems}", year=row.n4, kind=row.text, problems=Text.join(texts)
+    )
+    return detail, fired
 
 
-def _causes(row: Any) -> tuple[str, list[str]]:
+def _causes(row: Any) -> tuple[Text, list[str]]:
     causes = [cause for cause, bit in CAUSE_BITS.items() if row.n1 & bit]
     texts = []
     for cause in causes:
-        role = "main cause" if cause == row.text else "other cause"
-        texts.append(f"{role} {cause.value} ({CAUSE_LABELS[cause]}) but {_UNSUPPORTED[cause]}")
-    return "; ".join(texts), [c.value for c in causes]
+        values = {"cause": cause.value, "label": CAUSE_LABELS[cause], "but": _UNSUPPORTED[cause]}
+        if cause == row.text:
+            texts.append(Text("main cause {cause} ({label}) but {but}", **values))
+        else:
+            texts.append(Text("other cause {cause} ({label}) but {but}", **values))
+    return Text.join(texts), [c.value for c in causes]
 
 
-def _head(row: Any) -> tuple[str, list[str]]:
+def _head(row: Any) -> tuple[Text, list[str]]:
     if not row.n1:
         return (
-            f"no current member has the relation head (head_name is {row.name})",
+            Text("no current member has the relation head (head_name is {name})", name=row.name),
             ["no_head_member"],
         )
-    several = f" ({row.n1} members have the relation head)" if row.n1 > 1 else ""
-    return (
-        f"the head member is {row.text}, the household's head_name {row.name}{several}",
-        ["head_name_differs"],
-    )
+    values = {"head": row.text, "name": row.name}
+    if row.n1 > 1:
+        detail = Text(
+            "the head member is {head}, the household's head_name {name} ({count} members have "
+            "the relation head)",
+            count=row.n1,
+            **values,
+        )
+    else:
+        detail = Text("the head member is {head}, the household's head_name {name}", **values)
+    return detail, ["head_name_differs"]
 
 
 def from_row(
@@ -137,13 +162,15 @@ def from_row(
     """The issue of one row of the SQL checks (see checks.py for what n1…n4 hold per kind)."""
     reasons: list[str] = []
     masked = None
+    detail: Text
     match kind:
         case IssueKind.id_number_missing:
-            detail = f"{row.name} has no ID number"
+            detail = Text("{name} has no ID number", name=row.name)
         case IssueKind.id_number_invalid:
             # The SQL form of the rule reported it; normalize says why (tests keep them equal).
             problem = gb11643.problem(row.text, today=today) or "format"
-            detail, reasons = f"{row.name}: {gb11643.PROBLEMS[problem]}", [problem]
+            detail = Text("{name}: {problem}", name=row.name, problem=gb11643.PROBLEMS[problem])
+            reasons = [problem]
             masked = gb11643.masked(row.text)
         case IssueKind.id_number_duplicate:
             detail, reasons = _duplicate(row, holders, principal)
@@ -151,25 +178,43 @@ def from_row(
         case IssueKind.head_not_member:
             detail, reasons = _head(row)
         case IssueKind.size_mismatch:
-            detail = (
-                f"the latest income snapshot ({row.n4}, {row.text}) counts {row.n1} people; "
-                f"the household has {row.n2} current members"
+            detail = Text(
+                "the latest income snapshot ({year}, {kind}) counts {size} people; "
+                "the household has {members} current members",
+                year=row.n4,
+                kind=row.text,
+                size=row.n1,
+                members=row.n2,
             )
         case IssueKind.cause_contradicts_members:
             detail, reasons = _causes(row)
         case IssueKind.cause_repeated:
-            detail, reasons = f"the main cause {row.text} is also an other cause", [row.text]
+            detail = Text("the main cause {cause} is also an other cause", cause=row.text)
+            reasons = [row.text]
         case IssueKind.income_implausible:
             detail, reasons = _income(row)
         case IssueKind.visit_without_photo:
-            detail = f"{row.text} visit of {row.at.isoformat()} has no photo"
-        case IssueKind.deceased_member_listed:
-            alerts = f" ({row.n1} department alerts)" if row.n1 > 1 else ""
-            detail = (
-                f"{row.name}: a department reported a death on {str(row.text)[:10]}{alerts}; "
-                "the member is still listed (remove the member with reason death, or verify "
-                "the alert as no_risk if the report was wrong)"
+            detail = Text(
+                "{mode} visit of {visited_at} has no photo",
+                mode=row.text,
+                visited_at=row.at.isoformat(),
             )
+        case IssueKind.deceased_member_listed:
+            values = {"name": row.name, "on": str(row.text)[:10], "alerts": row.n1}
+            if row.n1 > 1:
+                detail = Text(
+                    "{name}: a department reported a death on {on} ({alerts} department "
+                    "alerts); the member is still listed (remove the member with reason death, "
+                    "or verify the alert as no_risk if the report was wrong)",
+                    **values,
+                )
+            else:
+                detail = Text(
+                    "{name}: a department reported a death on {on}; the member is still listed "
+                    "(remove the member with reason death, or verify the alert as no_risk if the "
+                    "report was wrong)",
+                    **values,
+                )
         case _:  # pragma: no cover - visit_far_from_village is computed in Python
             raise ValueError(f"{kind} is not a SQL check")
     return issue(

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, false, func, literal, or_
 
+from app.core.i18n import Text
 from app.households import id_numbers
 
 # GB 11643-1999: weight of position i (1…17) is 2^(18-i) mod 11; the check character is
@@ -26,11 +27,13 @@ EARLIEST_YEAR = 1880
 _FORM18 = re.compile(r"[0-9]{17}[0-9X]")
 _FORM15 = re.compile(r"[0-9]{15}")
 PROBLEMS = {
-    "format": "the ID number is not 18 characters (17 digits and a digit or X)",
-    "birth_date_not_a_date": "the birth date in the ID number is not a date",
-    "birth_date_implausible": "the birth date in the ID number is in the future or before 1880",
-    "check_character": "the check character of the ID number is wrong",
-    "not_normalized": "the ID number is stored in its old 15-digit form (or not normalized)",
+    "format": Text("the ID number is not 18 characters (17 digits and a digit or X)"),
+    "birth_date_not_a_date": Text("the birth date in the ID number is not a date"),
+    "birth_date_implausible": Text(
+        "the birth date in the ID number is in the future or before 1880"
+    ),
+    "check_character": Text("the check character of the ID number is wrong"),
+    "not_normalized": Text("the ID number is stored in its old 15-digit form (or not normalized)"),
 }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.core.config import get_settings
+from app.core.i18n import Text
 from app.households.models import Household
 from app.quality import geo
 from app.quality.describe import issue
@@ -120,8 +121,13 @@ async def visit_far_from_village(session: AsyncSession, scope: Scope) -> list[Qu
             record_id=uuid.UUID(visit.id),
             household_id=households[uuid.UUID(visit.id)][0],
             household_number=households[uuid.UUID(visit.id)][1],
-            detail=f"the visit's position is {km:.1f} km from the median position of the "
-            f"village's {others} other visits (more than {far_km:g} km)",
+            detail=Text(
+                "the visit's position is {km:.1f} km from the median position of "
+                "the village's {others} other visits (more than {far_km:g} km)",
+                km=km,
+                others=others,
+                far_km=far_km,
+            ),
         )
         for visit, km, others in far
     ]

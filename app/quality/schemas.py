@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.i18n import Text
 from app.quality.vocabulary import IssueKind, IssueRecordType
 
 _ISSUE_EXAMPLE: dict[str, Any] = {
@@ -44,7 +45,10 @@ class QualityIssue(BaseModel):
         "cause_repeated the cause codes; income_implausible `negative_net_income`, "
         "`per_capita_above_bound`, `negative_component`, `totals_mismatch`."
     )
-    detail: str = Field(description="What is wrong, for people. Never holds an ID number.")
+    detail: Text = Field(
+        description="What is wrong, for people (in the request's language). Never holds an ID "
+        "number."
+    )
     id_number_masked: str | None = Field(
         default=None,
         description="id_number_invalid and id_number_duplicate: the member's ID number, masked "

@@ -39,6 +39,7 @@ from sqlmodel import col
 
 from app.auth.principal import Principal, region_filter
 from app.core.errors import InvalidInput, NotFound
+from app.core.i18n import Text
 from app.core.pagination import PageParams, decode_cursor, encode_cursor
 from app.households.models import Household, Member
 from app.households.vocabulary import Status
@@ -63,7 +64,9 @@ def _scope(principal: Principal, region: str | None, *, today: date) -> Scope:
     if region is not None:
         under = region_filter(region, col(Household.village_code))
         if not principal.covers(region):
-            raise NotFound(f"region {region} does not exist or is not visible to you")
+            raise NotFound(
+                Text("region {region} does not exist or is not visible to you", region=region)
+            )
         scope.append(under)
     return Scope(scope, today=today)
 
@@ -75,7 +78,9 @@ def _after(cursor: str | None) -> Key | None:
     try:
         return KIND_ORDER[IssueKind(kind)], village_code, uuid.UUID(record_id)
     except ValueError:
-        raise InvalidInput.field("query.cursor", "cursor is not one this API issued") from None
+        raise InvalidInput.field(
+            "query.cursor", Text("cursor is not one this API issued")
+        ) from None
 
 
 def _key(issue: QualityIssue) -> Key:

@@ -1,6 +1,7 @@
 from typing import Any
 
 from app.core.errors import Conflict, NotFound
+from app.core.i18n import Text
 
 
 class RecordNotFound(NotFound):
@@ -14,7 +15,7 @@ class RecordConflict(Conflict):
     code = "conflict"
     title = "Conflicting revision"
 
-    def __init__(self, detail: str, *, record: dict[str, Any]) -> None:
+    def __init__(self, detail: Text, *, record: dict[str, Any]) -> None:
         super().__init__(detail, record=record)
 
 
@@ -24,5 +25,5 @@ class RecordStale(Conflict):
     code = "stale"
     title = "Stale revision"
 
-    def __init__(self, detail: str, *, record: dict[str, Any]) -> None:
+    def __init__(self, detail: Text, *, record: dict[str, Any]) -> None:
         super().__init__(detail, record=record)

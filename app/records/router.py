@@ -15,6 +15,7 @@ from app.auth.deps import RecordsReader, StreamingWriter
 from app.auth.principal import Principal
 from app.core.db import SessionDep, Transactions, TransactionsDep
 from app.core.errors import problem_responses
+from app.core.i18n import Text
 from app.core.pagination import Page, PageDep
 from app.records import service
 from app.records.errors import RecordConflict, RecordStale
@@ -113,12 +114,20 @@ async def put_record(
         )
     if applied.outcome is Outcome.conflict:
         raise RecordConflict(
-            f"revision {data.revision} of this {kind_type.value} is stored with other content",
+            Text(
+                "revision {revision} of this {kind_type} is stored with other content",
+                revision=data.revision,
+                kind_type=kind_type.value,
+            ),
             record=public.model_dump(mode="json"),
         )
     if applied.outcome is Outcome.stale:
         raise RecordStale(
-            f"the server holds revision {applied.record.revision}, later than {data.revision}",
+            Text(
+                "the server holds revision {applied_record_revision}, later than {revision}",
+                applied_record_revision=applied.record.revision,
+                revision=data.revision,
+            ),
             record=public.model_dump(mode="json"),
         )
     response.status_code = 201 if applied.outcome is Outcome.created else 200

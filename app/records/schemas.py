@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.core import i18n
 from app.core.money import MoneyStr, Yuan
 from app.core.types import Coordinate, NoNul, UtcDatetime
 from app.households.privacy import COARSE_DESCRIPTION, SCRUB_DESCRIPTION
@@ -401,7 +402,7 @@ class MeasureWrite(RecordWrite):
     def _due_after_start(cls, due: date | None, info: Any) -> date | None:
         start = info.data.get("start_date")
         if due is not None and start is not None and due < start:
-            raise ValueError("due_date is before start_date")
+            raise ValueError(i18n.Text("due_date is before start_date"))
         return due
 
 

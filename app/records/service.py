@@ -20,6 +20,7 @@ from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.errors import FieldError, Forbidden, InvalidInput
 from app.core.events import publish
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.households import service as households_service
 from app.households.errors import HouseholdNotFound
@@ -63,7 +64,9 @@ def _not_in_future(moment: datetime, *, field: str, now: datetime) -> None:
     if moment > now + CLOCK_SKEW:
         raise InvalidInput.field(
             field,
-            f"{field.rsplit('.', 1)[-1]} is in the future: check the phone's clock",
+            Text(
+                "{value} is in the future: check the phone's clock", value=field.rsplit(".", 1)[-1]
+            ),
             type="in_future",
         )
 
@@ -223,11 +226,11 @@ async def _household_for(
     except HouseholdNotFound as exc:
         # Unknown and not-yours answer alike: existence is not leaked.
         raise HouseholdNotFound(
-            exc.detail,
+            exc.text,
             errors=[
-                FieldError(
-                    field="body.household_id",
-                    message="no such household in your villages",
+                FieldError.of(
+                    "body.household_id",
+                    Text("no such household in your villages"),
                     type="not_found",
                 )
             ],
@@ -316,9 +319,15 @@ async def apply_record(
     if stored.household_id != household.id:
         owner = await session.get(Household, stored.household_id)
         if owner is None or not principal.covers(owner.village_code):
-            raise RecordNotFound(f"{kind.record_type.value} {record_id} is not visible to you")
+            raise RecordNotFound(
+                Text(
+                    "{kind_record_type} {record_id} is not visible to you",
+                    kind_record_type=kind.record_type.value,
+                    record_id=record_id,
+                )
+            )
         raise InvalidInput.field(
-            "body.household_id", "a record cannot move to another household", type="immutable"
+            "body.household_id", Text("a record cannot move to another household"), type="immutable"
         )
     outcome = decide(
         stored_revision=stored.revision,
@@ -329,8 +338,10 @@ async def apply_record(
     if outcome is Outcome.updated:
         if not _may_edit(principal, stored, household.village_code):
             raise Forbidden(
-                "only the record's author, the village's first secretary or the county admin "
-                "may change it"
+                Text(
+                    "only the record's author, the village's first secretary or the "
+                    "county admin may change it"
+                )
             )
         if kind.check is not None:
             if batch:
@@ -428,7 +439,11 @@ async def get_record(
     ).first()
     if row is None:
         raise RecordNotFound(
-            f"{kind.record_type.value} {record_id} does not exist or is not visible to you"
+            Text(
+                "{kind_record_type} {record_id} does not exist or is not visible to you",
+                kind_record_type=kind.record_type.value,
+                record_id=record_id,
+            )
         )
     return row[0], row[1]
 

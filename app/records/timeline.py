@@ -33,6 +33,7 @@ from sqlmodel import col
 from app.auth.principal import Principal
 from app.core.base import UTCDateTime
 from app.core.errors import InvalidInput
+from app.core.i18n import Text
 from app.core.money import fen_str
 from app.core.pagination import PageParams, cursor_datetime, decode_cursor, encode_cursor
 from app.households import service as households_service
@@ -177,7 +178,9 @@ async def household_timeline(
                 literal(uuid.UUID(id_text), Uuid),
             )
         except ValueError:
-            raise InvalidInput.field("query.cursor", "cursor is not one this API issued") from None
+            raise InvalidInput.field(
+                "query.cursor", Text("cursor is not one this API issued")
+            ) from None
         stmt = stmt.where(tuple_(events.c.at, events.c.event_id) > tuple_(*after))
     stmt = stmt.order_by(events.c.at, events.c.event_id).limit(page.limit + 1)
     rows = (await session.execute(stmt)).all()

@@ -11,6 +11,8 @@ import re
 from enum import IntEnum
 from functools import lru_cache
 
+from app.core.i18n import Text
+
 # For OpenAPI parameters; ASCII digits only (\d would take full-width digits too).
 CODE_PATTERN = r"^[0-9]{12}(-[0-9A-Za-z]{1,8})?$"
 _CODE_RE = re.compile(r"[0-9]{12}(-[0-9A-Za-z]{1,8})?")
@@ -38,24 +40,31 @@ def level_of(code: str) -> Level:
     """The level a code stands for, from its trailing zeros (or its local suffix)."""
     if not _CODE_RE.fullmatch(code):
         raise InvalidCode(
-            f"{code!r} is not a 12-digit division code (or a village code with a '-local id')"
+            Text(
+                "{code!r} is not a 12-digit division code (or a village code with a '-local id')",
+                code=code,
+            )
         )
     if "-" in code:
         if level_of(code.split("-")[0]) is not Level.village:
-            raise InvalidCode(f"{code!r}: a natural village's code starts with its village's code")
+            raise InvalidCode(
+                Text("{code!r}: a natural village's code starts with its village's code", code=code)
+            )
         return Level.natural_village
     if code[:2] == "00":
-        raise InvalidCode(f"{code!r} has no province")
+        raise InvalidCode(Text("{code!r} has no province", code=code))
     start = 0
     for level in (Level.province, Level.city, Level.county, Level.town):
         n = _SIGNIFICANT[level]
         if set(code[n:]) == {"0"}:
             if set(code[start:n]) == {"0"}:
-                raise InvalidCode(f"{code!r}: the digits of its own level are all zero")
+                raise InvalidCode(
+                    Text("{code!r}: the digits of its own level are all zero", code=code)
+                )
             return level
         start = n
     if code[6:9] == "000":
-        raise InvalidCode(f"{code!r}: a village code needs its town's digits")
+        raise InvalidCode(Text("{code!r}: a village code needs its town's digits", code=code))
     return Level.village
 
 

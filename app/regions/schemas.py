@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.i18n import text_of
 from app.regions import codes
 from app.regions.models import Region
 
@@ -41,7 +42,7 @@ class RegionCreate(BaseModel):
             try:
                 codes.level_of(value)
             except codes.InvalidCode as exc:
-                raise ValueError(str(exc)) from None
+                raise ValueError(text_of(exc)) from None
         return value
 
 

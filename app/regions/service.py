@@ -14,6 +14,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.errors import Forbidden, InvalidInput
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.regions import codes
 from app.regions.errors import RegionExists, RegionNotFound
@@ -46,7 +47,9 @@ async def get_region(session: AsyncSession, *, principal: Principal, code: str) 
     """One region, or RegionNotFound when it does not exist or lies outside the caller's reach."""
     region = await session.scalar(_visible(principal).where(Region.code == code))
     if region is None:
-        raise RegionNotFound(f"region {code} does not exist or is not visible to you")
+        raise RegionNotFound(
+            Text("region {code} does not exist or is not visible to you", code=code)
+        )
     return region
 
 
@@ -65,7 +68,12 @@ def _nearest_parent(code: str, known: Callable[[str], bool]) -> str | None:
 
 def _check_parent(code: str, parent_code: str, *, field: str) -> None:
     if parent_code not in _possible_parents(code):
-        raise InvalidInput.field(field, f"{parent_code} is not a division above {code}")
+        raise InvalidInput.field(
+            field,
+            Text(
+                "{parent_code} is not a division above {code}", parent_code=parent_code, code=code
+            ),
+        )
 
 
 async def create_region(
@@ -73,14 +81,17 @@ async def create_region(
 ) -> Region:
     """A county admin adds a division inside their county (a new village, a natural village)."""
     if not principal.covers(data.code) or data.code in principal.region_codes:
-        raise Forbidden(f"{data.code} does not lie inside your county")
+        raise Forbidden(Text("{code} does not lie inside your county", code=data.code))
     if await session.get(Region, data.code) is not None:
-        raise RegionExists(f"region {data.code} already exists")
+        raise RegionExists(Text("region {code} already exists", code=data.code))
     parent_code = data.parent_code
     if parent_code is not None:
         _check_parent(data.code, parent_code, field="body.parent_code")
         if await session.get(Region, parent_code) is None:
-            raise InvalidInput.field("body.parent_code", f"region {parent_code} does not exist")
+            raise InvalidInput.field(
+                "body.parent_code",
+                Text("region {parent_code} does not exist", parent_code=parent_code),
+            )
     else:
         existing = set(
             (
@@ -91,7 +102,9 @@ async def create_region(
         )
         parent_code = _nearest_parent(data.code, existing.__contains__)
         if parent_code is None:
-            raise InvalidInput.field("body.parent_code", "no division above this code exists yet")
+            raise InvalidInput.field(
+                "body.parent_code", Text("no division above this code exists yet")
+            )
     region = Region(
         code=data.code,
         name=data.name,

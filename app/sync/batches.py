@@ -25,6 +25,7 @@ from app.core.config import Settings
 from app.core.db import Transactions
 from app.core.errors import AppError, FieldError, field_errors, invalid_fields
 from app.core.events import publish
+from app.core.i18n import Text
 from app.devices.service import touch_device
 from app.households import service as households_service
 from app.households.models import Household
@@ -53,8 +54,12 @@ def _sha256_of(value: Any) -> str:
 def check_limits(batch: SyncBatchIn, settings: Settings) -> None:
     if len(batch.records) > settings.sync_max_records:
         raise BatchTooLarge(
-            f"a batch holds at most {settings.sync_max_records} records; this one has "
-            f"{len(batch.records)}: split it",
+            Text(
+                "a batch holds at most {sync_max_records} records; this one has "
+                "{batch_records_count}: split it",
+                sync_max_records=settings.sync_max_records,
+                batch_records_count=len(batch.records),
+            ),
             limit_records=settings.sync_max_records,
         )
 
@@ -74,7 +79,7 @@ def _uuid(value: Any, field: str) -> uuid.UUID:
             return uuid.UUID(value)
     except ValueError:
         pass
-    raise _invalid([FieldError(field=field, message="must be a UUID", type="uuid_parsing")])
+    raise _invalid([FieldError.of(field, Text("must be a UUID"), type="uuid_parsing")])
 
 
 _REVISION: TypeAdapter[int] = TypeAdapter(Revision)
@@ -144,7 +149,7 @@ def _ready(index: int, item: SyncItem) -> _Ready:
     revision = _number(_REVISION, item.revision, prefix + "revision")
     if not isinstance(item.data, dict):
         raise _invalid(
-            [FieldError(field=prefix + "data", message="must be an object", type="dict_type")]
+            [FieldError.of(prefix + "data", Text("must be an object"), type="dict_type")]
         )
     kind = records_service.KINDS[RecordType(item.type)]
     try:
@@ -233,7 +238,7 @@ async def _apply_household_edit(
     base_version = _number(_VERSION, item.base_version, prefix + "base_version")
     if not isinstance(item.changes, dict):
         raise _invalid(
-            [FieldError(field=prefix + "changes", message="must be an object", type="dict_type")]
+            [FieldError.of(prefix + "changes", Text("must be an object"), type="dict_type")]
         )
     try:
         update = HouseholdUpdate.model_validate(item.changes)
@@ -250,10 +255,14 @@ async def _apply_household_edit(
     if base_version > household.version:
         raise _invalid(
             [
-                FieldError(
-                    field=prefix + "base_version",
-                    message=f"the server's version is {household.version}; "
-                    f"{base_version} was never issued",
+                FieldError.of(
+                    prefix + "base_version",
+                    Text(
+                        "the server's version is {household_version}; {base_version} was "
+                        "never issued",
+                        household_version=household.version,
+                        base_version=base_version,
+                    ),
                     type="ahead_of_server",
                 )
             ]
@@ -388,9 +397,9 @@ async def _apply_item(
             return await _apply_household_edit(session, principal, index, item, batch)
         raise _invalid(
             [
-                FieldError(
-                    field=f"records.{index}.type",
-                    message="must be one of: " + ", ".join(t.value for t in ItemType),
+                FieldError.of(
+                    f"records.{index}.type",
+                    Text("must be one of: {types}", types=", ".join(t.value for t in ItemType)),
                     type="enum",
                 )
             ]
@@ -402,8 +411,11 @@ async def _apply_item(
 def _replay(stored: SyncBatch, *, principal: Principal, digest: str) -> dict[str, Any]:
     if stored.user_id != principal.id or stored.body_hash != digest:
         raise BatchIdReused(
-            f"batch {stored.id} was already received with other content: "
-            "a new batch needs a new batch_id"
+            Text(
+                "batch {stored_id} was already received with other content: a "
+                "new batch needs a new batch_id",
+                stored_id=stored.id,
+            )
         )
     return stored.response
 
@@ -446,7 +458,11 @@ async def receive_batch(
         return _replay(stored, principal=principal, digest=digest), True
     if principal.device_id is not None and principal.device_id != batch.device_id:
         raise DeviceMismatch(
-            f"this login belongs to device {principal.device_id}, not {batch.device_id}"
+            Text(
+                "this login belongs to device {principal_device_id}, not {batch_device_id}",
+                principal_device_id=principal.device_id,
+                batch_device_id=batch.device_id,
+            )
         )
     if principal.device_id is None:
         # A login without a device: the batch names it, and its records are stamped with it.
@@ -532,5 +548,7 @@ async def get_batch(
     """The stored response of one of the caller's batches."""
     stored = await session.get(SyncBatch, batch_id)
     if stored is None or stored.user_id != principal.id:
-        raise BatchNotFound(f"no batch {batch_id} of yours has been received")
+        raise BatchNotFound(
+            Text("no batch {batch_id} of yours has been received", batch_id=batch_id)
+        )
     return stored.response

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.errors import InvalidInput, field_errors, invalid_fields
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.households import id_numbers
 from app.households import service as households_service
@@ -108,15 +109,15 @@ async def list_conflicts(
 def _values_of(data: ConflictResolve, conflict: SyncConflict) -> dict[str, Any]:
     if data.choice is Resolution.server:
         if data.values is not None:
-            raise InvalidInput.field("body.values", "values go with choice merged only")
+            raise InvalidInput.field("body.values", Text("values go with choice merged only"))
         return {}
     if data.choice is Resolution.client:
         if data.values is not None:
-            raise InvalidInput.field("body.values", "values go with choice merged only")
+            raise InvalidInput.field("body.values", Text("values go with choice merged only"))
         return dict(conflict.client_changes)
     if not data.values:
         raise InvalidInput.field(
-            "body.values", "choice merged needs the values to set", type="missing"
+            "body.values", Text("choice merged needs the values to set"), type="missing"
         )
     try:
         update = HouseholdUpdate.model_validate(data.values)
@@ -142,10 +143,21 @@ async def resolve_conflict(
         .with_for_update()
     )
     if conflict is None:
-        raise ConflictNotFound(f"conflict {conflict_id} does not exist or is not visible to you")
+        raise ConflictNotFound(
+            Text(
+                "conflict {conflict_id} does not exist or is not visible to you",
+                conflict_id=conflict_id,
+            )
+        )
     if conflict.status != "open":
         raise ConflictResolved(
-            f"conflict {conflict_id} was resolved ({conflict.resolution}) at {conflict.resolved_at}"
+            Text(
+                "conflict {conflict_id} was resolved ({conflict_resolution}) at "
+                "{conflict_resolved_at}",
+                conflict_id=conflict_id,
+                conflict_resolution=conflict.resolution,
+                conflict_resolved_at=conflict.resolved_at,
+            )
         )
     values = _values_of(data, conflict)
     household = await households_service.get_household(

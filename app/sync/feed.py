@@ -32,6 +32,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal, has_prefix, within_regions
 from app.core.base import utcnow
 from app.core.config import Settings
+from app.core.i18n import Text
 from app.devices.service import touch_device
 from app.households.models import Household
 from app.households.schemas import household_public
@@ -49,7 +50,7 @@ from app.sync.models import Change, ChangeCounter
 log = logging.getLogger("fieldsync.sync")
 
 START: Position = (0, 0)
-_FRESH = "start a fresh download: call again without a cursor"
+_FRESH = Text("start a fresh download: call again without a cursor")
 
 
 @dataclass
@@ -103,7 +104,9 @@ def decode(cursor: str, settings: Settings) -> FeedState:
         state.p, state.q = _position(state.p), _position(state.q)
         state.s = _position(state.s) if state.s is not None else None
     except (ValueError, TypeError):
-        raise CursorGone(f"this cursor was not issued by this server; {_FRESH}") from None
+        raise CursorGone(
+            Text("this cursor was not issued by this server; {fresh}", fresh=_FRESH)
+        ) from None
     return state
 
 
@@ -122,17 +125,23 @@ def _state_for(
         return FeedState(u=principal.id.hex, r=regions, a=[], s=latest)
     state = decode(cursor, settings)
     if state.u != principal.id.hex:
-        raise CursorGone(f"this cursor belongs to another user; {_FRESH}")
+        raise CursorGone(Text("this cursor belongs to another user; {fresh}", fresh=_FRESH))
     position = state.s if state.s is not None else state.p
     if START < position < horizon:
         raise CursorGone(
-            f"this cursor is older than the {settings.change_retention_days} days of deletions "
-            f"the server keeps; {_FRESH}"
+            Text(
+                "this cursor is older than the {change_retention_days} days of "
+                "deletions the server keeps; {fresh}",
+                change_retention_days=settings.change_retention_days,
+                fresh=_FRESH,
+            )
         )
     if state.r == regions:
         return state
     if state.x is not None or state.s is not None:
-        raise CursorGone(f"your villages changed again during a catch-up; {_FRESH}")
+        raise CursorGone(
+            Text("your villages changed again during a catch-up; {fresh}", fresh=_FRESH)
+        )
     return FeedState(u=state.u, r=regions, p=START, a=state.r, s=state.p, x=state.r, q=START)
 
 

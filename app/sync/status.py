@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from app.auth.principal import Principal, within_regions
 from app.core.config import Settings
 from app.core.errors import NotFound
+from app.core.i18n import Text
 from app.devices.models import Device
 from app.regions import codes
 from app.regions.models import Region
@@ -31,10 +32,12 @@ from app.users.models import User, UserRegion
 def region_of(principal: Principal, region: str | None) -> str:
     if region is None:
         if len(principal.region_codes) != 1:
-            raise NotFound("give `region`: you are assigned several regions")
+            raise NotFound(Text("give `region`: you are assigned several regions"))
         return principal.region_codes[0]
     if not principal.covers(region):
-        raise NotFound(f"region {region} does not exist or is not visible to you")
+        raise NotFound(
+            Text("region {region} does not exist or is not visible to you", region=region)
+        )
     return region
 
 

@@ -42,6 +42,7 @@ from sqlmodel import col
 from app.auth.principal import Principal, within_regions
 from app.core.base import utcnow
 from app.core.errors import Forbidden, InvalidInput
+from app.core.i18n import Text
 from app.regions import codes
 from app.regions.models import Region
 from app.thresholds.models import PovertyThreshold
@@ -243,16 +244,25 @@ async def set_threshold(
 ) -> tuple[PovertyThreshold, bool]:
     """A county admin sets their county's (or a division's inside it) own figures for a year."""
     if scope == NATIONAL or not principal.covers(scope):
-        raise Forbidden(f"{scope} is not inside your county; national figures are set by migration")
+        raise Forbidden(
+            Text(
+                "{scope} is not inside your county; national figures are set by migration",
+                scope=scope,
+            )
+        )
     if await session.get(Region, scope) is None:
-        raise InvalidInput.field("path.scope", f"region {scope} does not exist")
+        raise InvalidInput.field("path.scope", Text("region {scope} does not exist", scope=scope))
     if poverty_line is None and monitoring_threshold is None:
-        raise InvalidInput.field("body", "give poverty_line, monitoring_threshold or both")
+        raise InvalidInput.field("body", Text("give poverty_line, monitoring_threshold or both"))
     if poverty_line is not None and year > LAST_POVERTY_LINE_YEAR:
         raise InvalidInput.field(
             "body.poverty_line",
-            f"there is no poverty line after {LAST_POVERTY_LINE_YEAR}: from "
-            f"{LAST_POVERTY_LINE_YEAR + 1} households are judged against the monitoring threshold",
+            Text(
+                "there is no poverty line after {last_year}: from "
+                "{value} households are judged against the monitoring threshold",
+                last_year=LAST_POVERTY_LINE_YEAR,
+                value=LAST_POVERTY_LINE_YEAR + 1,
+            ),
             type="no_line_after_2020",
         )
     row = await session.get(PovertyThreshold, (scope, year))

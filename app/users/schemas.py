@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.core.i18n import Text
 from app.core.types import NoNul
 from app.regions.codes import CODE_PATTERN
 from app.users.models import ROLE_LABELS, Role, User
@@ -78,7 +79,9 @@ class UserCreate(BaseModel):
     @classmethod
     def _a_person(cls, role: Role) -> Role:
         if role is Role.api_client:
-            raise ValueError("API clients are registered with POST /api/v1/clients, not as users")
+            raise ValueError(
+                Text("API clients are registered with POST /api/v1/clients, not as users")
+            )
         return role
 
 

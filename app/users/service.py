@@ -15,6 +15,7 @@ from app.auth.models import TokenFamily
 from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.errors import FieldError, InvalidInput
+from app.core.i18n import Text
 from app.core.pagination import PageParams, paginate
 from app.core.security import hash_password, make_password_hash, verify_password
 from app.regions import codes
@@ -50,7 +51,7 @@ class RegionProblem:
     """What is wrong with the `index`-th region given for a user."""
 
     index: int
-    message: str
+    message: Text
     type: str
 
 
@@ -71,27 +72,44 @@ async def region_problems(
             # Another county's region answers as a missing one: existence is not leaked.
             problems.append(
                 RegionProblem(
-                    index, f"region {code} does not exist or is not in your county", "not_yours"
+                    index,
+                    Text("region {code} does not exist or is not in your county", code=code),
+                    "not_yours",
                 )
             )
         elif region is None:
             problems.append(
                 RegionProblem(
-                    index, f"region {code} does not exist (import the regions first)", "not_found"
+                    index,
+                    Text("region {code} does not exist (import the regions first)", code=code),
+                    "not_found",
                 )
             )
         elif region.level != want:
             problems.append(
                 RegionProblem(
                     index,
-                    f"a {role.value} is assigned {_ASSIGNED[want]}; "
-                    f"{code} is a {codes.Level(region.level).name}",
+                    Text(
+                        "a {role} is assigned {assigned}; {code} is a {level}",
+                        role=role.value,
+                        assigned=_ASSIGNED[want],
+                        code=code,
+                        level=codes.Level(region.level).name,
+                    ),
                     "wrong_level",
                 )
             )
     if role in _ONE_REGION and len(set(regions)) > 1:
         problems.append(
-            RegionProblem(1, f"a {role.value} is assigned {_ASSIGNED[want]}, one only", "too_many")
+            RegionProblem(
+                1,
+                Text(
+                    "a {role} is assigned {assigned}, one only",
+                    role=role.value,
+                    assigned=_ASSIGNED[want],
+                ),
+                "too_many",
+            )
         )
     return problems
 
@@ -195,10 +213,11 @@ async def _with_regions(session: AsyncSession, users: Sequence[User]) -> list[Us
 def _checked(problems: list[RegionProblem]) -> None:
     if problems:
         raise InvalidInput(
-            "; ".join(p.message for p in problems),
+            problems[0].message
+            if len(problems) == 1
+            else Text("{count} of the regions are refused", count=len(problems)),
             errors=[
-                FieldError(field=f"body.regions.{p.index}", message=p.message, type=p.type)
-                for p in problems
+                FieldError.of(f"body.regions.{p.index}", p.message, type=p.type) for p in problems
             ],
         )
 
@@ -241,7 +260,9 @@ async def _get(
         stmt = stmt.with_for_update(of=User)
     user = await session.scalar(stmt.execution_options(populate_existing=True))
     if user is None:
-        raise UserNotFound(f"user {user_id} does not exist or is not visible to you")
+        raise UserNotFound(
+            Text("user {user_id} does not exist or is not visible to you", user_id=user_id)
+        )
     return user
 
 
@@ -255,9 +276,10 @@ async def create_user(session: AsyncSession, *, actor: Principal, data: UserCrea
     """A new account with its regions in the admin's county and its initial password."""
     regions = list(dict.fromkeys(data.regions))
     _checked(await region_problems(session, role=data.role, regions=regions, actor=actor))
-    taken = FieldError(field="body.username", message="already taken", type="duplicate")
+    taken = FieldError.of("body.username", Text("already taken"), type="duplicate")
+    taken_detail = Text("username {username} is already taken", username=data.username)
     if await session.scalar(select(User.id).where(col(User.username) == data.username)):
-        raise UsernameTaken(f"username {data.username} is already taken", errors=[taken])
+        raise UsernameTaken(taken_detail, errors=[taken])
     user = User(
         username=data.username,
         password_hash=await make_password_hash(data.password),
@@ -269,7 +291,7 @@ async def create_user(session: AsyncSession, *, actor: Principal, data: UserCrea
             session.add(user)
             await session.flush()
     except IntegrityError:  # the same username, created meanwhile
-        raise UsernameTaken(f"username {data.username} is already taken", errors=[taken]) from None
+        raise UsernameTaken(taken_detail, errors=[taken]) from None
     await _assign(session, user.id, regions)
     return UserRecord(user, sorted(regions))
 
@@ -280,7 +302,7 @@ async def update_user(
     """Rename or disable (or enable) an account; disabling ends its logins."""
     user = await _get(session, actor=actor, user_id=user_id, for_update=True)
     if data.is_active is False and user.id == actor.id:
-        raise CannotDisableYourself("you cannot disable your own account: ask another admin")
+        raise CannotDisableYourself(Text("you cannot disable your own account: ask another admin"))
     if data.display_name is not None:
         user.display_name = data.display_name
     if data.is_active is not None:

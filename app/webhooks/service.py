@@ -13,6 +13,7 @@ from app.auth.principal import Principal
 from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.errors import Conflict, InsufficientScope, InvalidInput
+from app.core.i18n import Text, text_of
 from app.core.pagination import PageParams, paginate
 from app.regions.models import Region
 from app.users.models import Role
@@ -48,7 +49,7 @@ def _region(principal: Principal, requested: str | None) -> str:
     if len(principal.region_codes) == 1:
         return principal.region_codes[0]
     raise InvalidInput.field(
-        "body.region_code", "you have several regions: name the one to watch", type="missing"
+        "body.region_code", Text("you have several regions: name the one to watch"), type="missing"
     )
 
 
@@ -60,19 +61,22 @@ async def create_webhook(
     if missing:
         challenge = f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
         raise InsufficientScope(
-            f"these events need scopes your token lacks: {' '.join(missing)}",
+            Text("these events need scopes your token lacks: {missing}", missing=" ".join(missing)),
             headers={"WWW-Authenticate": challenge},
         )
     try:
         url = check_url(data.url, allow_private=settings.webhook_allow_private_addresses)
     except ValueError as exc:
-        raise InvalidInput.field("body.url", str(exc), type="url_refused") from None
+        raise InvalidInput.field("body.url", text_of(exc), type="url_refused") from None
     region_code = _region(principal, data.region_code)
     region = await session.get(Region, region_code)
     if region is None or not principal.covers(region_code):
         raise InvalidInput.field(
             "body.region_code",
-            f"region {region_code} does not exist or is not at or below one of yours",
+            Text(
+                "region {region_code} does not exist or is not at or below one of yours",
+                region_code=region_code,
+            ),
             type="not_yours",
         )
     active = await session.scalar(
@@ -82,7 +86,7 @@ async def create_webhook(
     )
     if (active or 0) >= MAX_ACTIVE_PER_OWNER:
         raise TooManyWebhooks(
-            f"you have {MAX_ACTIVE_PER_OWNER} active webhooks: disable one first",
+            Text("you have {most} active webhooks: disable one first", most=MAX_ACTIVE_PER_OWNER),
             limit=MAX_ACTIVE_PER_OWNER,
         )
     webhook = Webhook(
@@ -107,7 +111,12 @@ async def get_webhook(
         stmt = stmt.with_for_update()
     webhook = await session.scalar(stmt)
     if webhook is None:
-        raise WebhookNotFound(f"webhook {webhook_id} does not exist or is not visible to you")
+        raise WebhookNotFound(
+            Text(
+                "webhook {webhook_id} does not exist or is not visible to you",
+                webhook_id=webhook_id,
+            )
+        )
     return webhook
 
 
@@ -183,9 +192,17 @@ async def redeliver(
         )
     ).first()
     if row is None:
-        raise DeliveryNotFound(f"webhook {webhook_id} has no delivery {delivery_id}")
+        raise DeliveryNotFound(
+            Text(
+                "webhook {webhook_id} has no delivery {delivery_id}",
+                webhook_id=webhook_id,
+                delivery_id=delivery_id,
+            )
+        )
     if webhook.disabled_at is not None:
-        raise WebhookDisabled(f"webhook {webhook_id} is disabled: nothing is sent to it")
+        raise WebhookDisabled(
+            Text("webhook {webhook_id} is disabled: nothing is sent to it", webhook_id=webhook_id)
+        )
     delivery, event = row
     now = utcnow()
     delivery.status = DeliveryStatus.pending.value
@@ -201,7 +218,9 @@ async def send_test_event(
     """Queue one `webhook.test` event to this webhook only (subscribed to or not)."""
     webhook = await get_webhook(session, principal=principal, webhook_id=webhook_id)
     if webhook.disabled_at is not None:
-        raise WebhookDisabled(f"webhook {webhook_id} is disabled: nothing is sent to it")
+        raise WebhookDisabled(
+            Text("webhook {webhook_id} is disabled: nothing is sent to it", webhook_id=webhook_id)
+        )
     now = utcnow()
     event = emit(
         session,

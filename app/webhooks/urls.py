@@ -18,6 +18,8 @@ import ipaddress
 import socket
 from urllib.parse import SplitResult, urlsplit
 
+from app.core.i18n import Text
+
 MAX_URL_LENGTH = 2048
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -44,31 +46,33 @@ def ip_literal(host: str) -> IPAddress | None:
 def check_url(url: str, *, allow_private: bool) -> str:
     """The URL, if deliveries may go to it; ValueError saying why not."""
     if len(url) > MAX_URL_LENGTH:
-        raise ValueError(f"at most {MAX_URL_LENGTH} characters")
+        raise ValueError(Text("at most {most} characters", most=MAX_URL_LENGTH))
     if not url.isascii() or any(c.isspace() or ord(c) < 32 for c in url):
-        raise ValueError("spaces, control and non-ASCII characters must be percent-encoded")
+        raise ValueError(Text("spaces, control and non-ASCII characters must be percent-encoded"))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"not a valid URL: {exc}") from None
+        raise ValueError(Text("not a valid URL: {exc}", exc=exc)) from None
     if parts.scheme not in ("http", "https"):
-        raise ValueError("the scheme must be http or https")
+        raise ValueError(Text("the scheme must be http or https"))
     if not parts.hostname:
-        raise ValueError("the URL names no host")
+        raise ValueError(Text("the URL names no host"))
     if parts.username is not None or parts.password is not None:
-        raise ValueError("credentials in the URL are not accepted: verify the signature instead")
+        raise ValueError(
+            Text("credentials in the URL are not accepted: verify the signature instead")
+        )
     if parts.fragment:
-        raise ValueError("a fragment is never sent: leave it out")
+        raise ValueError(Text("a fragment is never sent: leave it out"))
     if port == 0:
-        raise ValueError("port 0 cannot be connected to")
+        raise ValueError(Text("port 0 cannot be connected to"))
     if not allow_private:
         host = parts.hostname.rstrip(".").lower()
         address = ip_literal(host)
         if address is not None and not _public(address):
-            raise ValueError(f"{host} is not a public address")
+            raise ValueError(Text("{host} is not a public address", host=host))
         if host == "localhost" or host.endswith(".localhost"):
-            raise ValueError(f"{host} is a local name")
+            raise ValueError(Text("{host} is a local name", host=host))
     return url
 
 

@@ -604,3 +604,43 @@ async def test_query_count_does_not_grow_with_the_village(
 def test_the_documented_example_is_a_valid_document() -> None:
     example = HouseholdProgress.model_json_schema()["examples"][0]
     assert HouseholdProgress.model_validate(example).model_dump(mode="json") == example
+
+
+async def test_reasons_and_risk_flags_in_chinese_for_zh_cn(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """The app asks in Chinese: details for people in 简体中文, codes and evidence unchanged."""
+    household = await make_household(session, village=VILLAGE_A1, status="lifted")
+    await seed(session, household, world.users["officer_a1"])
+    english = await get_progress(client, world, household)
+    response = await client.get(
+        f"{API}/households/{household.id}/progress",
+        headers={**world.headers("officer_a1"), "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Language"] == "zh-CN"
+    assert "Accept-Language" in response.headers["Vary"]
+    chinese = response.json()
+
+    def without_details(body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **body,
+            "exit": {**body["exit"], "reasons": [r["code"] for r in body["exit"]["reasons"]]},
+            "risk_flags": [{**f, "detail": None} for f in body["risk_flags"]],
+        }
+
+    assert without_details(chinese) == without_details(english)
+    assert [r["detail"] for r in chinese["exit"]["reasons"]] == [
+        "medical：最近一次评估为 not_ok",
+        "housing：最近一次评估为 not_ok",
+        "water：走访中从未评估",
+    ]
+    flags = {f["code"]: f["detail"] for f in chinese["risk_flags"]}
+    assert (
+        flags["below_monitoring_threshold"] == "2025 年人均纯收入 4000.00 元低于监测标准 7000.00 元"
+    )
+    assert flags["income_drop"] == "人均纯收入下降 55.6 %（阈值 30 %）：9000.00 → 4000.00 元"
+    assert flags["indicator_lost"] == "housing：2025-11-20 为 ok，2026-01-10 为 not_ok"
+    assert flags["measure_overdue"] == "1 项帮扶措施已过期限，既未完成也未取消"
+    assert flags["photos_missing"] == "2 条记录引用的 2 张照片尚未上传"
+    assert flags["visit_overdue"] == "上次走访在 64 天前（走访周期 30 天）"

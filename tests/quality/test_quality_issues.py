@@ -289,3 +289,30 @@ def test_chinese_map_positions_come_back_to_wgs84() -> None:
     # 天安门 in BD-09 (Baidu) and WGS-84
     assert geo.haversine_km(39.9073, 116.3912, *geo.to_wgs84(39.915, 116.404, "bd09")) < 0.05
     assert geo.to_wgs84(48.85, 2.35, "gcj02") == (48.85, 2.35)  # outside China: as given
+
+
+async def test_details_in_chinese_for_zh_cn_and_codes_unchanged(
+    client: httpx.AsyncClient, world: World, dirt: Dirt
+) -> None:
+    english, _, _ = await every_issue(client, world, limit=500)
+    response = await client.get(
+        URL, params={"limit": 500}, headers={**world.headers("admin_a"), "Accept-Language": "zh"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Language"] == "zh-CN"
+    assert "Accept-Language" in response.headers["Vary"]
+    chinese = response.json()["items"]
+    assert [{**i, "detail": None} for i in chinese] == [{**i, "detail": None} for i in english]
+    by_id = {(i["kind"], uuid.UUID(i["record_id"])): i for i in chinese}
+
+    def detail(kind: str, name: str) -> str:
+        return str(by_id[(kind, dirt.hits[kind][name])]["detail"])
+
+    assert detail("id_number_missing", "none") == "无号 没有身份证号码"
+    assert detail("size_mismatch", "latest_differs") == (
+        "最近一次收入核算（2024，annual）的家庭人口为 3 人，而该户现有成员 2 人"
+    )
+    assert detail("cause_contradicts_members", "schooling") == (
+        "其他致贫原因为 schooling（因学），但现有成员中没有在校生"
+    )
+    assert detail("id_number_invalid", "check_character").endswith("：身份证号码的校验码错误")
