@@ -123,17 +123,23 @@ CLIENT_SCOPES = (
 )
 
 
-@router.get("/clients")
-async def clients_page(web: WebDep) -> Response:
+async def _clients_page(web: Web, secret: dict[str, Any] | None = None) -> Response:
     clients = await web.api.get("/api/v1/clients", limit=100)
     me = await web.me()
+    # A new secret is shown once, on this answer only; the app never stores it.
     return await web.render(
         "admin_clients.html",
         clients=clients["items"],
         scopes=CLIENT_SCOPES,
         regions=me["regions"],
-        secret=None,
+        secret=secret,
+        headers={"Cache-Control": "no-store"},
     )
+
+
+@router.get("/clients")
+async def clients_page(web: WebDep) -> Response:
+    return await _clients_page(web)
 
 
 @router.post("/clients")
@@ -149,12 +155,12 @@ async def create_client(
         "/api/v1/clients",
         json={"name": name.strip(), "region_code": region_code, "scopes": scopes},
     )
-    return await _client_secret(web, created)
+    return await _clients_page(web, created)
 
 
 @router.post("/clients/{client_id}/rotate")
 async def rotate_client(web: WebDep, _: CsrfChecked, client_id: ClientId) -> Response:
-    return await _client_secret(
+    return await _clients_page(
         web, await web.api.call("POST", f"/api/v1/clients/{client_id}/rotate")
     )
 
@@ -165,25 +171,12 @@ async def disable_client(web: WebDep, _: CsrfChecked, client_id: ClientId) -> Re
     return web.redirect("/admin/clients")
 
 
-async def _client_secret(web: Web, client: dict[str, Any]) -> Response:
-    # The secret is shown once, on this answer only; it is never stored by the app.
-    clients = await web.api.get("/api/v1/clients", limit=100)
-    me = await web.me()
-    return await web.render(
-        "admin_clients.html",
-        clients=clients["items"],
-        scopes=CLIENT_SCOPES,
-        regions=me["regions"],
-        secret=client,
-        headers={"Cache-Control": "no-store"},
-    )
-
-
 # --- webhooks -----------------------------------------------------------------------------
 
 
-@router.get("/webhooks")
-async def webhooks_page(web: WebDep, show: str | None = Query(None, max_length=36)) -> Response:
+async def _webhooks_page(
+    web: Web, *, show: str | None = None, secret: dict[str, Any] | None = None
+) -> Response:
     hooks = (await web.api.get("/api/v1/webhooks", limit=100))["items"]
     deliveries = None
     if show:
@@ -195,8 +188,14 @@ async def webhooks_page(web: WebDep, show: str | None = Query(None, max_length=3
         deliveries=deliveries,
         show=show,
         regions=me["regions"],
-        secret=None,
+        secret=secret,
+        headers={"Cache-Control": "no-store"},
     )
+
+
+@router.get("/webhooks")
+async def webhooks_page(web: WebDep, show: str | None = Query(None, max_length=36)) -> Response:
+    return await _webhooks_page(web, show=show)
 
 
 @router.post("/webhooks")
@@ -218,17 +217,7 @@ async def create_webhook(
             "description": description or None,
         },
     )
-    hooks = (await web.api.get("/api/v1/webhooks", limit=100))["items"]
-    me = await web.me()
-    return await web.render(
-        "admin_webhooks.html",
-        hooks=hooks,
-        deliveries=None,
-        show=None,
-        regions=me["regions"],
-        secret=created,
-        headers={"Cache-Control": "no-store"},
-    )
+    return await _webhooks_page(web, secret=created)
 
 
 @router.post("/webhooks/{webhook_id}/test")

@@ -3,6 +3,8 @@ through the API as the person may see them."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
@@ -23,8 +25,6 @@ EXPORTS = {
 async def monthly_report(
     web: WebDep, region: str | None = Query(None, pattern=r"^[0-9]{12}$")
 ) -> Response:
-    from datetime import datetime
-
     me = await web.me()
     code = region or (me["regions"][0]["code"] if me["regions"] else "")
     figures = await web.api.get(f"/api/v1/regions/{code}/progress")
