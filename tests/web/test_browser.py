@@ -87,9 +87,20 @@ def test_sign_in_and_every_view_renders_offline(admin: Visitor, site: Site) -> N
         assert response.status == 200, (path, response.status)
         assert admin.page.locator("header.top").is_visible()
         screenshot(admin.page, name)
-    # The county page's charts are drawn (ECharts, shipped with the app).
+    # The county page's charts are drawn (ECharts, shipped with the app), on a tablet too.
     admin.open("/progress")
     assert admin.page.locator("[data-chart][data-drawn=true]").count() >= 4
+    admin.page.set_viewport_size({"width": 800, "height": 1280})
+    admin.page.wait_for_timeout(300)
+    screenshot(admin.page, "progress-tablet")
+    admin.page.set_viewport_size({"width": 1366, "height": 900})
+    # The monthly summary prints without the app's header and buttons.
+    admin.open("/reports/monthly")
+    admin.page.emulate_media(media="print")
+    assert not admin.page.locator("header.top").is_visible()
+    assert admin.page.locator("article.report h1").is_visible()
+    screenshot(admin.page, "report-print")
+    admin.page.emulate_media(media="screen")
     # The API documentation works offline too: its scripts ship with the package.
     for path, ready in (("/docs", ".swagger-ui .info"), ("/redoc", ".redoc-wrap .menu-content")):
         admin.open(path)

@@ -8,6 +8,7 @@ that), with a URL on village A1's objects and whether another village's officer 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -15,7 +16,8 @@ import httpx
 import pytest
 
 from app.main import create_app
-from tests.builders import PASSWORD, VILLAGE_A1, World
+from app.web.session import COOKIE, WebSession
+from tests.builders import COUNTY_A, PASSWORD, VILLAGE_A1, World
 from tests.monitoring.case_helpers import opened
 
 ORIGIN = {"Origin": "http://test"}
@@ -280,3 +282,44 @@ async def test_pages_carry_a_policy_without_inline_scripts(
             assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
         assert response.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in (await client.get("/healthz")).headers
+
+
+async def test_an_expiring_access_token_is_refreshed_by_the_next_page(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await sign_in(client, world, "admin_a")
+    session = WebSession.decode(client.cookies[COOKIE])
+    assert session is not None
+    session.expires_at = time.time() + 5  # inside the refresh margin
+    client.cookies.clear()  # the browser below is this request's Cookie header alone
+    expiring = {"Cookie": f"{COOKIE}={session.encode()}"}
+
+    page = await client.get("/households", headers=expiring)
+
+    assert page.status_code == 200
+    written = next(c for c in page.headers.get_list("set-cookie") if c.startswith(COOKIE))
+    renewed = WebSession.decode(written.split(";")[0].split("=", 1)[1])
+    assert renewed is not None
+    assert renewed.access_token != session.access_token
+    assert renewed.refresh_token != session.refresh_token  # rotated
+    assert renewed.csrf == session.csrf
+    # The old refresh token was spent: using it again ends the login (reuse detection), so
+    # the next page signs the browser out rather than showing anything.
+    client.cookies.clear()
+    assert (await client.get("/households", headers=expiring)).status_code == 303
+
+
+async def test_the_sync_table_polls_with_the_apis_etag(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await sign_in(client, world, "admin_a")
+    first = await client.get("/sync/live", params={"region": COUNTY_A})
+    assert first.status_code == 200
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-cache"
+
+    again = await client.get(
+        "/sync/live", params={"region": COUNTY_A}, headers={"If-None-Match": tag}
+    )
+    assert again.status_code == 304
+    assert again.headers["etag"] == tag
