@@ -80,8 +80,10 @@ async def create_token(
     """Exchange credentials or a refresh token for an access token and a new refresh token.
 
     Refresh tokens rotate on every use; presenting one that was already used revokes the whole
-    login (every token issued from it). A login with a `device_id` registers the phone; a phone
-    the county has revoked gets `invalid_grant`. Errors follow RFC 6749 §5.2, not problem+json.
+    login (every token issued from it). A login with a `device_id` registers the phone and binds
+    its refresh tokens to it: a refresh may omit `device_id` (it continues on that phone), but one
+    naming another device revokes the login. A phone the county has revoked gets
+    `invalid_grant`. Errors follow RFC 6749 §5.2, not problem+json.
 
     API clients use `grant_type=client_credentials` (RFC 6749 §4.4), authenticating with HTTP
     Basic (`client_id:client_secret`, each form-urlencoded first) or with `client_id` and

@@ -163,7 +163,9 @@ async def rotate_refresh_token(
     if token.used_at is not None:
         await revoke_family(session, family.id, reason="refresh_token_reuse")
         raise invalid_grant("refresh token already used; this login is revoked, sign in again")
-    if family.device_id is not None and device_id != family.device_id:
+    # The token is bound to its device already: a refresh that names no device (as standard
+    # OAuth2 libraries send it) continues on that device; one that names another is a theft.
+    if family.device_id is not None and device_id is not None and device_id != family.device_id:
         await revoke_family(session, family.id, reason="device_mismatch")
         raise invalid_grant("refresh token presented by another device; this login is revoked")
     if token.expires_at <= now:

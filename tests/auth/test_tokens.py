@@ -301,12 +301,21 @@ async def test_refresh_from_another_device_revokes_the_family(
     assert family.revoked_reason == "device_mismatch"
 
 
-async def test_refresh_without_the_bound_device_is_refused(
-    client: httpx.AsyncClient, world: World
+async def test_a_refresh_without_device_id_continues_on_the_bound_device(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:
+    """Standard OAuth2 libraries send no device_id: the login must go on (issue 17)."""
     first = await tokens(client, world, device_id=DEVICE)
-    assert_oauth_error(await refresh(client, first["refresh_token"]), "invalid_grant")
-    assert await me_status(client, first["access_token"]) == 401
+
+    response = await refresh(client, first["refresh_token"])
+
+    assert response.status_code == 200, response.text
+    second = response.json()
+    assert await me_status(client, second["access_token"]) == 200
+    family = await family_of(session, second["refresh_token"])
+    assert (family.device_id, family.revoked_at) == (DEVICE, None)
+    # And again, still without it.
+    assert (await refresh(client, second["refresh_token"])).status_code == 200
 
 
 async def test_expired_refresh_token_is_refused(
