@@ -17,3 +17,12 @@ def configure_logging(level: str) -> None:
     logging.getLogger().setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def escaped(text: str) -> str:
+    """`text` with every control character written as its escape (\\r, \\n, \\x1b …), so a
+    value sent by a client (a path with %0d%0a) cannot forge or corrupt a line of the log."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.logging import escaped
 from app.core.errors import (
     AppError,
     InvalidBodyEncoding,
@@ -42,7 +43,7 @@ class RequestContextMiddleware:
         # What a caller sees depends on who they are (masking, villages): shared caches must
         # not hand one caller's answer to another.
         personal = b"authorization" in request_headers
-        request_id = incoming[:64] or uuid.uuid4().hex
+        request_id = escaped(incoming[:64]) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()
@@ -64,8 +65,8 @@ class RequestContextMiddleware:
         finally:
             log.info(
                 "%s %s %s %.1fms rid=%s",
-                scope["method"],
-                scope["path"],
+                escaped(scope["method"]),
+                escaped(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,

@@ -138,3 +138,19 @@ async def test_oversized_bodies_are_413(client, world: World) -> None:  # type: 
     )
     assert streamed.status_code == 413
     assert streamed.json()["limit_bytes"] == limit
+
+
+async def test_a_forged_line_in_the_path_stays_one_escaped_log_line(  # type: ignore[no-untyped-def]
+    client, caplog
+) -> None:
+    """%0d%0a in a path must not write a line of its own into the access log (issue 17)."""
+    import logging
+
+    forged = "/api/v1/x%0d%0a2026-12-07 INFO fieldsync.access GET /admin 200 1.0ms rid=forged"
+    with caplog.at_level(logging.INFO, logger="fieldsync.access"):
+        await client.get(forged, headers={"X-Request-ID": "abc\x7fdef"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "fieldsync.access"]
+    assert len(lines) == 1
+    assert "\r" not in lines[0] and "\n" not in lines[0]
+    assert "\\r\\n2026-12-07 INFO" in lines[0]
+    assert "rid=abc\\x7fdef" in lines[0]
