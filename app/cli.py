@@ -111,6 +111,7 @@ def serve(
         reload=reload,
         workers=workers,
         access_log=False,  # our own access log leaves query strings out (they may hold names)
+        server_header=False,  # no `Server: uvicorn`: nothing to tell a scanner
         log_level=settings.log_level.lower(),
     )
 

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.logging import escaped
 from app.core.errors import (
     AppError,
     InvalidBodyEncoding,
@@ -20,8 +19,19 @@ from app.core.errors import (
     problem_response,
 )
 from app.core.i18n import Text
+from app.core.logging import escaped
 
 log = logging.getLogger("fieldsync.access")
+
+
+# On every answer (pages replace the policy and framing with their own): no MIME sniffing, no
+# framing, no referrer, and for the API's JSON no content of any kind may run or load.
+SECURITY_HEADERS = (
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+)
 
 
 class RequestContextMiddleware:
@@ -54,6 +64,9 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(raw=list(message.get("headers", [])))
                 headers.append("x-request-id", request_id)
+                for name, value in SECURITY_HEADERS:
+                    if name not in headers:
+                        headers.append(name, value)
                 if personal and "cache-control" not in headers:
                     headers["cache-control"] = "private, no-cache"
                     headers.add_vary_header("Authorization")  # beside gzip's Accept-Encoding

@@ -79,8 +79,7 @@ class PageHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in added.items():
-                    if name not in headers:
-                        headers.append(name, value)
+                    headers[name] = value  # the page's own, over the API's defaults
             await send(message)
 
         await self.app(scope, receive, send_with_policy)

@@ -222,3 +222,21 @@ def test_a_form_posted_from_another_site_changes_nothing(browser: Any, site: Sit
     with site.api("admin") as api:
         after = api.get("/monitoring-cases", params={"awaiting_my_step": "true"}).json()
     assert after == before
+
+
+def test_every_answer_carries_the_security_headers_and_no_server_name(site: Site) -> None:
+    import httpx
+
+    for path, policy in (
+        ("/healthz", "default-src 'none'; frame-ancestors 'none'"),
+        ("/api/v1/nothing-here", "default-src 'none'; frame-ancestors 'none'"),
+        ("/login", None),
+    ):
+        response = httpx.get(f"{site.base}{path}", timeout=30)
+        assert "server" not in response.headers, path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["x-frame-options"] == "DENY", path
+        if policy:
+            assert response.headers["content-security-policy"] == policy
+        else:
+            assert "script-src 'self'" in response.headers["content-security-policy"]

@@ -281,7 +281,9 @@ async def test_pages_carry_a_policy_without_inline_scripts(
         for tag in re.findall(r"<script\b[^>]*>", response.text):
             assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
         assert response.headers["x-content-type-options"] == "nosniff"
-    assert "content-security-policy" not in (await client.get("/healthz")).headers
+    # The API's own answers keep the strict policy of JSON: nothing may run or load.
+    api = (await client.get("/healthz")).headers["content-security-policy"]
+    assert api == "default-src 'none'; frame-ancestors 'none'"
 
 
 async def test_an_expiring_access_token_is_refreshed_by_the_next_page(
