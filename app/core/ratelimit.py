@@ -31,6 +31,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -357,8 +358,10 @@ async def _login_identity(scope: Scope, receive: Receive) -> str | None:
     request = Request(scope, receive)
     try:
         form = await request.form()
-    except (MultiPartException, ValueError, UnicodeDecodeError):
-        return None  # the route answers the malformed form
+    except (MultiPartException, HTTPException, ValueError, UnicodeDecodeError):
+        # Starlette turns a bad multipart body (no boundary …) into an HTTPException inside an
+        # app. Here it only means the form names nobody: the route answers the bad form.
+        return None
     try:
         grant_type = form.get("grant_type")
         if grant_type == "password":
