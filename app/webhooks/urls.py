@@ -29,9 +29,33 @@ class RefusedAddress(Exception):
     """The URL's host is (or resolves to) an address deliveries may not go to."""
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address (RFC 6052 NAT64, RFC 3056 6to4,
+# RFC 4291 IPv4-compatible and -mapped): such an address reaches the IPv4 host it names.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it is one of those that carry one."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    packed = address.packed
+    if address in _NAT64 or (address in _V4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(packed[12:])
+    if address in _NAT64_LOCAL:  # a /48 prefix: the IPv4 octets around the u-octet (bits 64-71)
+        return ipaddress.IPv4Address(packed[6:8] + packed[9:11])
+    return None
+
+
 def _public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Judged by the IPv4 address it carries, for an IPv6 address that carries one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = embedded_ipv4(address)
+        if carried is not None:
+            return _public(carried)
     return address.is_global and not address.is_multicast
 
 

@@ -42,6 +42,15 @@ PRIVATE = [
     "http://[fe80::1]/hook",
     "http://[::ffff:127.0.0.1]/hook",
     "http://[fd00::1]/hook",
+    # IPv6 addresses that carry a private IPv4 address (issue 17): NAT64, local-use NAT64,
+    # 6to4 and IPv4-compatible.
+    "http://[64:ff9b::7f00:1]/hook",  # 127.0.0.1
+    "http://[64:ff9b::a9fe:a9fe]/hook",  # 169.254.169.254
+    "http://[64:ff9b:1:a00:1:200::]/hook",  # 10.0.1.2 around the u-octet
+    "http://[2002:a00:1::1]/hook",  # 10.0.0.1
+    "http://[2002:c0a8:10a::]/hook",  # 192.168.1.10
+    "http://[::a00:1]/hook",  # 10.0.0.1
+    "http://[::7f00:1]/hook",  # 127.0.0.1
 ]
 
 
@@ -126,3 +135,30 @@ async def test_a_literal_is_its_own_address_without_resolving(
     assert await check_destination(url, allow_private=allow_private) == [
         ipaddress.ip_address(address)
     ]
+
+
+@pytest.mark.parametrize(
+    ("address", "carried"),
+    [
+        ("64:ff9b::808:808", "8.8.8.8"),
+        ("64:ff9b:1:a00:1:200::", "10.0.1.2"),
+        ("2002:808:808::1", "8.8.8.8"),
+        ("::ffff:808:808", "8.8.8.8"),
+        ("::808:808", "8.8.8.8"),
+        ("2001:db8::1", None),
+        ("::1", None),
+    ],
+)
+def test_an_ipv6_address_is_judged_by_the_ipv4_address_it_carries(
+    address: str, carried: str | None
+) -> None:
+    import ipaddress
+
+    from app.webhooks.urls import embedded_ipv4
+
+    found = embedded_ipv4(ipaddress.IPv6Address(address))
+    assert (str(found) if found else None) == carried
+
+
+def test_a_nat64_address_of_a_public_host_is_accepted() -> None:
+    assert check_url("https://[64:ff9b::808:808]/hook", allow_private=False)
