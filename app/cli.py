@@ -112,6 +112,9 @@ def serve(
         workers=workers,
         access_log=False,  # our own access log leaves query strings out (they may hold names)
         server_header=False,  # no `Server: uvicorn`: nothing to tell a scanner
+        # X-Forwarded-For only from the configured proxies (uvicorn would trust any loopback).
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         log_level=settings.log_level.lower(),
     )
 

@@ -308,3 +308,27 @@ async def _add_uploads(url: str, days_left: dict[str, int]) -> None:
                 )
     finally:
         await engine.dispose()
+
+
+def test_forwarded_addresses_are_believed_only_from_the_configured_proxies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn believes X-Forwarded-For from any loopback client unless told (issue 17)."""
+    import uvicorn
+
+    from app import cli
+    from app.core.config import get_settings
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append(kwargs))
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    base = get_settings()
+    for trusted, expected in (
+        ("", (False, None)),
+        ("10.0.0.5, 10.1.0.0/16", (True, "10.0.0.5, 10.1.0.0/16")),
+    ):
+        settings = base.model_copy(update={"trusted_proxies": trusted})
+        monkeypatch.setattr(cli, "get_settings", lambda settings=settings: settings)
+        cli.serve(reload=False, workers=1)
+        assert (seen[-1]["proxy_headers"], seen[-1]["forwarded_allow_ips"]) == expected
+        assert seen[-1]["server_header"] is False

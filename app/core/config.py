@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         le=14 * 60,
         description="UTC offset of EXIF capture times that carry none (phones write local time).",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed (e.g. 127.0.0.1,10.0.0.0/8). Empty: "
+        "none, the connection's own address counts.",
+    )
     cors_allow_origins: list[str] = Field(
         default=["*"], description="Origins browser clients may call from (CORS)."
     )
