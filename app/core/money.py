@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import Field, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer
 
 from app.core.i18n import Text
 
@@ -17,9 +18,25 @@ def _yuan_text(yuan: Decimal) -> str:
     return str(yuan.quantize(CENT) + 0)  # + 0 turns -0.00 into 0.00
 
 
+_PLAIN_DECIMAL = re.compile(r"\d+(\.\d+)?", re.ASCII)
+
+
+def _plain_amount(value: object) -> object:
+    """Refuse what Decimal() would take but no form sends: booleans, and text other than plain
+    ASCII digits with an optional fraction (no spaces, signs, exponents or full-width digits)."""
+    if isinstance(value, bool):
+        raise ValueError(Text("an amount is a number, not true or false"))
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError(
+            Text("an amount is written with the digits 0-9 and at most one decimal point")
+        )
+    return value
+
+
 # Yuan with at most two decimals, from a JSON number or a decimal string; up to 9,999,999,999.99.
 Yuan = Annotated[
     Decimal,
+    BeforeValidator(_plain_amount),
     Field(ge=0, max_digits=12, decimal_places=2, examples=["2952.00"]),
     PlainSerializer(_yuan_text, return_type=str, when_used="json"),
 ]

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     field_validator,
 )
@@ -40,8 +41,11 @@ Sha256 = Annotated[
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     ),
 ]
+# Strict: a JSON integer only (not true, not 100.0, not "3"): a revision is counted, not parsed.
 Revision = Annotated[
-    int, Field(ge=1, le=1_000_000, description="1 on creation, +1 on each edit on the phone")
+    int,
+    Strict(),
+    Field(ge=1, le=1_000_000, description="1 on creation, +1 on each edit on the phone"),
 ]
 
 

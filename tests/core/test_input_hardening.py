@@ -154,3 +154,47 @@ async def test_a_forged_line_in_the_path_stays_one_escaped_log_line(  # type: ig
     assert "\r" not in lines[0] and "\n" not in lines[0]
     assert "\\r\\n2026-12-07 INFO" in lines[0]
     assert "rid=abc\\x7fdef" in lines[0]
+
+
+@pytest.mark.parametrize("revision", [True, 100.0, "3", 1.5])
+async def test_a_revision_is_a_json_integer_only(  # type: ignore[no-untyped-def]
+    client, world: World, revision: object
+) -> None:
+    """Issue 17: `revision: true` and `100.0` were taken as 1 and 100."""
+    from tests.records.bodies import visit_body
+
+    body = visit_body(world.households["a1"].id, revision=1)
+    body["revision"] = revision
+    response = await client.put(
+        f"/api/v1/visits/{uuid.uuid4()}", json=body, headers=world.headers("officer_a1")
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["body.revision"]
+
+
+@pytest.mark.parametrize("amount", ["１２", " 12 ", "1e3", "-0", "12.", "+12", True])
+async def test_money_is_plain_ascii_digits(  # type: ignore[no-untyped-def]
+    client, world: World, amount: object
+) -> None:
+    """Issue 17: full-width digits, spaces, exponents and signs were read as amounts."""
+    from tests.records.bodies import snapshot_body
+
+    body = snapshot_body(world.households["a1"].id, wage_income=amount)
+    response = await client.put(
+        f"/api/v1/income-snapshots/{uuid.uuid4()}", json=body, headers=world.headers("officer_a1")
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["body.wage_income"]
+
+
+@pytest.mark.parametrize("amount", ["12", "12.5", "12.50", 12, 12.5, "0"])
+async def test_plain_amounts_are_accepted(  # type: ignore[no-untyped-def]
+    client, world: World, amount: object
+) -> None:
+    from tests.records.bodies import snapshot_body
+
+    body = snapshot_body(world.households["a1"].id, wage_income=amount)
+    response = await client.put(
+        f"/api/v1/income-snapshots/{uuid.uuid4()}", json=body, headers=world.headers("officer_a1")
+    )
+    assert response.status_code == 201, response.text
