@@ -36,8 +36,8 @@ def _plain_amount(value: object) -> object:
 # Yuan with at most two decimals, from a JSON number or a decimal string; up to 9,999,999,999.99.
 Yuan = Annotated[
     Decimal,
-    BeforeValidator(_plain_amount),
     Field(ge=0, max_digits=12, decimal_places=2, examples=["2952.00"]),
+    BeforeValidator(_plain_amount),
     PlainSerializer(_yuan_text, return_type=str, when_used="json"),
 ]
 # A decimal string with exactly two places, e.g. "-120.50" (net income can be negative).
