@@ -250,10 +250,15 @@ async def household_photos(
         keys=[col(PhotoRef.sha256), col(PhotoRef.record_type), col(PhotoRef.record_id)],
         page=page,
     )
+    # Held *for this caller*: a sha256 copied from another county's record must not reveal
+    # that photo's type, size, dimensions or capture time.
     held = {
         photo.sha256: photo
         for photo in await session.scalars(
-            select(Photo).where(col(Photo.sha256).in_({ref.sha256 for ref in refs}))
+            select(Photo).where(
+                col(Photo.sha256).in_({ref.sha256 for ref in refs}),
+                _readable(principal, col(Photo.sha256)),
+            )
         )
     }
     return [(ref, held.get(ref.sha256)) for ref in refs], cursor
@@ -275,9 +280,10 @@ async def measure_photos(
                 measure_id=measure_id,
             )
         )
+    readable = _readable(principal, col(Photo.sha256))
     rows = await session.execute(
         select(PhotoRef, Photo)
-        .outerjoin(Photo, col(Photo.sha256) == PhotoRef.sha256)
+        .outerjoin(Photo, (col(Photo.sha256) == PhotoRef.sha256) & readable)
         .where(PhotoRef.measure_id == measure_id, PhotoRef.household_id == measure.household_id)
         # Oldest first, photos without a capture time last, the same on every database.
         .order_by(

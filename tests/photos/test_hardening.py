@@ -4,6 +4,7 @@ small files that decode huge, and reading another village's photo by naming its 
 from __future__ import annotations
 
 import io
+import uuid
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from tests.assertions import problem
 from tests.builders import World
 from tests.photos.images import jpeg_bytes, noisy_jpeg_bytes
 from tests.photos.tus_helpers import CHUNK, TUS, UPLOADS, create, metadata, patch, sha256_hex
-from tests.records.bodies import put, visit_body
+from tests.records.bodies import measure_body, put, visit_body
 from tests.sync.helpers import count
 
 API = "/api/v1"
@@ -200,3 +201,42 @@ async def test_creation_with_upload_checks_the_bodys_checksum(
     }
     problem(await client.post(UPLOADS, headers=headers, content=data), 460, "checksum_mismatch")
     assert await count(session, Upload) == 0
+
+
+async def test_a_copied_sha256_does_not_show_another_villages_photo_as_held(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Issue 17: the household's photo list showed a foreign photo's type, size, dimensions
+    and capture time to whoever named its sha256 in a record of their own."""
+    data = noisy_jpeg_bytes()
+    sha = sha256_hex(data)
+    stored = await client.put(
+        f"{API}/photos/{sha}",
+        headers=world.headers("officer_a1"),
+        params={"household_id": str(world.households["a1"].id)},
+        content=data,
+    )
+    assert stored.status_code == 201
+    measure_id = uuid.uuid4()
+    assert (
+        await client.put(
+            f"{API}/measures/{measure_id}",
+            json=measure_body(world.households["a2"].id),
+            headers=world.headers("officer_a2"),
+        )
+    ).status_code == 201
+    ref = {"sha256": sha, "tag": "after", "measure_id": str(measure_id)}
+    visit = visit_body(world.households["a2"].id, photos=[ref])
+    assert (await put(client, world, "visit", visit, who="officer_a2")).status_code == 201
+
+    officer_a2 = world.headers("officer_a2")
+    listed = await client.get(
+        f"{API}/households/{world.households['a2'].id}/photos", headers=officer_a2
+    )
+    assert listed.status_code == 200
+    [item] = listed.json()["items"]
+    assert item["held"] is False
+    assert all(item.get(k) is None for k in ("content_type", "size_bytes", "width", "taken_at"))
+    measure = await client.get(f"{API}/measures/{measure_id}/photos", headers=officer_a2)
+    assert measure.status_code == 200
+    assert [p["held"] for p in measure.json()["after"]] == [False]
