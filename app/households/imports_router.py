@@ -19,11 +19,13 @@ from app.households.import_schemas import INVALID_EXAMPLE, HouseholdImportReport
 router = APIRouter(prefix="/households", tags=["households"])
 
 _IMPORT_ERRORS = problem_responses(
+    400,
     401,
     403,
     413,
     422,
     described={
+        400: "`bad_request`: the multipart body itself is malformed.",
         413: "`household_file_too_large`: over FIELDSYNC_HOUSEHOLD_IMPORT_MAX_BYTES "
         "(`reason` `bytes` or `inflated`, `limit_bytes`) or "
         "FIELDSYNC_HOUSEHOLD_IMPORT_MAX_ROWS data rows (`reason` `rows`, `limit_rows`); "

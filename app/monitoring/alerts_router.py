@@ -36,12 +36,14 @@ AlertImporter = Annotated[
     "/import",
     response_model=AlertImportReport,
     responses=problem_responses(
+        400,
         401,
         403,
         404,
         413,
         422,
         described={
+            400: "`bad_request`: the multipart body itself is malformed.",
             422: "`alert_file_unreadable`: the file cannot be read as a whole (its `reason`: "
             "`too_large`, `not_csv_or_xlsx`, `encoding`, `no_header`, `missing_columns`, "
             "`bad_xlsx`); nothing was imported. Or an invalid `county`.",
