@@ -162,3 +162,7 @@ HouseholdAdmin = Annotated[
 RegionAdmin = Annotated[
     Principal, Depends(require(roles=(Role.county_admin,), scopes=("regions:write",)))
 ]
+# County information center: the county's accounts, their phones and the apps that read it.
+AccountAdmin = Annotated[
+    Principal, Depends(require(roles=(Role.county_admin,), scopes=("users:write",)))
+]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
-from app.auth.deps import require
-from app.auth.principal import Principal
+from app.auth.deps import AccountAdmin
 from app.clients import service
 from app.clients.schemas import (
     ClientCreate,
@@ -20,14 +18,9 @@ from app.clients.schemas import (
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
-from app.users.models import Role
 
 router = APIRouter(prefix="/clients", tags=["clients"])
 
-# County information center: accounts, and the apps that read the county.
-ClientAdmin = Annotated[
-    Principal, Depends(require(roles=(Role.county_admin,), scopes=("users:write",)))
-]
 # The secret is in the body: no cache may keep it.
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _SECRET_HEADERS = {
@@ -56,7 +49,7 @@ _SECRET_HEADERS = {
     },
 )
 async def create_client(
-    session: SessionDep, principal: ClientAdmin, data: ClientCreate, response: Response
+    session: SessionDep, principal: AccountAdmin, data: ClientCreate, response: Response
 ) -> ClientWithSecret:
     """Register a third-party app that reads a region; its secret is shown in this answer only.
 
@@ -72,7 +65,7 @@ async def create_client(
 
 @router.get("", response_model=Page[ClientPublic], responses=problem_responses(401, 403, 422))
 async def list_clients(
-    session: SessionDep, principal: ClientAdmin, page: PageDep
+    session: SessionDep, principal: AccountAdmin, page: PageDep
 ) -> Page[ClientPublic]:
     """The API clients of your region (without their secrets), oldest first."""
     clients, cursor = await service.list_clients(session, actor=principal, page=page)
@@ -83,7 +76,7 @@ async def list_clients(
     "/{client_id}", response_model=ClientPublic, responses=problem_responses(401, 403, 404, 422)
 )
 async def get_client(
-    session: SessionDep, principal: ClientAdmin, client_id: uuid.UUID
+    session: SessionDep, principal: AccountAdmin, client_id: uuid.UUID
 ) -> ClientPublic:
     """One API client of your region (without its secret)."""
     return client_public(await service.get_client(session, actor=principal, client_id=client_id))
@@ -100,7 +93,7 @@ async def get_client(
     },
 )
 async def rotate_client_secret(
-    session: SessionDep, principal: ClientAdmin, client_id: uuid.UUID, response: Response
+    session: SessionDep, principal: AccountAdmin, client_id: uuid.UUID, response: Response
 ) -> ClientWithSecret:
     """Give a client a new secret, shown in this answer only; the old one stops working.
 
@@ -117,7 +110,7 @@ async def rotate_client_secret(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def disable_client(
-    session: SessionDep, principal: ClientAdmin, client_id: uuid.UUID
+    session: SessionDep, principal: AccountAdmin, client_id: uuid.UUID
 ) -> ClientPublic:
     """Disable a client for good: its tokens stop working at once and it gets no new ones.
 

@@ -5,24 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
-from app.auth.deps import SyncReader, require
-from app.auth.principal import Principal
+from app.auth.deps import AccountAdmin, SyncReader
 from app.core.base import utcnow
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
 from app.devices import service
 from app.devices.schemas import DevicePublic, device_public
-from app.users.models import Role
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
-# County information center: manage the county's accounts and their phones.
-DeviceAdmin = Annotated[
-    Principal, Depends(require(roles=(Role.county_admin,), scopes=("users:write",)))
-]
 DeviceId = Annotated[
     str,
     Path(
@@ -58,7 +52,7 @@ async def list_devices(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def revoke_device(
-    session: SessionDep, principal: DeviceAdmin, device_id: DeviceId
+    session: SessionDep, principal: AccountAdmin, device_id: DeviceId
 ) -> DevicePublic:
     """Revoke a lost phone (county admin): its logins end and it cannot log in again.
 

@@ -42,7 +42,7 @@ from app.households.import_schemas import (
     Outcome,
 )
 from app.households.models import Household
-from app.households.schemas import HouseholdCreate
+from app.households.schemas import REGISTER_FIELDS, HouseholdCreate
 from app.households.vocabulary import Relation
 from app.regions import codes
 from app.regions.models import Region
@@ -56,20 +56,7 @@ _MEMBER_FIELDS = (
     "in_school",
     "medical_insurance",
 )
-_HOUSEHOLD_FIELDS = (
-    "number",
-    "group_name",
-    "head_name",
-    "phone",
-    "attribute",
-    "status",
-    "main_cause",
-    "other_causes",
-    "identification_standard",
-    "identified_year",
-    "planned_exit_year",
-    "exit_year",
-)
+_HOUSEHOLD_FIELDS = ("number", "group_name", "head_name", "phone", *REGISTER_FIELDS)
 # A placeholder village where none could be found, so that the body's other rules still run.
 _NO_VILLAGE = "000000000000"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from app.auth.deps import require
-from app.auth.principal import Principal
+from app.auth.deps import AccountAdmin
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
@@ -27,10 +26,6 @@ from app.users.service import UserFilters, UserRecord
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-# County information center: accounts, and the apps that read the county.
-UserAdmin = Annotated[
-    Principal, Depends(require(roles=(Role.county_admin,), scopes=("users:write",)))
-]
 _REGIONS_422 = (
     "Invalid input: a region not in your county or not of the role's level names `body.regions.<i>`"
 )
@@ -44,7 +39,7 @@ def _public(record: UserRecord) -> UserPublic:
 @router.get("", response_model=Page[UserPublic], responses=problem_responses(401, 403, 422))
 async def list_users(
     session: SessionDep,
-    principal: UserAdmin,
+    principal: AccountAdmin,
     page: PageDep,
     role: Annotated[Role | None, Query(description="Only accounts of this role.")] = None,
     region: Annotated[
@@ -88,7 +83,7 @@ async def list_users(
     },
 )
 async def create_user(
-    session: SessionDep, principal: UserAdmin, data: UserCreate, response: Response
+    session: SessionDep, principal: AccountAdmin, data: UserCreate, response: Response
 ) -> UserPublic:
     """Create an account of your county with its regions and initial password."""
     record = await service.create_user(session, actor=principal, data=data)
@@ -101,7 +96,7 @@ async def create_user(
     response_model=UserPublic,
     responses=problem_responses(401, 403, 404, 422, described={404: _NOT_FOUND}),
 )
-async def get_user(session: SessionDep, principal: UserAdmin, user_id: uuid.UUID) -> UserPublic:
+async def get_user(session: SessionDep, principal: AccountAdmin, user_id: uuid.UUID) -> UserPublic:
     """One account of your county."""
     return _public(await service.get_user(session, actor=principal, user_id=user_id))
 
@@ -122,7 +117,7 @@ async def get_user(session: SessionDep, principal: UserAdmin, user_id: uuid.UUID
     ),
 )
 async def update_user(
-    session: SessionDep, principal: UserAdmin, user_id: uuid.UUID, data: UserUpdate
+    session: SessionDep, principal: AccountAdmin, user_id: uuid.UUID, data: UserUpdate
 ) -> UserPublic:
     """Rename an account, or disable it (its logins end at once) or enable it again."""
     return _public(await service.update_user(session, actor=principal, user_id=user_id, data=data))
@@ -134,7 +129,7 @@ async def update_user(
     responses=problem_responses(401, 403, 404, 422, described={404: _NOT_FOUND, 422: _REGIONS_422}),
 )
 async def put_user_regions(
-    session: SessionDep, principal: UserAdmin, user_id: uuid.UUID, data: UserRegionsUpdate
+    session: SessionDep, principal: AccountAdmin, user_id: uuid.UUID, data: UserRegionsUpdate
 ) -> UserPublic:
     """Replace an account's villages, town or county; its logins go on with the new ones."""
     return _public(
@@ -150,7 +145,7 @@ async def put_user_regions(
     responses=problem_responses(401, 403, 404, 422, described={404: _NOT_FOUND}),
 )
 async def reset_user_password(
-    session: SessionDep, principal: UserAdmin, user_id: uuid.UUID, data: PasswordReset
+    session: SessionDep, principal: AccountAdmin, user_id: uuid.UUID, data: PasswordReset
 ) -> UserPublic:
     """Set a new password for an account; every login it has ends at once."""
     return _public(
