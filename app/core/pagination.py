@@ -69,10 +69,26 @@ def decode_cursor(cursor: str, *, size: int) -> list[str]:
     if (
         not isinstance(values, list)
         or len(values) != size
-        or not all(isinstance(v, str) for v in values)
+        or not all(isinstance(v, str) and _storable(v) for v in values)
     ):
         raise InvalidInput.field("query.cursor", Text("cursor is not one this API issued"))
     return values
+
+
+def _storable(value: str) -> bool:
+    """Whether every database can take `value` as text: no NUL (PostgreSQL refuses it) and no
+    lone surrogate (not UTF-8)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# The range of the widest integer column (BIGINT) on both databases.
+_INT_RANGE = range(-(2**63), 2**63)
 
 
 def _from_cursor(key: InstrumentedAttribute[Any], value: str) -> Any:
@@ -85,11 +101,14 @@ def _from_cursor(key: InstrumentedAttribute[Any], value: str) -> Any:
     try:
         if python_type is datetime:
             return cursor_datetime(value)
-        return python_type(value)
+        typed = python_type(value)
     except (TypeError, ValueError):
         raise InvalidInput.field(
             "query.cursor", Text("cursor is not one this API issued")
         ) from None
+    if isinstance(typed, int) and typed not in _INT_RANGE:
+        raise InvalidInput.field("query.cursor", Text("cursor is not one this API issued"))
+    return typed
 
 
 def cursor_datetime(value: str) -> datetime:
