@@ -1,10 +1,14 @@
 """Schemathesis over every operation of openapi/openapi.json, as each role and as an API client.
 
-Each operation is called with requests generated from the published document: valid ones with
-random values, valid ones naming objects that exist (a household, its member, records, a photo,
-regions), invalid ones (negative generation) and the document's own examples. Every answer must
-be a documented status code with the documented content type and a body matching the documented
-schema, and never a 5xx.
+Every phase of schemathesis 4 runs, as each role:
+- examples: the document's own examples;
+- coverage: each parameter's and field's boundary values, missing parts and wrong types;
+- fuzzing: valid requests with random values, valid ones naming objects that exist (a household,
+  its member, records, a photo, regions), and invalid ones (negative generation);
+- stateful: workflows that feed one answer's ids into the next request, along the links
+  schemathesis infers from the document (`test_workflows_keep_the_contract`).
+Every answer must be a documented status code with the documented content type and a body
+matching the documented schema, and never a 5xx.
 
 Cases are drawn with Hypothesis (a fixed seed per operation and role, so CI is reproducible) and
 sent in the test's event loop through the `client` fixture; each one runs in a savepoint rolled
@@ -14,6 +18,7 @@ default 4) and `FIELDSYNC_FUZZ_SEED` widen or vary the search.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import zlib
@@ -28,9 +33,12 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from schemathesis import Case, GenerationMode
+from schemathesis import Case, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.generation.drivers import CoverageGenerator
+from schemathesis.generation.feedback import FeedbackSources
+from schemathesis.generation.overrides import Override
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -50,6 +58,9 @@ from tests.test_openapi import PUBLISHED
 SCHEMA = schemathesis.openapi.from_path(PUBLISHED)
 EXAMPLES = int(os.environ.get("FIELDSYNC_FUZZ_EXAMPLES", "4"))
 BASE_SEED = int(os.environ.get("FIELDSYNC_FUZZ_SEED", "0"))
+# The coverage phase's cases (about 4,100 per role) are dealt out among the roles in turn, so the
+# suite sends each once; FIELDSYNC_FUZZ_COVERAGE=all (`make fuzz`) sends every case as every role.
+COVERAGE_ALL = os.environ.get("FIELDSYNC_FUZZ_COVERAGE") == "all"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -234,6 +245,24 @@ def _cases(method: str, path: str, role: str, auth: dict[str, str], known: Known
             if kind == "known" and isinstance(case.body, dict | list):
                 case.body = _aim(case.body, known.body)
             cases.append(case)
+    # The coverage phase: each parameter's and body field's boundary values, missing required
+    # parts, wrong types (deterministic, no Hypothesis draw), on the known objects.
+    generator = CoverageGenerator(
+        operation=operation,
+        generation_modes=list(GenerationMode),
+        generation_config=SCHEMA.config.generation_for(operation=operation, phase="coverage"),
+        auth_storage=None,
+        override=Override(headers={**headers, **auth}, path_parameters=dict(known.path)),
+        feedback=FeedbackSources(),
+    )
+    turn = list(ROLES).index(role)
+    for index, case in enumerate(generator):
+        if not COVERAGE_ALL and index % len(ROLES) != turn:
+            continue
+        positive = case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE
+        if positive and isinstance(case.body, dict | list):
+            case.body = _aim(case.body, known.body)
+        cases.append(case)
     # The document's own examples, naming the known objects.
     for strategy in operation.get_strategies_from_examples():
         for case in _draw(strategy, 1, key + "example"):
@@ -255,6 +284,14 @@ async def _send(client: httpx.AsyncClient, case: Case) -> httpx.Response:
     )
 
 
+async def _auth(role: str, session: AsyncSession, world: World) -> dict[str, str]:
+    """The Authorization header of `role`."""
+    if ROLES[role] is None:
+        registered = await make_client(session, admin=world.users["admin_a"], region=COUNTY_A)
+        return {"Authorization": f"Bearer {minted_token(registered)}"}
+    return world.headers(ROLES[role])
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 async def test_operation_keeps_its_contract(
@@ -265,11 +302,7 @@ async def test_operation_keeps_its_contract(
     session: AsyncSession,
     world: World,
 ) -> None:
-    if ROLES[role] is None:
-        registered = await make_client(session, admin=world.users["admin_a"], region=COUNTY_A)
-        auth = {"Authorization": f"Bearer {minted_token(registered)}"}
-    else:
-        auth = world.headers(ROLES[role])
+    auth = await _auth(role, session, world)
     known = await _known(session, client, world, path, auth)
     failures: dict[str, str] = {}
     for case in _cases(method, path, role, auth, known):
@@ -284,4 +317,61 @@ async def test_operation_keeps_its_contract(
         except FailureGroup as failure:  # the checks that failed, with a curl to reproduce
             title = str(failure).strip().splitlines()[0]
             failures.setdefault(title, str(failure))
+    assert not failures, "\n\n".join(failures.values())
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_workflows_keep_the_contract(
+    role: str, client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """The stateful phase: sequences of calls that feed one answer's values (a household's id,
+    a member's, a measure's…) into the next request, along the links schemathesis infers from
+    the document. Each scenario runs in a savepoint rolled back at its end.
+
+    Hypothesis drives the state machine synchronously, so it runs in a thread of its own and
+    hands each request (and each savepoint) to the test's event loop.
+    """
+    auth = await _auth(role, session, world)
+    loop = asyncio.get_running_loop()
+    failures: dict[str, str] = {}
+    sent: list[int] = []
+
+    def run(awaitable: Any) -> Any:
+        async def wait() -> Any:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wait(), loop).result()
+
+    class Workflow(SCHEMA.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            self.savepoint = run(session.begin_nested())
+
+        def teardown(self) -> None:
+            if self.savepoint.is_active:
+                run(self.savepoint.rollback())
+
+        def call(self, case: Case, **kwargs: Any) -> Response:
+            case.headers = {**(case.headers or {}), **auth}
+            sent.append(1)
+            return Response.from_httpx(run(_send(client, case)), verify=False)
+
+        def validate_response(self, response: Response, case: Case, **kwargs: Any) -> None:
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except FailureGroup as failure:
+                title = str(failure).strip().splitlines()[0]
+                failures.setdefault(title, str(failure))
+
+    scenarios = settings(
+        max_examples=max(EXAMPLES * 5, 10),
+        stateful_step_count=8,
+        deadline=None,
+        database=None,
+        derandomize=BASE_SEED == 0,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    runner = Workflow.run if BASE_SEED == 0 else seed(BASE_SEED)(Workflow.run)
+    await asyncio.to_thread(runner, settings=scenarios)
+    assert len(sent) >= 20, f"only {len(sent)} requests: the workflows did not get going"
     assert not failures, "\n\n".join(failures.values())

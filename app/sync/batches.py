@@ -167,8 +167,8 @@ def prepare(batch: SyncBatchIn) -> Prepared:
     transaction, so that the write lock (SQLite) is held for the writing alone."""
     prepared: Prepared = []
     for index, item in enumerate(batch.records):
-        if item.type not in _RECORD_TYPES:
-            prepared.append(None)
+        if not isinstance(item.type, str) or item.type not in _RECORD_TYPES:
+            prepared.append(None)  # a household edit, or a type refused in the transaction
             continue
         try:
             prepared.append(_ready(index, item))

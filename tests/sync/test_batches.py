@@ -494,6 +494,19 @@ async def test_a_revision_above_the_maximum_names_the_records_revision(
     assert [e["field"] for e in result["errors"]] == ["records.0.revision"]
 
 
+@pytest.mark.parametrize("kind", [{}, [], 7, None, True])
+async def test_a_type_that_is_not_a_string_is_a_rejected_record(
+    client: httpx.AsyncClient, session: AsyncSession, world: World, kind: Any
+) -> None:
+    """The fuzzer's coverage phase sent `"type": {}`: a 500 (unhashable) before the fix."""
+    headers = await phone_headers(session, world, "officer_a1")
+    good = record("visit", uuid.uuid4(), visit_body(world.households["a1"].id))
+    odd = {**record("visit", uuid.uuid4(), visit_body(world.households["a1"].id)), "type": kind}
+    answer = await sent_ok(client, batch([odd, good]), headers)
+    assert [r["status"] for r in answer["results"]] == ["rejected", "created"]
+    assert [e["field"] for e in answer["results"][0]["errors"]] == ["records.0.type"]
+
+
 # --- idempotency of the batch ------------------------------------------------------------------
 
 
