@@ -387,3 +387,16 @@ async def reset_password(
 async def find_user(session: AsyncSession, *, username: str) -> User | None:
     """An account by its username (the operator's CLI)."""
     return await session.scalar(select(User).where(col(User.username) == username))
+
+
+async def get_regions(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """The codes of the user's regions, sorted."""
+    return list(
+        (
+            await session.scalars(
+                select(UserRegion.region_code)
+                .where(col(UserRegion.user_id) == user_id)
+                .order_by(col(UserRegion.region_code))
+            )
+        ).all()
+    )
