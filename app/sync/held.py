@@ -28,6 +28,7 @@ from app.records import service as records_service
 from app.records.vocabulary import Outcome, RecordType
 from app.regions import codes
 from app.regions.models import Region
+from app.sync.conflicts import user_refs
 from app.sync.errors import HeldRecordClash, HeldRecordDecided, HeldRecordNotFound
 from app.sync.held_schemas import (
     HELD_REASON_LABELS,
@@ -37,7 +38,7 @@ from app.sync.held_schemas import (
     HeldStatus,
 )
 from app.sync.models import HeldRecord, SyncBatch
-from app.sync.schemas import ItemStatus, SyncItem, UserRef
+from app.sync.schemas import ItemStatus, SyncItem
 from app.users.models import Role, User, UserRegion
 
 # Who may be named as the author a held record is accepted under (beside the admin).
@@ -111,22 +112,12 @@ def held_result(item_type: str, row: HeldRecord) -> dict[str, Any]:
 
 
 async def publics(session: AsyncSession, rows: list[HeldRecord]) -> list[HeldPublic]:
-    ids = {r.author_id for r in rows}
-    users = (
-        {u.id: u for u in await session.scalars(select(User).where(col(User.id).in_(ids)))}
-        if ids
-        else {}
-    )
+    users = await user_refs(session, {r.author_id for r in rows})
     return [
         HeldPublic(
             **r.model_dump(exclude={"item", "author_id"}),
             data=r.item.get("data") or {},
-            author=UserRef(
-                id=r.author_id,
-                username=users[r.author_id].username,
-                display_name=users[r.author_id].display_name,
-                role=users[r.author_id].role,
-            ),
+            author=users[r.author_id],
         )
         for r in rows
     ]
