@@ -335,6 +335,71 @@ def create_user(
     typer.echo(f"user {username} {outcome} ({role}: {', '.join(region)})")
 
 
+@cli.command("assign-regions")
+def assign_regions(
+    username: Annotated[str, typer.Option(help="Login name of the account")],
+    region: Annotated[
+        list[str],
+        typer.Option(
+            help="Village (officer, first_secretary), town (town_staff) or county "
+            "(county_admin); repeatable: the account's regions become exactly these"
+        ),
+    ],
+) -> None:
+    """Reassign an account's villages, town or county; its password and logins stay valid.
+
+    What its phone still sends for a village taken from it is held for the county admin
+    (GET /api/v1/sync/held), not lost.
+    """
+    import app as package
+    from app.core.errors import AppError
+    from app.core.i18n import load_catalogs, using_language
+    from app.users import service
+    from app.users.models import Role
+    from app.users.schemas import UserRegionsUpdate
+
+    load_catalogs(Path(package.__file__).parent)  # what is wrong with a region, in Chinese
+    try:
+        data = UserRegionsUpdate(regions=region)
+    except ValueError as exc:
+        typer.echo(f"错误：区划代码无效：{exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(session: AsyncSession) -> tuple[list[str], list[str]]:
+        user = await service.find_user(session, username=username)
+        if user is None:
+            raise _Abort(f"用户 {username} 不存在（先用 create-user 创建）")
+        if user.role == Role.api_client.value:
+            raise _Abort(f"{username} 是第三方应用账号，没有分配区划")
+        typer.echo(f"  正在为 {username}（{user.role}）分配区划……", err=True)
+        before = await service.get_regions(session, user.id)
+        try:
+            record = await service.put_user_regions(
+                session, actor=None, user_id=user.id, regions=data.regions
+            )
+        except AppError as exc:
+            with using_language("zh-CN"):
+                problems = [e.rendered()["message"] for e in exc.errors or []]
+                if not problems and exc.text is not None:
+                    problems = [exc.text.render()]
+            raise _Abort("；".join(problems) or str(exc)) from None
+        return before, record.regions
+
+    try:
+        before, after = _run_in_session(work)
+    except _Abort as abort:
+        typer.echo(f"错误：{abort}", err=True)
+        typer.echo("未做任何更改", err=True)
+        raise typer.Exit(1) from None
+    taken = sorted(set(before) - set(after))
+    typer.echo(f"用户 {username} 的区划已更新：{'、'.join(after)}（密码和已登录设备不变）")
+    if taken:
+        typer.echo(
+            f"已移除：{'、'.join(taken)}；手机上尚未上传的这些村的记录将暂存，"
+            "由县级管理员接收或退回"
+        )
+
+
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Build the demo county (莘县): towns, villages, ~600 households, users. Safe to run twice."""

@@ -20,9 +20,9 @@ from app.records.models import (
     Visit,
 )
 from app.regions.models import Region
-from app.sync.models import Change, ChangeCounter, SyncBatch, SyncConflict
+from app.sync.models import Change, ChangeCounter, HeldRecord, SyncBatch, SyncConflict
 from app.thresholds.models import PovertyThreshold
-from app.users.models import User, UserRegion
+from app.users.models import User, UserRegion, UserRegionEnded
 from app.webhooks.models import Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Change",
     "ChangeCounter",
     "Device",
+    "HeldRecord",
     "Household",
     "HouseholdChange",
     "IncomeExclusion",
@@ -53,6 +54,7 @@ __all__ = [
     "UploadPart",
     "User",
     "UserRegion",
+    "UserRegionEnded",
     "VillageStamp",
     "Visit",
     "Webhook",

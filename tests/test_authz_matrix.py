@@ -33,7 +33,7 @@ from app.photos.models import Photo, PhotoHolder, Upload
 from app.photos.storage import LocalStorage, original_key, thumbnail_key
 from app.records import service as records_service
 from app.records.vocabulary import RecordType
-from app.sync.models import SyncBatch, SyncConflict
+from app.sync.models import HeldRecord, SyncBatch, SyncConflict
 from app.thresholds.models import PovertyThreshold
 from app.users.models import Role
 from app.webhooks.models import WebhookDelivery, WebhookEvent
@@ -86,6 +86,9 @@ DEVICE_B = "android-admin-b"
 # A batch officer_a1 sent, and the household conflict it left in village A1.
 BATCH_ID = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 CONFLICT_ID = uuid.UUID("00000000-0000-4000-8000-00000000c001")
+# A visit of household a1 that batch held (as if village A1 had been taken from officer_a1).
+HELD_ID = uuid.UUID("00000000-0000-4000-8000-00000000c002")
+HELD_VISIT_ID = uuid.UUID("00000000-0000-4000-8000-00000000c003")
 # A photo held for household a1 (named by its visit), and officer_a1's unfinished upload of
 # another one; a third photo is what PUT /photos stores.
 PHOTO = jpeg_bytes(48, 32, color=(10, 120, 60))
@@ -175,6 +178,7 @@ class Ctx:
     delivery_id: uuid.UUID = DELIVERY_ID
     case_id: uuid.UUID = CASE_ID
     alert_id: uuid.UUID = ALERT_ID
+    held_id: uuid.UUID = HELD_ID
 
 
 # What a successful write changed, read back by admin_a: True when the change is there.
@@ -443,6 +447,14 @@ async def _household_moved(client: httpx.AsyncClient, world: World, ctx: Ctx) ->
 async def _conflict_resolved(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
     page = (await _admin_get(client, world, "/sync/conflicts?status=resolved")).json()
     return any(item["id"] == str(ctx.conflict_id) for item in page["items"])
+
+
+def _held_decided(state: str) -> Effect:
+    async def effect(client: httpx.AsyncClient, world: World, ctx: Ctx) -> bool:
+        page = (await _admin_get(client, world, f"/sync/held?status={state}")).json()
+        return any(item["id"] == str(ctx.held_id) for item in page["items"])
+
+    return effect
 
 
 def _batch(ctx: Ctx) -> dict[str, Any]:
@@ -861,6 +873,22 @@ TABLE: dict[tuple[str, str], Entry] = {
         json={"choice": "server"},
         effect=_conflict_resolved,
     ),
+    # Held records: the county admin of their county alone.
+    ("GET", "/api/v1/sync/held"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 200, 403),
+        sees=_villages,
+        own={"admin_a": {VILLAGE_A1}, "admin_b": set()},
+    ),
+    ("POST", "/api/v1/sync/held/{held_id}/accept"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404, 403),
+        json={},
+        effect=_held_decided("accepted"),
+    ),
+    ("POST", "/api/v1/sync/held/{held_id}/discard"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 404, 403),
+        json={"reason": "重复录入"},
+        effect=_held_decided("discarded"),
+    ),
     # --- uploads (tus): discovery is public; an upload is for a household the caller may
     # write, and belongs to the user who started it.
     ("OPTIONS", "/api/v1/uploads"): Entry(
@@ -1189,6 +1217,24 @@ async def build_ctx(session: AsyncSession, world: World, media_dir: Path) -> Ctx
             client_hash="1" * 64,
         )
     )
+    held_visit = {**_visit_write(context), "mode": "in_home", "findings": "暂存的走访"}
+    held_visit.pop("revision")
+    session.add(
+        HeldRecord(
+            id=HELD_ID,
+            record_type="visit",
+            record_id=HELD_VISIT_ID,
+            revision=1,
+            item={"type": "visit", "id": str(HELD_VISIT_ID), "revision": 1, "data": held_visit},
+            household_id=household_id,
+            village_code=VILLAGE_A1,
+            author_id=officer.id,
+            device_id=DEVICE_A1,
+            batch_id=BATCH_ID,
+            reason_code="village_unassigned",
+            reason="王庄村（371522101201）已不再分配给您",
+        )
+    )
     # The app shares this session and rolls it back when a request fails: commit the world (to
     # the outer transaction, still rolled back at the end) so a 4xx cannot take it along.
     await session.commit()
@@ -1284,6 +1330,7 @@ async def send(
         case_id=ctx.case_id,
         alert_id=ctx.alert_id,
         user_id=ctx.user_id,
+        held_id=ctx.held_id,
         **({"sha256": ctx.sha256} | (entry.ids(ctx) if entry.ids else {})),
     )
     body = entry.json(ctx) if callable(entry.json) else entry.json

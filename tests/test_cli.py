@@ -332,3 +332,81 @@ def test_forwarded_addresses_are_believed_only_from_the_configured_proxies(
         cli.serve(reload=False, workers=1)
         assert (seen[-1]["proxy_headers"], seen[-1]["forwarded_allow_ips"]) == expected
         assert seen[-1]["server_header"] is False
+
+
+def test_assign_regions_moves_an_officer_without_a_new_password(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Reassignment keeps the password and the logins, remembers the village taken away, and
+    names an unknown user or region (nothing changed)."""
+    run(cli_env, "migrate")
+    csv_file = tmp_path / "regions.csv"
+    csv_file.write_text(REGIONS_CSV, encoding="utf-8")
+    run(cli_env, "import-regions", str(csv_file))
+    run(
+        cli_env,
+        "create-user",
+        "--username", "li.officer",
+        "--password", "long-enough-1",
+        "--role", "officer",
+        "--region", "371522101201",
+    )  # fmt: skip
+    url = cli_env["FIELDSYNC_DATABASE_URL"]
+    hash_before, _, _ = asyncio.run(_account(url, "li.officer"))
+
+    moved = run(cli_env, "assign-regions", "--username", "li.officer", "--region", "371522101202")
+
+    assert "li.officer 的区划已更新：371522101202" in moved.stdout
+    assert "已移除：371522101201" in moved.stdout
+    assert "正在为 li.officer" in moved.stderr
+    hash_after, regions, ended = asyncio.run(_account(url, "li.officer"))
+    assert hash_after == hash_before  # no new password
+    assert (regions, ended) == (["371522101202"], ["371522101201"])
+
+    unknown = run(
+        cli_env, "assign-regions", "--username", "nobody", "--region", "371522101202", ok=False
+    )
+    assert unknown.returncode == 1
+    assert "用户 nobody 不存在" in unknown.stderr and "未做任何更改" in unknown.stderr
+    missing = run(
+        cli_env,
+        "assign-regions",
+        "--username", "li.officer",
+        "--region", "371522101299",
+        ok=False,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "371522101299" in missing.stderr
+    assert "不存在" in missing.stderr
+    town = run(
+        cli_env,
+        "assign-regions",
+        "--username", "li.officer",
+        "--region", "371522101000",
+        ok=False,
+    )  # fmt: skip
+    assert town.returncode == 1 and "未做任何更改" in town.stderr
+    assert asyncio.run(_account(url, "li.officer"))[1] == ["371522101202"]
+
+
+async def _account(url: str, username: str) -> tuple[str, list[str], list[str]]:
+    """The account's password hash, regions and regions taken from it."""
+    from sqlalchemy import select
+
+    from app.core.config import get_settings
+    from app.core.db import make_engine, make_sessionmaker
+    from app.users.models import User, UserRegion, UserRegionEnded
+
+    engine = make_engine(get_settings(), url=url, poolclass=NullPool)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            user = await session.scalar(select(User).where(User.username == username))
+            assert user is not None
+            regions = await session.scalars(
+                select(UserRegion.region_code).where(UserRegion.user_id == user.id)
+            )
+            ended = await session.scalars(
+                select(UserRegionEnded.region_code).where(UserRegionEnded.user_id == user.id)
+            )
+            return user.password_hash, sorted(regions), sorted(ended)
+    finally:
+        await engine.dispose()

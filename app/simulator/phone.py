@@ -51,7 +51,8 @@ BACK_OFF_MOST = 10.0  # seconds between tries, at the most
 RETRY_AFTER_MOST = 60.0  # seconds: a longer Retry-After is waited out in steps of this
 MAX_ROUNDS = 5  # sync rounds per phase: conflicts and retryable rejections are sent again
 FEED_LAG_WAITS = (0.5, 1.0, 2.0, 4.0)  # seconds before asking the feed again for what is missing
-ACKNOWLEDGED = {ItemStatus.created, ItemStatus.updated, ItemStatus.unchanged}
+# Held records are the county's now: the phone stops sending them.
+ACKNOWLEDGED = {ItemStatus.created, ItemStatus.updated, ItemStatus.unchanged, ItemStatus.held}
 WRITTEN = {record_type.value for record_type in SEGMENTS}  # the kinds of record phones make
 
 

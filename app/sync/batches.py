@@ -28,17 +28,20 @@ from app.core.events import publish
 from app.core.i18n import Text
 from app.devices.service import touch_device
 from app.households import service as households_service
+from app.households.errors import HouseholdNotFound
 from app.households.models import Household
 from app.households.schemas import HouseholdUpdate
 from app.records import service as records_service
 from app.records.schemas import RecordWrite, Revision
 from app.records.vocabulary import Outcome, RecordType
+from app.sync import held
 from app.sync.conflicts import masked
 from app.sync.errors import BatchIdReused, BatchNotFound, BatchTooLarge, DeviceMismatch
 from app.sync.events import BatchReceived
 from app.sync.models import SyncBatch, SyncConflict
 from app.sync.photo_backlog import photo_backlog
 from app.sync.schemas import ItemStatus, ItemType, SyncBatchIn, SyncItem
+from app.users import service as users_service
 
 
 def body_hash(batch: SyncBatchIn) -> str:
@@ -188,6 +191,7 @@ async def _apply_record(
     index: int,
     item: SyncItem,
     ready: _Ready,
+    batch: SyncBatch,
     cache: _Loaded,
 ) -> dict[str, Any]:
     prefix = f"records.{index}."
@@ -203,6 +207,23 @@ async def _apply_record(
             known=cache.records[kind.record_type],
             prepared=ready.prepared,
         )
+    except HouseholdNotFound as exc:
+        if cache.ended is None:
+            cache.ended = await users_service.ended_regions(session, principal.id)
+        row = await held.hold(
+            session,
+            principal=principal,
+            ended=cache.ended,
+            item=item,
+            record_type=kind.record_type,
+            record_id=record_id,
+            revision=revision,
+            household_id=ready.data.household_id,
+            batch=batch,
+        )
+        if row is None:
+            raise _Rejected(_rebase(exc, prefix + "data.")) from None
+        return held.held_result(kind.record_type.value, row)
     except AppError as exc:
         raise _Rejected(_rebase(exc, prefix + "data.")) from None
     result: dict[str, Any] = {
@@ -357,6 +378,9 @@ class _Loaded:
 
     households: dict[uuid.UUID, Household] = field(default_factory=dict)
     records: dict[RecordType, dict[uuid.UUID, Any]] = field(default_factory=dict)
+    # The regions taken from the uploader, looked up at its first record for a household it
+    # cannot see.
+    ended: list[str] | None = None
 
 
 async def _load(session: AsyncSession, principal: Principal, prepared: Prepared) -> _Loaded:
@@ -392,7 +416,7 @@ async def _apply_item(
     # fails the whole batch.
     try:
         if ready is not None:
-            return await _apply_record(session, principal, index, item, ready, cache)
+            return await _apply_record(session, principal, index, item, ready, batch, cache)
         if item_type == ItemType.household:
             return await _apply_household_edit(session, principal, index, item, batch)
         raise _invalid(

@@ -49,15 +49,20 @@ def masked(values: dict[str, Any] | None, *, reveal: bool) -> dict[str, Any] | N
     }
 
 
+async def user_refs(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
+    """The people a list names (conflicts' and held records' authors), in one query."""
+    if not ids:
+        return {}
+    return {
+        u.id: UserRef(id=u.id, username=u.username, display_name=u.display_name, role=u.role)
+        for u in await session.scalars(select(User).where(col(User.id).in_(ids)))
+    }
+
+
 async def publics(
     session: AsyncSession, conflicts: list[SyncConflict], *, principal: Principal
 ) -> list[ConflictPublic]:
-    ids = {c.user_id for c in conflicts}
-    users = (
-        {u.id: u for u in await session.scalars(select(User).where(col(User.id).in_(ids)))}
-        if ids
-        else {}
-    )
+    users = await user_refs(session, {c.user_id for c in conflicts})
     return [
         ConflictPublic(
             **c.model_dump(
@@ -75,12 +80,7 @@ async def publics(
             server_values=masked(c.server_values, reveal=principal.may_see_pii(c.village_code))
             or {},
             resolved_values=masked(c.resolved_values, reveal=principal.may_see_pii(c.village_code)),
-            user=UserRef(
-                id=c.user_id,
-                username=users[c.user_id].username,
-                display_name=users[c.user_id].display_name,
-                role=users[c.user_id].role,
-            ),
+            user=users[c.user_id],
         )
         for c in conflicts
     ]

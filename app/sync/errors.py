@@ -42,3 +42,21 @@ class ConflictNotFound(NotFound):
 class ConflictResolved(Conflict):
     code = "conflict_already_resolved"
     title = "Conflict already resolved"
+
+
+class HeldRecordNotFound(NotFound):
+    code = "held_record_not_found"
+    title = "Held record not found"
+
+
+class HeldRecordDecided(Conflict):
+    code = "held_record_decided"
+    title = "Held record already decided"
+
+
+class HeldRecordClash(Conflict):
+    """Accepting a held record met a later revision or other content of the same revision:
+    nothing was written and the record stays held."""
+
+    code = "held_record_clash"
+    title = "Held record clashes with the stored record"

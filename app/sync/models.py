@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index
+from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.base import (
@@ -81,6 +81,7 @@ class SyncBatch(SQLModel, table=True):
     stale: int = 0
     conflict: int = 0
     rejected: int = 0
+    held: int = 0
     response: dict[str, Any] = json_dict()
 
 
@@ -108,3 +109,33 @@ class SyncConflict(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class HeldRecord(SQLModel, table=True):
+    """A field record a phone sent for a village taken from its author: kept whole until the
+    county admin accepts it (under an author who now works there) or discards it with a reason.
+
+    One row per record revision: the same revision sent again finds it.
+    """
+
+    __tablename__ = "held_record"
+    __table_args__ = (UniqueConstraint("record_type", "record_id", "revision"),)
+
+    id: uuid.UUID = uuid_pk()
+    record_type: str = Field(max_length=16)
+    record_id: uuid.UUID
+    revision: int
+    item: dict[str, Any] = json_dict()  # the batch item as sent
+    household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
+    village_code: str = Field(max_length=21, index=True, sa_type=region_code_type())
+    author_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    device_id: str = Field(max_length=128)
+    batch_id: uuid.UUID = Field(foreign_key="sync_batch.id", index=True)
+    reason_code: str = Field(max_length=32)
+    reason: str = Field(max_length=200)  # the reason in Chinese, as the phone was told
+    status: str = Field(default="held", max_length=16, index=True)
+    accepted_author_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    decided_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = created_at_field()

@@ -1,4 +1,4 @@
-"""/sync: batches up, the change feed down, the county's status and conflicts."""
+"""/sync: batches up, the change feed down, the county's status, conflicts and held records."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import problem_responses
 from app.core.pagination import Page, PageDep
 from app.regions.codes import CODE_PATTERN
-from app.sync import batches, conflicts, feed, status
+from app.sync import batches, conflicts, feed, held, status
+from app.sync.held_schemas import HeldAccept, HeldAccepted, HeldDiscard, HeldPublic, HeldStatus
 from app.sync.schemas import (
     ChangesPage,
     ConflictPublic,
@@ -56,6 +57,14 @@ ConflictReader = Annotated[
         )
     ),
 ]
+# Held records: the county admin of their county decides them (and alone lists them).
+HeldReader = Annotated[
+    Principal,
+    Depends(require(roles=(Role.county_admin,), scopes=("sync:read", "records:read"))),
+]
+HeldDecider = Annotated[
+    Principal, Depends(require(roles=(Role.county_admin,), scopes=("households:write",)))
+]
 # The change feed carries households and their records.
 FeedReader = Annotated[
     Principal, Depends(require(scopes=("sync:read", "households:read", "records:read")))
@@ -71,9 +80,15 @@ _REPLAY_HEADER = {
 _BATCH_DESCRIPTION = """
 
 Every record gets one result, in order: `created`, `updated`, `unchanged` (a retry), `stale` (the
-server holds a later revision), `conflict` or `rejected` (with `code`, `retryable` and the same
-field `errors` as the single endpoints, named `records.<i>.…`). One bad record never blocks the
-rest; the batch as a whole is applied entirely or not at all.
+server holds a later revision), `conflict`, `rejected` (with `code`, `retryable` and the same
+field `errors` as the single endpoints, named `records.<i>.…`) or `held`. One bad record never
+blocks the rest; the batch as a whole is applied entirely or not at all.
+
+**Held records.** A visit, income snapshot, measure or monitoring case for a household whose
+village was taken from you since (reassigned by the county) is not refused: it is kept whole for
+the county admin, answered `held` with `code` `village_unassigned`, a Chinese `reason` to show
+and its `held_id`. Stop sending it: the county accepts it under an officer who works there now,
+or discards it with a reason (`GET /sync/held`). Sent again, it gets the same answer.
 
 **Retry freely.** The batch and its results are stored with its records: the same `batch_id`
 again returns the stored answer (`Idempotent-Replay: true`) and changes nothing; the same
@@ -239,3 +254,92 @@ async def resolve_conflict(
         session, principal=principal, conflict_id=conflict_id, data=data
     )
     return {"conflict": conflict, "household_version": version}
+
+
+_HELD_404 = "No such held record in your county (`held_record_not_found`)"
+
+
+@router.get(
+    "/held",
+    response_model=Page[HeldPublic],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_held_records(
+    session: SessionDep,
+    principal: HeldReader,
+    page: PageDep,
+    region: Annotated[
+        str | None,
+        Query(pattern=CODE_PATTERN, description="Only this town or village of your county."),
+    ] = None,
+    state: Annotated[
+        HeldStatus,
+        Query(alias="status", description="held (default: still to decide), accepted or discarded"),
+    ] = HeldStatus.held,
+) -> Any:
+    """Records phones sent for villages taken from their authors, kept for you (oldest first).
+
+    County admin only, for the county's villages. Each comes whole (`data`), with its author,
+    device, batch and the reason the phone was given.
+    """
+    items, cursor = await held.list_held(
+        session, principal=principal, region=region, status=state, page=page
+    )
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.post(
+    "/held/{held_id}/accept",
+    response_model=HeldAccepted,
+    responses=problem_responses(
+        401,
+        403,
+        404,
+        409,
+        422,
+        described={
+            403: "Not the county admin; or the record exists and the chosen author may not "
+            "change it (`forbidden`)",
+            404: _HELD_404 + "; or its household left your county (`household_not_found`)",
+            409: "Already accepted or discarded (`held_record_decided`); or the server holds a "
+            "later revision or other content of the same revision (`held_record_clash`, with "
+            "`outcome` and `version`): nothing was stored and it stays held",
+            422: "`body.author_id` is not an active officer or first secretary of the village",
+        },
+    ),
+)
+async def accept_held_record(
+    session: SessionDep, principal: HeldDecider, held_id: uuid.UUID, data: HeldAccept
+) -> Any:
+    """Store a held record under an author now assigned its village (default: you).
+
+    It is written as if sent by that author (revision rules, change feed, webhooks), stamped
+    with the phone it was recorded on; the held record is marked accepted.
+    """
+    return await held.accept_held(
+        session, principal=principal, held_id=held_id, author_id=data.author_id
+    )
+
+
+@router.post(
+    "/held/{held_id}/discard",
+    response_model=HeldPublic,
+    responses=problem_responses(
+        401,
+        403,
+        404,
+        409,
+        422,
+        described={
+            404: _HELD_404,
+            409: "Already accepted or discarded (`held_record_decided`)",
+        },
+    ),
+)
+async def discard_held_record(
+    session: SessionDep, principal: HeldDecider, held_id: uuid.UUID, data: HeldDiscard
+) -> Any:
+    """Close a held record without storing it; your reason is kept with it."""
+    return await held.discard_held(
+        session, principal=principal, held_id=held_id, reason=data.reason
+    )

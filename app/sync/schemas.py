@@ -31,6 +31,8 @@ class ItemStatus(StrEnum):
     stale = "stale"
     conflict = "conflict"
     rejected = "rejected"
+    # Kept for the county admin: the household's village was taken from the author.
+    held = "held"
 
 
 # Each record of a batch is validated on its own, so that one bad record never blocks the rest:
@@ -146,6 +148,13 @@ class ItemResult(BaseModel):
     server_values: dict[str, Any] | None = Field(
         default=None, description="household conflicts: the server's values of `fields`."
     )
+    held_id: uuid.UUID | None = Field(
+        default=None,
+        description="held: the held record the county admin accepts or discards (GET /sync/held).",
+    )
+    reason: str | None = Field(
+        default=None, description="held: why, in Chinese, to show the officer."
+    )
 
 
 class Counts(BaseModel):
@@ -155,6 +164,7 @@ class Counts(BaseModel):
     stale: int = 0
     conflict: int = 0
     rejected: int = 0
+    held: int = 0
 
 
 class SyncBatchOut(BaseModel):
@@ -182,6 +192,19 @@ class SyncBatchOut(BaseModel):
                             "fields": ["phone"],
                             "server_values": {"phone": "13905359999"},
                         },
+                        {
+                            "type": "visit",
+                            "id": "8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                            "status": "held",
+                            "code": "village_unassigned",
+                            "retryable": False,
+                            "detail": "household 2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d is in a "
+                            "village no longer assigned to you: the record is held for the "
+                            "county admin, do not send it again",
+                            "reason": "后屯村（371522101202）已不再分配给您：记录已暂存，"
+                            "等待县扶贫信息中心接收或退回",
+                            "held_id": "7e2d4c1b-3a5f-4b6e-9c8d-1f2e3a4b5c6d",
+                        },
                     ],
                     "counts": {
                         "created": 1,
@@ -190,6 +213,7 @@ class SyncBatchOut(BaseModel):
                         "stale": 0,
                         "conflict": 1,
                         "rejected": 0,
+                        "held": 1,
                     },
                     "missing_photos": [],
                 }
@@ -452,6 +476,7 @@ class SyncStatus(BaseModel):
                                     "stale": 0,
                                     "conflict": 1,
                                     "rejected": 0,
+                                    "held": 0,
                                 },
                             },
                             "records_24h": 6,

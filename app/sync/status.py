@@ -26,6 +26,7 @@ from app.regions import codes
 from app.regions.models import Region
 from app.sync.models import Change, SyncBatch, SyncConflict
 from app.sync.photo_backlog import photo_backlog
+from app.sync.schemas import ItemStatus
 from app.users.models import User, UserRegion
 
 
@@ -123,10 +124,7 @@ async def sync_status(
             last_batch[batch.device_id] = {
                 "batch_id": str(batch.id),
                 "received_at": _iso(batch.received_at),
-                "counts": {
-                    name: getattr(batch, name)
-                    for name in ("created", "updated", "unchanged", "stale", "conflict", "rejected")
-                },
+                "counts": {s.value: getattr(batch, s.value) for s in ItemStatus},
             }
         conflicts = dict(
             (

@@ -8,7 +8,14 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from app.core.base import created_at_field, region_code_type, updated_at_field, uuid_pk
+from app.core.base import (
+    UTCDateTime,
+    created_at_field,
+    region_code_type,
+    updated_at_field,
+    utcnow,
+    uuid_pk,
+)
 
 
 class Role(StrEnum):
@@ -55,3 +62,14 @@ class UserRegion(SQLModel, table=True):
         index=True,
         sa_type=region_code_type(),
     )
+
+
+class UserRegionEnded(SQLModel, table=True):
+    """A region an account was assigned and no longer is (since when): what its phone still
+    holds for a village taken from it is held for the county, not refused (app/sync/held.py)."""
+
+    __tablename__ = "user_region_ended"
+
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    region_code: str = Field(primary_key=True, max_length=21, sa_type=region_code_type())
+    ended_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -21,7 +21,7 @@ from app.core.security import hash_password, make_password_hash, verify_password
 from app.regions import codes
 from app.regions.models import Region
 from app.users.errors import CannotDisableYourself, UsernameTaken, UserNotFound
-from app.users.models import Role, User, UserRegion
+from app.users.models import Role, User, UserRegion, UserRegionEnded
 from app.users.schemas import UserCreate, UserUpdate
 
 # The level of region each role is assigned.
@@ -124,9 +124,41 @@ async def end_logins(session: AsyncSession, user_id: uuid.UUID, *, reason: str) 
 
 
 async def _assign(session: AsyncSession, user_id: uuid.UUID, regions: Sequence[str]) -> None:
+    """Replace the user's regions; those taken away are remembered as ended (what the user's
+    phone still sends for them is held for the county, see app/sync/held.py)."""
+    before = set(
+        (
+            await session.scalars(
+                select(UserRegion.region_code).where(col(UserRegion.user_id) == user_id)
+            )
+        ).all()
+    )
+    ended = sorted(before - set(regions))
+    if ended:
+        await session.execute(
+            delete(UserRegionEnded).where(
+                col(UserRegionEnded.user_id) == user_id,
+                col(UserRegionEnded.region_code).in_(ended),
+            )
+        )
+        now = utcnow()
+        session.add_all(
+            UserRegionEnded(user_id=user_id, region_code=code, ended_at=now) for code in ended
+        )
     await session.execute(delete(UserRegion).where(col(UserRegion.user_id) == user_id))
     session.add_all(UserRegion(user_id=user_id, region_code=code) for code in sorted(set(regions)))
     await session.flush()
+
+
+async def ended_regions(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """The regions the user was assigned and no longer is."""
+    return list(
+        (
+            await session.scalars(
+                select(UserRegionEnded.region_code).where(col(UserRegionEnded.user_id) == user_id)
+            )
+        ).all()
+    )
 
 
 async def upsert_user(session: AsyncSession, *, data: UserCreate) -> tuple[User, bool]:
@@ -253,9 +285,16 @@ async def list_users(
 
 
 async def _get(
-    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, for_update: bool = False
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    user_id: uuid.UUID,
+    for_update: bool = False,
 ) -> User:
-    stmt = select(User).where(col(User.id) == user_id, _visible(actor))
+    """The account, if `actor` may administer it (`None`: the operator's CLI, any account)."""
+    stmt = select(User).where(col(User.id) == user_id)
+    if actor is not None:
+        stmt = stmt.where(_visible(actor))
     if for_update:
         stmt = stmt.with_for_update(of=User)
     user = await session.scalar(stmt.execution_options(populate_existing=True))
@@ -317,9 +356,10 @@ async def update_user(
 
 
 async def put_user_regions(
-    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, regions: list[str]
+    session: AsyncSession, *, actor: Principal | None, user_id: uuid.UUID, regions: list[str]
 ) -> UserRecord:
-    """Replace an account's regions (of its role's level, in the admin's county)."""
+    """Replace an account's regions (of its role's level, in the admin's county; `actor` None:
+    the operator's CLI, any existing region). Its password and logins stay as they are."""
     user = await _get(session, actor=actor, user_id=user_id, for_update=True)
     regions = list(dict.fromkeys(regions))
     _checked(await region_problems(session, role=Role(user.role), regions=regions, actor=actor))
@@ -342,3 +382,21 @@ async def reset_password(
     await session.flush()
     [record] = await _with_regions(session, [user])
     return record
+
+
+async def find_user(session: AsyncSession, *, username: str) -> User | None:
+    """An account by its username (the operator's CLI)."""
+    return await session.scalar(select(User).where(col(User.username) == username))
+
+
+async def get_regions(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """The codes of the user's regions, sorted."""
+    return list(
+        (
+            await session.scalars(
+                select(UserRegion.region_code)
+                .where(col(UserRegion.user_id) == user_id)
+                .order_by(col(UserRegion.region_code))
+            )
+        ).all()
+    )

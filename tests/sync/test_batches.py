@@ -323,6 +323,7 @@ async def test_every_status_in_one_batch_and_one_bad_record_blocks_nothing(
         "stale": 1,
         "conflict": 1,
         "rejected": 7,
+        "held": 0,
     }
     assert [r["type"] for r in results] == [r["type"] for r in records]
     assert [r["id"] for r in results] == [r["id"] for r in records]

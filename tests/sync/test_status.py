@@ -60,6 +60,7 @@ ZERO_COUNTS = {
     "stale": 0,
     "conflict": 0,
     "rejected": 0,
+    "held": 0,
 }
 
 
