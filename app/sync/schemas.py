@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSc
 
 from app.core.errors import FieldError
 from app.core.types import NoNul
+from app.monitoring.schemas import MonitoringCaseWrite
+from app.records.schemas import IncomeSnapshotWrite, MeasureWrite, VisitWrite
 
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 AppVersion = Annotated[str, StringConstraints(min_length=1, max_length=32), NoNul]
@@ -83,25 +85,28 @@ class SyncItem(BaseModel):
     ) = None
 
 
+def _example_item(record_type: ItemType, record_id: str, write: type[BaseModel]) -> dict[str, Any]:
+    """A batch item carrying the first example of the record type's own PUT body (its revision
+    beside the data, as a batch sends it): one example per record type, kept in one place."""
+    data = dict(write.model_json_schema()["examples"][0])
+    return {"type": record_type, "id": record_id, "revision": data.pop("revision"), "data": data}
+
+
 _BATCH_EXAMPLE: dict[str, Any] = {
     "batch_id": "0d6f5f0e-6c1a-4d8e-b0a3-2f6b0c9e4a11",
     "device_id": "android-7f3a9c2e",
     "app_version": "2.3.0",
     "records": [
+        _example_item(ItemType.visit, "5b0c3f7e-1d2a-4c6b-8e9f-0a1b2c3d4e5f", VisitWrite),
+        _example_item(
+            ItemType.income_snapshot, "7c2d4e6f-8a0b-4c1d-9e2f-3a4b5c6d7e8f", IncomeSnapshotWrite
+        ),
+        _example_item(ItemType.measure, "5a0e1c9d-7b3f-4e21-8c6d-2f1a0b9e8d77", MeasureWrite),
+        _example_item(
+            ItemType.monitoring_case, "3e1f5a7b-9c2d-4e6f-8a0b-1c2d3e4f5a6b", MonitoringCaseWrite
+        ),
         {
-            "type": "visit",
-            "id": "5b0c3f7e-1d2a-4c6b-8e9f-0a1b2c3d4e5f",
-            "revision": 1,
-            "data": {
-                "household_id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
-                "visited_at": "2026-11-20T09:30:00+08:00",
-                "mode": "in_home",
-                "findings": "危房改造已完工，住房安全有保障",
-                "checks": {"housing": "ok"},
-            },
-        },
-        {
-            "type": "household",
+            "type": ItemType.household,
             "id": "6f1c2e4a-8b3d-4c5e-9f70-1a2b3c4d5e6f",
             "base_version": 7,
             "changes": {"phone": "13905351234"},
