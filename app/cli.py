@@ -16,7 +16,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import ConfigurationError, get_settings
-from app.core.db import gather_statistics, make_engine, make_sessionmaker
+from app.core.db import gather_statistics, make_engine, make_sessionmaker, redacted_url
 from app.core.logging import configure_logging
 from app.simulator.phone import Plan
 from app.simulator.run import SLOW_LINK, Config
@@ -79,13 +79,7 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
             await engine.dispose()
 
     asyncio.run(analyze())
-    typer.echo(f"database at {revision}: {_redacted_url(settings.effective_database_url)}")
-
-
-def _redacted_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"database at {revision}: {redacted_url(settings.effective_database_url)}")
 
 
 @cli.command()

@@ -31,7 +31,8 @@ from app.backup.manifest import (
 )
 from app.core.base import utcnow
 from app.core.config import ConfigurationError, Settings
-from app.core.migrations import alembic_config
+from app.core.db import redacted_url
+from app.core.migrations import alembic_config, head_revision
 from app.photos.storage import LocalStorage, Storage, original_key, thumbnail_key
 from app.photos.uploads import CHUNK_MEDIA_TYPE
 
@@ -45,10 +46,6 @@ def _kind(url: str) -> str:
     if backend not in ("sqlite", "postgresql"):
         raise BackupError(f"cannot back up a {backend} database")
     return backend
-
-
-def _redacted(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 async def create_backup(
@@ -66,7 +63,7 @@ async def create_backup(
     keys = _current_keys(settings)
     await anyio.to_thread.run_sync(_new_directory, directory)
 
-    progress(f"database: snapshot of {_redacted(url)}")
+    progress(f"database: snapshot of {redacted_url(url)}")
     if kind == "sqlite":
         database_file = directory / snapshot.SQLITE_FILE
         contents = await anyio.to_thread.run_sync(
@@ -203,14 +200,14 @@ async def restore_backup(
     if _kind(url) != manifest.database:
         raise BackupError(
             f"the backup is of a {manifest.database} database; the configured one is "
-            f"{_kind(url)} ({_redacted(url)})"
+            f"{_kind(url)} ({redacted_url(url)})"
         )
     _check_revision(manifest)
     keys = await anyio.to_thread.run_sync(_check_files, manifest, directory, progress)
     _check_keys(settings, keys)
     await _check_empty(settings, engine, storage)
 
-    progress(f"database: restoring into {_redacted(url)}")
+    progress(f"database: restoring into {redacted_url(url)}")
     database_file = directory / manifest.database_file
     if manifest.database == "sqlite":
         contents = await anyio.to_thread.run_sync(
@@ -229,14 +226,22 @@ async def restore_backup(
         if done % PROGRESS_EVERY == 0 or done == total:
             progress(f"photos: {done}/{total} objects")
 
-    await anyio.to_thread.run_sync(_write_keys, settings.data_dir, keys)
-    for name in keys:
-        if settings.environment == "production" and _configured(settings, name) is None:
+    # A key the environment gives (equal to the backup's: checked) stays off the disk.
+    unset = {name: value for name, value in keys.items() if _configured(settings, name) is None}
+    await anyio.to_thread.run_sync(_write_keys, settings.data_dir, unset)
+    for name in unset:
+        progress(f"keys: {name} in {settings.data_dir / name}")
+        if settings.environment == "production":
             progress(
                 f"keys: set FIELDSYNC_{name.upper()} to the key in {settings.data_dir / name} "
                 "(production reads keys from the environment only)"
             )
-    progress(f"keys: {', '.join(keys)} in {settings.data_dir}")
+    head = head_revision()
+    if manifest.alembic_revision != head:
+        progress(
+            f"database: at revision {manifest.alembic_revision}: run `fieldsync migrate` "
+            f"(to {head}) before serving"
+        )
     return manifest
 
 
@@ -322,7 +327,7 @@ async def _check_empty(settings: Settings, engine: AsyncEngine, storage: Storage
         empty = await snapshot.postgres_is_empty(engine)
     if not empty:
         raise BackupError(
-            f"the database {_redacted(url)} is not empty: restore into an empty one "
+            f"the database {redacted_url(url)} is not empty: restore into an empty one "
             "(PostgreSQL: createdb a new database and point FIELDSYNC_DATABASE_URL at it)"
         )
     if isinstance(storage, LocalStorage) and await anyio.to_thread.run_sync(

@@ -14,8 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -31,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.backup.manifest import BackupError, Manifest
 from app.backup.service import create_backup, restore_backup
+from app.backup.snapshot import libpq_environment
 from app.core.config import Settings
-from app.core.db import make_engine, make_sessionmaker, transaction
+from app.core.db import make_engine, make_sessionmaker, redacted_url, transaction
 from app.core.pagination import PageParams
 from app.households import service as households_service
 from app.photos import service as photos_service
@@ -47,10 +46,10 @@ from tests.databases import fresh_database
 from tests.photos.images import jpeg_bytes
 from tests.photos.s3_server import running_s3
 from tests.records.bodies import visit_body
+from tests.test_cli import run
 from tests.webhooks.helpers import principal_of
 
 Rows = dict[str, list[tuple[Any, ...]]]
-FIELDSYNC = str(Path(sys.executable).with_name("fieldsync"))
 
 
 async def all_rows(engine: AsyncEngine) -> Rows:
@@ -440,12 +439,13 @@ def test_the_commands_restore_and_back_up_again(backed_up: BackedUp, tmp_path: P
             FIELDSYNC_DATA_DIR=str(tmp_path / "data"),
             FIELDSYNC_ENVIRONMENT="development",
         )
-        restored = _fieldsync(env, "restore", str(backed_up.directory))
+        restored = run(env, "restore", str(backed_up.directory))
         assert "checking: " in restored.stderr and "database: restoring into" in restored.stderr
         assert f"{backed_up.manifest.photos} photos" in restored.stdout
-        again = _fieldsync(env, "backup", str(tmp_path / "again"))
+        assert "keys: pii_key in " in restored.stderr  # no key configured: the backup's on disk
+        again = run(env, "backup", str(tmp_path / "again"))
         assert "photos: copying" in again.stderr and "keys: secret_key, pii_key" in again.stderr
-        refused = _fieldsync(env, "restore", str(backed_up.directory), ok=False)
+        refused = run(env, "restore", str(backed_up.directory), ok=False)
         assert refused.returncode == 1 and "is not empty" in refused.stderr
     manifest = Manifest.read(tmp_path / "again")
     assert manifest.tables == backed_up.manifest.tables
@@ -453,12 +453,14 @@ def test_the_commands_restore_and_back_up_again(backed_up: BackedUp, tmp_path: P
     assert manifest.keys == backed_up.manifest.keys
 
 
-def _fieldsync(
-    env: dict[str, str], *args: str, ok: bool = True
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [FIELDSYNC, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+def test_pg_dump_gets_the_password_from_the_environment_not_the_command_line() -> None:
+    url = "postgresql+asyncpg://fieldsync:p%40ss-w0rd@db.example:6543/prod?ssl=require"
+    env = libpq_environment(url)
+    assert (env["PGHOST"], env["PGPORT"], env["PGUSER"], env["PGDATABASE"]) == (
+        "db.example",
+        "6543",
+        "fieldsync",
+        "prod",
     )
-    if ok:
-        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-    return result
+    assert env["PGPASSWORD"] == "p@ss-w0rd" and env["PGSSLMODE"] == "require"
+    assert "p@ss" not in redacted_url(url) and "p%40ss" not in redacted_url(url)
