@@ -131,25 +131,28 @@ async def _copy_photos(
 ) -> tuple[list[StoredObject], list[str]]:
     """Copy the originals (which must be there), their thumbnails and the parts of unfinished
     uploads (which may have gone since the snapshot) out of the store."""
-    wanted: list[tuple[str, str, bool]] = []
+    # (key, content type, what it is): an original must be there; a thumbnail may not (the
+    # photo then has none, as on the source); an upload part is gone when its upload finished
+    # or expired since the snapshot.
+    wanted: list[tuple[str, str, str]] = []
     for sha256, content_type in contents.photos:
-        wanted.append((original_key(sha256), content_type, True))
-        wanted.append((thumbnail_key(sha256), "image/jpeg", False))
-    wanted.extend((key, CHUNK_MEDIA_TYPE, False) for key in contents.upload_parts)
+        wanted.append((original_key(sha256), content_type, "original"))
+        wanted.append((thumbnail_key(sha256), "image/jpeg", "thumbnail"))
+    wanted.extend((key, CHUNK_MEDIA_TYPE, "part") for key in contents.upload_parts)
     objects: list[StoredObject] = []
     missing: list[str] = []
     total = len(wanted)
     progress(f"photos: copying {len(contents.photos)} photos ({total} objects)")
-    for done, (key, content_type, required) in enumerate(wanted, start=1):
+    for done, (key, content_type, what) in enumerate(wanted, start=1):
         try:
             sha256, size = await _copy_out(storage, key, media / key)
         except FileNotFoundError:
-            if required:
+            if what == "original":
                 raise BackupError(
                     f"the photo store has no {key}, which the database names: the store is "
                     "damaged or not the one this database uses"
                 ) from None
-            if key in contents.upload_parts:
+            if what == "part":
                 missing.append(key)
         else:
             objects.append(
@@ -355,6 +358,6 @@ def _check_contents(manifest: Manifest, contents: snapshot.Contents) -> None:
     unlisted = {original_key(sha) for sha, _ in contents.photos} - _listed_originals(manifest)
     if unlisted:
         raise BackupError(
-            f"the restored database names {len(unlisted)} photos the backup lacks, e.g. "
-            f"{sorted(unlisted)[0]}: the backup is incomplete (drop the restored database)"
+            f"the restored database names photos the backup lacks ({len(unlisted)}, e.g. "
+            f"{sorted(unlisted)[0]}): the backup is incomplete (drop the restored database)"
         )

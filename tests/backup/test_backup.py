@@ -327,20 +327,26 @@ def _damaged(backed_up: BackedUp, root: Path, damage: Callable[[Path, Manifest],
     return copy
 
 
+def _first_original(manifest: Manifest) -> str:
+    return next(o.key for o in manifest.objects if o.key.startswith("photos/"))
+
+
 def _photo_bytes_changed(directory: Path, manifest: Manifest) -> None:
-    path = directory / "media" / original_key(manifest.objects[0].key.rsplit("/", 1)[-1])
+    path = directory / "media" / _first_original(manifest)
     path.write_bytes(path.read_bytes()[:-1] + b"\x00")
 
 
 def _photo_missing(directory: Path, manifest: Manifest) -> None:
-    (directory / "media" / original_key(manifest.objects[0].key.rsplit("/", 1)[-1])).unlink()
+    (directory / "media" / _first_original(manifest)).unlink()
 
 
-def _photo_unlisted(directory: Path, manifest: Manifest) -> None:
+def _photo_unlisted(directory: Path, manifest: Manifest, *, recount: bool = False) -> None:
+    """The manifest lists one photo original less (and, `recount`, counts one photo less)."""
     document = json.loads((directory / "manifest.json").read_text())
-    document["objects"] = [o for o in document["objects"] if not o["key"].startswith("photos/")][
-        :-1
-    ] + [o for o in document["objects"] if o["key"].startswith("photos/")][1:]
+    key = _first_original(manifest)
+    document["objects"] = [o for o in document["objects"] if o["key"] != key]
+    if recount:
+        document["photos"] -= 1
     (directory / "manifest.json").write_text(json.dumps(document))
 
 
@@ -376,6 +382,19 @@ async def test_restore_refuses_a_damaged_backup_before_writing_anything(
         with pytest.raises(BackupError, match=message):
             await restore(target, damaged)
         assert await all_rows(target.engine) == {}
+        assert not any(target.storage.root.rglob("*"))
+        assert not (target.settings.data_dir / "pii_key").exists()
+
+
+async def test_restore_refuses_a_manifest_without_a_photo_the_database_names(
+    backed_up: BackedUp, tmp_path: Path, target_url: str
+) -> None:
+    """A manifest consistent with itself but not with its database is caught once the database
+    is restored, before any photo or key is written."""
+    damaged = _damaged(backed_up, tmp_path, partial(_photo_unlisted, recount=True))
+    async with empty_target(tmp_path, target_url) as target:
+        with pytest.raises(BackupError, match=r"names photos the backup lacks \(1, e.g. photos/"):
+            await restore(target, damaged)
         assert not any(target.storage.root.rglob("*"))
         assert not (target.settings.data_dir / "pii_key").exists()
 
