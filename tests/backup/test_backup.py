@@ -1,7 +1,8 @@
 """`fieldsync backup` while a phone syncs, and `fieldsync restore` into an empty deployment.
 
-A writer stores photos and syncs visits that name them, committing for real in a database of
-its own, and notes the whole database (every row, every column) after each commit. The backup
+A phone sends photos and sync batches with visits that name them through the API (in process),
+committing for real in a database of its own; after each request (one commit) the test notes
+the whole database, every row and every column. The backup
 runs meanwhile; it copies the photos only once the writer has committed more after the snapshot.
 The restored database must equal exactly one of the noted states (the backup's moment), and
 every photo it names must have its bytes.
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,21 +33,19 @@ from app.backup.manifest import BackupError, Manifest
 from app.backup.service import create_backup, restore_backup
 from app.backup.snapshot import libpq_environment
 from app.core.config import Settings
-from app.core.db import make_engine, make_sessionmaker, redacted_url, transaction
+from app.core.db import make_engine, make_sessionmaker, redacted_url
 from app.core.pagination import PageParams
 from app.households import service as households_service
-from app.photos import service as photos_service
 from app.photos.s3 import S3Storage
 from app.photos.storage import LocalStorage, original_key
-from app.records import service as records_service
-from app.records.vocabulary import RecordType
-from tests.builders import COUNTY_A, ID_HEAD_A1, VILLAGE_A1, World
+from tests.builders import COUNTY_A, ID_HEAD_A1, World
 from tests.committed import committed_world, migrated_database
 from tests.conftest import TEST_PII_KEY, TEST_SECRET
 from tests.databases import fresh_database
 from tests.photos.images import jpeg_bytes
 from tests.photos.s3_server import running_s3
 from tests.records.bodies import visit_body
+from tests.sync.helpers import batch, record, sent_ok
 from tests.test_cli import run
 from tests.webhooks.helpers import principal_of
 
@@ -124,7 +124,7 @@ async def backed_up(tmp_root: Path, source_url: str) -> BackedUp:
         states = [await all_rows(built.engine)]
         stop = asyncio.Event()
         noted = asyncio.Condition()
-        writer = asyncio.create_task(_write(built, settings, storage, states, noted, stop))
+        writer = asyncio.create_task(_write(built, storage, states, noted, stop))
         try:
             await _reached(noted, states, 5)  # some photos and visits before the backup
             at_start = len(states)
@@ -153,49 +153,41 @@ async def backed_up(tmp_root: Path, source_url: str) -> BackedUp:
 
 async def _write(
     built: Any,
-    settings: Settings,
     storage: LocalStorage,
     states: list[Rows],
     noted: asyncio.Condition,
     stop: asyncio.Event,
 ) -> None:
-    """A phone syncing: a photo, then a visit naming it, each committed, the state noted."""
+    """A phone syncing through the API: it sends a photo, then a batch with a visit naming it.
+    Each request commits once; the state after it is noted."""
+    from app.main import create_app
+
+    app = create_app()  # its lifespan (background workers that write too) does not run
+    app.state.engine = built.engine
+    app.state.sessionmaker = built.state.sessionmaker
+    app.state.storage = storage
     world: World = built.world
-    officer = world.users["officer_a1"]
+    headers = world.headers("officer_a1")
     household = world.households["a1"]
-    kind = records_service.KINDS[RecordType.visit]
-    spool = settings.data_dir / "writer"
-    spool.mkdir(parents=True, exist_ok=True)
-    n = 0
-    while not stop.is_set():
-        n += 1
-        data = jpeg_bytes(32 + n, 24, color=(n % 256, 90, 30))
-        sha256 = hashlib.sha256(data).hexdigest()
-        path = spool / sha256
-        path.write_bytes(data)
-        info = await photos_service.inspect(settings, path)
-        await photos_service.store_photo(
-            partial(transaction, built.state),
-            storage,
-            settings,
-            sha256=sha256,
-            path=path,
-            info=info,
-            size=len(data),
-            household_id=household.id,
-            uploaded_by=officer.id,
-        )
-        await _note(noted, states, await all_rows(built.engine))
-        body = visit_body(household.id, photos=[{"sha256": sha256, "tag": "sign_in"}])
-        async with transaction(built.state, writing=True) as session:
-            await records_service.apply_record(
-                session,
-                principal=principal_of(officer, (VILLAGE_A1,)),
-                kind=kind,
-                record_id=uuid.uuid4(),
-                data=kind.write.model_validate(body),
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            data = jpeg_bytes(32 + n, 24, color=(n % 256, 90, 30))
+            sha256 = hashlib.sha256(data).hexdigest()
+            response = await client.put(
+                f"/api/v1/photos/{sha256}",
+                content=data,
+                params={"household_id": str(household.id)},
+                headers={**headers, "Content-Type": "image/jpeg"},
             )
-        await _note(noted, states, await all_rows(built.engine))
+            assert response.status_code == 201, response.text
+            await _note(noted, states, await all_rows(built.engine))
+            visit = visit_body(household.id, photos=[{"sha256": sha256, "tag": "sign_in"}])
+            body = batch([record("visit", uuid.uuid4(), visit)], device_id="phone-backup")
+            await sent_ok(client, body, headers)
+            await _note(noted, states, await all_rows(built.engine))
 
 
 async def _note(noted: asyncio.Condition, states: list[Rows], rows: Rows) -> None:
