@@ -19,6 +19,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FIELDSYNC_DATA_DIR=/var/lib/fieldsync \
     FIELDSYNC_ENVIRONMENT=production \
     FIELDSYNC_ALEMBIC_INI=/app/alembic.ini
+# pg_dump and pg_restore for `fieldsync backup` / `restore` on PostgreSQL (Debian 12: version 15).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system fieldsync \
     && useradd --system --gid fieldsync --home-dir /app --shell /usr/sbin/nologin fieldsync \
     && mkdir -p /var/lib/fieldsync \

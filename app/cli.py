@@ -1,4 +1,5 @@
-"""The `fieldsync` admin command: migrate, serve, import regions, create users, seed the demo."""
+"""The `fieldsync` admin command: migrate, serve, import regions, create users, seed the demo,
+back up and restore."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import ConfigurationError, get_settings
-from app.core.db import gather_statistics, make_engine, make_sessionmaker
+from app.core.db import gather_statistics, make_engine, make_sessionmaker, redacted_url
 from app.core.logging import configure_logging
 from app.simulator.phone import Plan
 from app.simulator.run import SLOW_LINK, Config
@@ -78,13 +79,7 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
             await engine.dispose()
 
     asyncio.run(analyze())
-    typer.echo(f"database at {revision}: {_redacted_url(settings.effective_database_url)}")
-
-
-def _redacted_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"database at {revision}: {redacted_url(settings.effective_database_url)}")
 
 
 @cli.command()
@@ -436,6 +431,69 @@ def prune_changes(
         f"pruned {pruned.deleted} delete entries older than {days} days; "
         "cursors from before them now get 410"
     )
+
+
+@cli.command()
+def backup(
+    directory: Annotated[Path, typer.Argument(help="New (or empty) directory to write")],
+) -> None:
+    """Back up the database, the photos and the keys while the server goes on serving.
+
+    One consistent moment of the database (SQLite's online backup, or pg_dump of one snapshot),
+    the photo bytes it names and the JWT and ID-number keys, with a manifest of their digests.
+    The directory holds ID numbers and the keys: keep it as safe as the server.
+    """
+    from app.backup.service import create_backup
+
+    manifest = _run_backup_step(create_backup, directory, analyze=False)
+    typer.echo(
+        f"backup in {directory}: {sum(manifest.tables.values())} rows, {manifest.photos} "
+        f"photos ({len(manifest.objects)} objects), revision {manifest.alembic_revision}"
+    )
+
+
+@cli.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="A directory `fieldsync backup` wrote")],
+) -> None:
+    """Restore a backup into the configured empty database, photo store and data directory.
+
+    The backup is checked against its manifest before anything is written; a non-empty database
+    is refused (PostgreSQL: create a new database and point FIELDSYNC_DATABASE_URL at it).
+    """
+    from app.backup.service import restore_backup
+
+    manifest = _run_backup_step(restore_backup, directory, analyze=True)
+    typer.echo(
+        f"restored {directory} (taken {manifest.created_at.isoformat(timespec='seconds')}): "
+        f"{sum(manifest.tables.values())} rows, {manifest.photos} photos"
+    )
+
+
+def _run_backup_step(step: Callable[..., Awaitable[T]], directory: Path, *, analyze: bool) -> T:
+    from app.backup.manifest import BackupError
+    from app.photos.storage import make_storage
+
+    async def _main() -> T:
+        settings = get_settings()
+        engine = make_engine(settings)
+        storage = make_storage(settings)
+        try:
+            result = await step(
+                settings, engine, storage, directory, progress=lambda m: typer.echo(m, err=True)
+            )
+            if analyze:  # a restored database has no planner statistics yet
+                await _gather_statistics(engine)
+            return result
+        finally:
+            await storage.close()
+            await engine.dispose()
+
+    try:
+        return asyncio.run(_main())
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @cli.command("prune-uploads")

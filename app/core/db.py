@@ -10,6 +10,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -60,6 +61,11 @@ def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) ->
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def redacted_url(url: str) -> str:
+    """The database URL without its password, for output and logs."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 # Set where the app is assembled (`app.wiring`), once the session events and subscribers that
