@@ -59,31 +59,33 @@ async def user_refs(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUI
     }
 
 
+def _public(c: SyncConflict, *, principal: Principal, user: UserRef) -> ConflictPublic:
+    """A conflict as `principal` may see it: without pii:read, personal data masked, except the
+    values the caller sent herself (her own edit is hers to see)."""
+    reveal = principal.may_see_pii(c.village_code)
+    return ConflictPublic(
+        **c.model_dump(
+            exclude={
+                "user_id",
+                "client_hash",
+                "updated_at",
+                "client_changes",
+                "server_values",
+                "resolved_values",
+            }
+        ),
+        client_changes=masked(c.client_changes, reveal=reveal or c.user_id == principal.id) or {},
+        server_values=masked(c.server_values, reveal=reveal) or {},
+        resolved_values=masked(c.resolved_values, reveal=reveal),
+        user=user,
+    )
+
+
 async def publics(
     session: AsyncSession, conflicts: list[SyncConflict], *, principal: Principal
 ) -> list[ConflictPublic]:
     users = await user_refs(session, {c.user_id for c in conflicts})
-    return [
-        ConflictPublic(
-            **c.model_dump(
-                exclude={
-                    "user_id",
-                    "client_hash",
-                    "updated_at",
-                    "client_changes",
-                    "server_values",
-                    "resolved_values",
-                }
-            ),
-            client_changes=masked(c.client_changes, reveal=principal.may_see_pii(c.village_code))
-            or {},
-            server_values=masked(c.server_values, reveal=principal.may_see_pii(c.village_code))
-            or {},
-            resolved_values=masked(c.resolved_values, reveal=principal.may_see_pii(c.village_code)),
-            user=users[c.user_id],
-        )
-        for c in conflicts
-    ]
+    return [_public(c, principal=principal, user=users[c.user_id]) for c in conflicts]
 
 
 async def list_conflicts(

@@ -226,7 +226,8 @@ async def list_conflicts(
     """Household edits from phones that clashed with changes on the server (oldest first).
 
     For the county admin, the village's first secretary, and API clients granted `sync:read`
-    and `households:read` (in their region); phones are masked without `pii:read`.
+    and `households:read` (in their region); without `pii:read` phones are masked, except in
+    `client_changes` of the caller's own edit (what she sent herself).
     """
     items, cursor = await conflicts.list_conflicts(
         session, principal=principal, region=region, status=state, page=page

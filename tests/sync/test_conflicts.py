@@ -17,7 +17,8 @@ from app.households.id_numbers import mask_phone
 from app.households.models import Household, HouseholdChange
 from app.sync.models import Change, SyncConflict
 from tests.assertions import problem
-from tests.builders import PHONE_A1, VILLAGE_A1, VILLAGE_A2, World
+from tests.builders import COUNTY_A, PHONE_A1, VILLAGE_A1, VILLAGE_A2, World
+from tests.clients.builders import make_client, minted_token
 from tests.sync.helpers import (
     API,
     CONFLICTS,
@@ -324,11 +325,12 @@ async def test_conflicts_are_listed_for_the_county_and_the_village_secretary(
     problem(await client.get(CONFLICTS), 401, "not_authenticated")
 
 
-async def test_a_first_secretary_sees_phone_numbers_masked_in_conflicts(
+async def test_a_first_secretary_sees_her_own_values_and_the_servers_masked(
     client: httpx.AsyncClient, session: AsyncSession, world: World, phones: Phones
 ) -> None:
     """DOMAIN.md: phones are personal data, shown masked to anyone without the right to see
-    them; a first secretary's token has no pii:read, and GET /households masks them."""
+    them; a first secretary's token has no pii:read, and GET /households masks them. What she
+    sent herself is hers to see: only the other side of her conflict is masked."""
     result, _ = await make_conflict(client, world, phones)
     household = await client.get(
         f"{API}/households/{world.households['a1'].id}", headers=phones.secretary
@@ -336,10 +338,18 @@ async def test_a_first_secretary_sees_phone_numbers_masked_in_conflicts(
     assert household.json()["pii_masked"] is True
     assert household.json()["phone"] != PHONE_X
     listed = (await client.get(CONFLICTS, headers=phones.secretary)).json()["items"][0]
-    shown = [listed["server_values"]["phone"], listed["client_changes"]["phone"]]
-    shown.append(result["server_values"]["phone"])  # the batch result of the secretary's phone
+    assert listed["client_changes"]["phone"] == PHONE_Y
+    shown = [listed["server_values"]["phone"], result["server_values"]["phone"]]
     assert PHONE_X not in shown
-    assert PHONE_Y not in shown[:2]
+    assert all(phone.startswith(PHONE_X[:3]) for phone in shown), shown
+
+    # Anyone else without pii:read sees both sides masked.
+    reader = await make_client(session, admin=world.users["admin_a"], region=COUNTY_A)
+    other = {"Authorization": f"Bearer {minted_token(reader)}"}
+    theirs = await client.get(CONFLICTS, headers=other)
+    assert theirs.status_code == 200, theirs.text
+    [item] = theirs.json()["items"]
+    assert PHONE_Y not in str(item) and PHONE_X not in str(item)
 
 
 # --- resolving --------------------------------------------------------------------------------
