@@ -411,14 +411,21 @@ class DeviceStatus(BaseModel):
     open_conflicts: int
     photos_missing: int = Field(description="Photos its records reference, not yet uploaded.")
     days_since_last_sync: int | None
-    behind: bool = Field(description="Not synced for longer than `behind_after_days`.")
+    never_synced: bool = Field(
+        description="Logged in but never sent a batch nor pulled changes (a county PC, a test "
+        "login): shown apart, never counted as behind."
+    )
+    behind: bool = Field(
+        description="Synced once, but not for longer than `behind_after_days` (not revoked)."
+    )
 
 
 class VillageStatus(BaseModel):
     code: str
     name: str
-    devices: int
+    devices: int = Field(description="Phones (not revoked) that have synced at least once.")
     devices_behind: int
+    devices_never_synced: int = Field(description="Logins (not revoked) that never synced.")
     last_sync_at: datetime | None
     records_7d: int
     open_conflicts: int
@@ -426,8 +433,9 @@ class VillageStatus(BaseModel):
 
 
 class StatusSummary(BaseModel):
-    devices: int
+    devices: int = Field(description="Phones (not revoked) that have synced at least once.")
     devices_behind: int
+    devices_never_synced: int = Field(description="Logins (not revoked) that never synced.")
     records_24h: int
     records_7d: int
     rejected_7d: int
@@ -435,7 +443,13 @@ class StatusSummary(BaseModel):
     photos_missing: int
 
 
-_COUNTS_7D = {"devices": 1, "devices_behind": 0, "records_7d": 42, "open_conflicts": 1}
+_COUNTS_7D = {
+    "devices": 1,
+    "devices_behind": 0,
+    "devices_never_synced": 0,
+    "records_7d": 42,
+    "open_conflicts": 1,
+}
 
 
 class SyncStatus(BaseModel):
@@ -490,6 +504,7 @@ class SyncStatus(BaseModel):
                             "open_conflicts": 1,
                             "photos_missing": 2,
                             "days_since_last_sync": 0,
+                            "never_synced": False,
                             "behind": False,
                         }
                     ],

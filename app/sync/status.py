@@ -164,15 +164,17 @@ async def sync_status(
                 "open_conflicts": int(conflicts.get(device.id, 0)),
                 "photos_missing": int(missing.get(device.id, 0)),
                 "days_since_last_sync": (now - synced).days if synced else None,
+                # A login that never sent a batch nor pulled (the county PC, a test login) is
+                # shown apart, not among the phones that are behind.
+                "never_synced": synced is None,
                 "behind": device.revoked_at is None
-                and (synced is None or now - synced > behind_after),
+                and synced is not None
+                and now - synced > behind_after,
             }
         )
     village_docs = await _villages(session, region=region, devices=device_docs)
-    live = [d for d in device_docs if not d["revoked"]]
     summary = {
-        "devices": len(live),
-        "devices_behind": sum(d["behind"] for d in live),
+        **_device_counts(device_docs),
         "records_24h": sum(d["records_24h"] for d in device_docs),
         "records_7d": sum(d["records_7d"] for d in device_docs),
         "rejected_7d": sum(d["rejected_7d"] for d in device_docs),
@@ -186,6 +188,16 @@ async def sync_status(
         "summary": summary,
         "villages": village_docs,
         "devices": device_docs,
+    }
+
+
+def _device_counts(devices: list[dict[str, Any]]) -> dict[str, int]:
+    """Phones (live devices that have synced), those behind, and logins never synced."""
+    live = [d for d in devices if not d["revoked"]]
+    return {
+        "devices": sum(not d["never_synced"] for d in live),
+        "devices_behind": sum(d["behind"] for d in live),
+        "devices_never_synced": sum(d["never_synced"] for d in live),
     }
 
 
@@ -218,14 +230,13 @@ async def _villages(
     missing = await photo_backlog().by_village(session, region)
     out = []
     for code, name in villages:
-        own = [d for d in devices if code in d["villages"] and not d["revoked"]]
-        synced = [d["last_sync_at"] for d in own if d["last_sync_at"]]
+        own = [d for d in devices if code in d["villages"]]
+        synced = [d["last_sync_at"] for d in own if d["last_sync_at"] and not d["revoked"]]
         out.append(
             {
                 "code": code,
                 "name": name,
-                "devices": len(own),
-                "devices_behind": sum(d["behind"] for d in own),
+                **_device_counts(own),
                 "last_sync_at": max(synced) if synced else None,
                 "records_7d": sum(d["records_7d"] for d in own),
                 "open_conflicts": int(conflicts.get(code, 0)),

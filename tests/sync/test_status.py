@@ -262,16 +262,20 @@ async def test_status_shows_each_device_of_the_county(
     assert new["last_batch"] is None
     assert (new["records_24h"], new["records_7d"], new["rejected_7d"]) == (0, 0, 0)
     assert (new["open_conflicts"], new["photos_missing"]) == (0, 0)
-    assert new["behind"] is True
+    # Logged in, never synced: shown apart, not behind.
+    assert (new["never_synced"], new["behind"]) == (True, False)
+    assert [d["never_synced"] for d in (a1, sec, a2)] == [False] * 3
 
     lost = devices[PHONE_LOST]
     assert lost["revoked"] is True
     assert lost["behind"] is False  # a revoked phone is not expected to sync
     assert lost["days_since_last_sync"] == 20
+    assert lost["never_synced"] is False
 
     assert status["summary"] == {
-        "devices": 4,  # the revoked phone aside
-        "devices_behind": 2,
+        "devices": 3,  # the revoked phone and the login never synced aside
+        "devices_behind": 1,
+        "devices_never_synced": 1,
         "records_24h": 4,
         "records_7d": 7,
         "rejected_7d": 1,
@@ -284,8 +288,9 @@ async def test_status_shows_each_device_of_the_county(
     assert villages[VILLAGE_A1] == {
         "code": VILLAGE_A1,
         "name": "王庄村",
-        "devices": 3,
-        "devices_behind": 1,
+        "devices": 2,
+        "devices_behind": 0,
+        "devices_never_synced": 1,
         "last_sync_at": a1["last_sync_at"],
         "records_7d": 6,
         "open_conflicts": 1,
@@ -296,6 +301,7 @@ async def test_status_shows_each_device_of_the_county(
         "name": "后屯村",
         "devices": 1,
         "devices_behind": 1,
+        "devices_never_synced": 0,
         "last_sync_at": a2["last_sync_at"],
         "records_7d": 1,
         "open_conflicts": 0,
@@ -306,12 +312,14 @@ async def test_status_shows_each_device_of_the_county(
         "name": "前营村",
         "devices": 0,
         "devices_behind": 0,
+        "devices_never_synced": 0,
         "last_sync_at": None,
         "records_7d": 0,
         "open_conflicts": 0,
         "photos_missing": 0,
     }
-    for name in ("devices", "devices_behind", "open_conflicts", "photos_missing"):
+    counted = ("devices", "devices_behind", "devices_never_synced")
+    for name in (*counted, "open_conflicts", "photos_missing"):
         assert status["summary"][name] == sum(v[name] for v in status["villages"]), name
 
 
@@ -355,13 +363,13 @@ async def test_a_pull_of_the_feed_counts_as_a_sync(
     client: httpx.AsyncClient, session: AsyncSession, world: World
 ) -> None:
     await build_county(client, session, world)
-    assert by_device(await get_status(client, world))[PHONE_NEW]["behind"] is True
+    assert by_device(await get_status(client, world))[PHONE_NEW]["never_synced"] is True
 
     token = await login(client, world, "officer_a1", PHONE_NEW, "2.4.0")
     await pull(client, {"Authorization": f"Bearer {token}"})
 
     new = by_device(await get_status(client, world))[PHONE_NEW]
-    assert new["behind"] is False
+    assert (new["never_synced"], new["behind"]) == (False, False)
     assert new["days_since_last_sync"] == 0
     assert new["last_batch"] is None
 
@@ -389,8 +397,9 @@ async def test_region_narrows_the_status(
     assert set(by_device(status)) == devices
     assert [v["code"] for v in status["villages"]] == villages
     live = [d for d in status["devices"] if not d["revoked"]]
-    assert status["summary"]["devices"] == len(live)
+    assert status["summary"]["devices"] == sum(not d["never_synced"] for d in live)
     assert status["summary"]["devices_behind"] == sum(d["behind"] for d in live)
+    assert status["summary"]["devices_never_synced"] == sum(d["never_synced"] for d in live)
     for name in ("records_24h", "records_7d", "rejected_7d"):
         assert status["summary"][name] == sum(d[name] for d in status["devices"]), name
     for name in ("open_conflicts", "photos_missing"):
@@ -403,8 +412,9 @@ async def test_region_narrowed_to_the_village_counts_only_its_own(
     await build_county(client, session, world)
     status = await get_status(client, world, region=VILLAGE_A1)
     assert status["summary"] == {
-        "devices": 3,
-        "devices_behind": 1,
+        "devices": 2,
+        "devices_behind": 0,
+        "devices_never_synced": 1,
         "records_24h": 4,
         "records_7d": 6,
         "rejected_7d": 1,

@@ -325,3 +325,17 @@ async def test_the_sync_table_polls_with_the_apis_etag(
     )
     assert again.status_code == 304
     assert again.headers["etag"] == tag
+
+
+async def test_a_login_that_never_synced_is_shown_apart(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The county PC (this browser's own login) is listed under 登录后从未同步, not among the
+    phones, and counted apart from the ones behind."""
+    await sign_in(client, world, "admin_a")
+    page = await client.get("/sync/live", params={"region": COUNTY_A})
+    assert page.status_code == 200
+    phones, apart = page.text.split('id="never-synced"')
+    assert "登录后从未同步的设备" in phones
+    assert 'data-device="web-' not in phones
+    assert 'data-device="web-' in apart
