@@ -105,6 +105,8 @@ def serve(
     """Serve the API (host and port from FIELDSYNC_HOST / FIELDSYNC_PORT unless given)."""
     import uvicorn
 
+    from app.core.server import IdleTimeoutHttpToolsProtocol
+
     settings = get_settings()
     host = settings.host if host is None else host
     port = settings.port if port is None else port
@@ -117,6 +119,7 @@ def serve(
     typer.echo(f"fieldsync on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run(
         "app.main:create_app",
+        http=IdleTimeoutHttpToolsProtocol,  # uvicorn's, closing clients that stop mid-request
         factory=True,
         host=host,
         port=port,

@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         "X-Forwarded-For / X-Forwarded-Proto are believed (e.g. 127.0.0.1,10.0.0.0/8). Empty: "
         "none, the connection's own address counts.",
     )
+    idle_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="A connection that sends nothing for this long while the server waits for "
+        "a request's headers or the rest of its body is closed (slow clients that stop); every "
+        "byte restarts the clock. 0: never.",
+    )
     cors_allow_origins: list[str] = Field(
         default=["*"], description="Origins browser clients may call from (CORS)."
     )
