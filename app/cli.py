@@ -105,7 +105,7 @@ def serve(
     """Serve the API (host and port from FIELDSYNC_HOST / FIELDSYNC_PORT unless given)."""
     import uvicorn
 
-    from app.core.server import IdleTimeoutHttpToolsProtocol
+    from app.core.server import IdleTimeoutHttpToolsProtocol, exit_cleanly_on_sigterm
 
     settings = get_settings()
     host = settings.host if host is None else host
@@ -117,6 +117,7 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"fieldsync on http://{host}:{port}  (API docs: /docs)")
+    exit_cleanly_on_sigterm()
     uvicorn.run(
         "app.main:create_app",
         http=IdleTimeoutHttpToolsProtocol,  # uvicorn's, closing clients that stop mid-request
@@ -131,6 +132,8 @@ def serve(
         proxy_headers=bool(settings.trusted_proxies.strip()),
         forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         log_level=settings.log_level.lower(),
+        # SIGTERM: requests in flight get this long (the app's lifespan turns readiness off).
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 

@@ -200,3 +200,13 @@ def test_nginx_lets_through_every_body_the_app_accepts(nginx: Nginx) -> None:
     assert (
         nginx.max_body_bytes(UPLOAD_PATHS[0]) == Settings.model_fields["upload_max_bytes"].default
     )
+
+
+def test_the_api_has_time_to_stop_gracefully(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("api-1", "api-2"):
+        env = environment(services[name])
+        needed = float(env.get("FIELDSYNC_SHUTDOWN_TIMEOUT_SECONDS", 30)) + float(
+            env.get("FIELDSYNC_SHUTDOWN_DRAIN_SECONDS", 0)
+        )
+        grace = re.fullmatch(r"(\d+)s", services[name]["stop_grace_period"])
+        assert grace is not None and int(grace.group(1)) > needed + 5, name

@@ -1,4 +1,4 @@
-"""`fieldsync serve` as a process: slow clients, on a real server (tests.deployment).
+"""`fieldsync serve` as a process: slow clients and SIGTERM, on a real server (tests.deployment).
 
 The timeouts are shortened to about a second; app/core/server.py holds the machinery and
 tests/core/test_idle_timeout.py its finer cases.
@@ -68,3 +68,46 @@ def test_a_client_that_stops_is_closed_and_a_slow_one_is_served(
     assert 0.9 <= closed_after < 3, closed_after
     assert took > 3
     assert status == 200 and body["token_type"] == "bearer", body
+
+
+def test_sigterm_lets_requests_in_flight_finish_then_exits_0(
+    tmp_path: Path, database_url: str
+) -> None:
+    drain, bound = 1.0, 10
+    env = {
+        "FIELDSYNC_SHUTDOWN_DRAIN_SECONDS": str(drain),
+        "FIELDSYNC_SHUTDOWN_TIMEOUT_SECONDS": str(bound),
+        "FIELDSYNC_LOG_LEVEL": "INFO",
+    }
+    with deploy(tmp_path, **env) as deployed:
+        server = deployed.server
+        url = httpx.URL(server.base)
+        host, port = url.host, url.port or 80
+        request = login_request(host)
+        split = len(request) - 20
+        with socket.create_connection((host, port)) as in_flight:
+            in_flight.sendall(request[:split])  # headers and part of the body
+
+            server.terminate()
+            signalled = time.monotonic()
+            # Still accepting during the drain, but no longer ready.
+            ready = httpx.get(f"{server.base}/readyz", timeout=5)
+            time.sleep(drain + 0.5)
+            with pytest.raises(httpx.ConnectError):  # past the drain: no new connections
+                httpx.get(f"{server.base}/healthz", timeout=5)
+            # The request in flight goes on, slowly, and is answered.
+            for i in range(split, len(request), 5):
+                in_flight.sendall(request[i : i + 5])
+                time.sleep(0.1)
+            status, body = read_answer(in_flight, timeout=bound)
+
+        code = server.wait_exit(timeout=bound + 10)
+        stopped_after = time.monotonic() - signalled
+        log = server.log_tail(400)
+
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["status"] == "shutting_down"
+    assert status == 200 and body["token_type"] == "bearer", body
+    assert code == 0, log
+    assert stopped_after < drain + bound, stopped_after
+    assert "webhooks: worker stopped" in log, log

@@ -1,4 +1,7 @@
-"""uvicorn's HTTP protocols with an idle timeout for clients that stop sending mid-request.
+"""How `fieldsync serve` runs under uvicorn: slow clients, and stopping on SIGTERM.
+
+**Slow clients.** uvicorn's HTTP protocols with an idle timeout for clients that stop sending
+mid-request.
 
 uvicorn closes a connection idle *between* requests (`timeout_keep_alive`), but one that opens
 and sends nothing, or trickles a request's headers or body and then stops, it keeps for ever: a
@@ -10,12 +13,22 @@ sending, however slowly, is never cut off; and a request the app is working on (
 read, or reading paused because the app has not taken what came) is never timed out here.
 
 One timer per connection, re-armed only when it fires: nothing is scheduled per read.
+
+**Stopping.** On SIGTERM readiness turns false at once (`draining_on_sigterm`, installed by
+the app's lifespan), the server may go on serving for `FIELDSYNC_SHUTDOWN_DRAIN_SECONDS`, then
+uvicorn stops accepting, waits up to `FIELDSYNC_SHUTDOWN_TIMEOUT_SECONDS` for requests in
+flight, and ends the lifespan (the webhook worker stops there); the process exits with 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import h11
@@ -101,3 +114,54 @@ class IdleTimeoutHttpToolsProtocol(_IdleTimeout, HttpToolsProtocol):
         if cycle is None or cycle.response_complete:
             return True
         return cycle.more_body and not cycle.waiting_for_100_continue
+
+
+# --- stopping --------------------------------------------------------------------------------
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM a clean stop (exit status 0) for the process that serves.
+
+    uvicorn catches SIGTERM while it serves, shuts down gracefully, then raises the signal
+    again under the handler that was there before it: this one, which exits with 0 instead of
+    dying of the signal (143), so a supervisor sees the requested stop succeed.
+    """
+    signal.signal(signal.SIGTERM, _exit_zero)
+
+
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+@contextlib.contextmanager
+def draining_on_sigterm(on_signal: Callable[[], None], *, delay: float) -> Iterator[None]:
+    """While the app serves under uvicorn: SIGTERM first calls `on_signal` (readiness turns
+    false), then, `delay` seconds later, reaches uvicorn's own handler, which stops accepting
+    connections, lets requests in flight finish and ends the lifespan. A second SIGTERM does
+    not wait. Nothing is changed when no Python handler is installed (not under uvicorn)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    server_handler: Callable[[int, FrameType | None], Any] = previous
+    loop = asyncio.get_running_loop()
+    signalled = False
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        nonlocal signalled
+        first, signalled = not signalled, True
+        if first:
+            on_signal()
+        if first and delay > 0:
+            log.info("SIGTERM: not ready; still serving for %g s, then stopping", delay)
+            # Thread-safe: a signal handler may run in the middle of the loop's own work.
+            loop.call_soon_threadsafe(loop.call_later, delay, server_handler, signum, frame)
+        else:
+            server_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is handle:
+            signal.signal(signal.SIGTERM, previous)

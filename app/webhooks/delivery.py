@@ -392,6 +392,12 @@ async def deliver_in_background(state: Any, settings: Settings) -> AsyncIterator
     try:
         yield worker
     finally:
+        in_flight = worker.in_flight
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        log.info(
+            "webhooks: worker stopped (%d deliveries in flight are sent again once their "
+            "leases run out)",
+            in_flight,
+        )
