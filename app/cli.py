@@ -86,23 +86,39 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Listen on this address (0.0.0.0: every network); default FIELDSYNC_HOST"
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Listen on this port; default FIELDSYNC_PORT"),
+    ] = None,
 ) -> None:
-    """Serve the API (host and port from FIELDSYNC_HOST / FIELDSYNC_PORT)."""
+    """Serve the API (host and port from FIELDSYNC_HOST / FIELDSYNC_PORT unless given)."""
     import uvicorn
 
+    from app.core.server import IdleTimeoutHttpToolsProtocol, exit_cleanly_on_sigterm
+
     settings = get_settings()
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
     configure_logging(settings.log_level)
     try:
         settings.signing_key  # noqa: B018
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"fieldsync on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    typer.echo(f"fieldsync on http://{host}:{port}  (API docs: /docs)")
+    exit_cleanly_on_sigterm()
     uvicorn.run(
         "app.main:create_app",
+        http=IdleTimeoutHttpToolsProtocol,  # uvicorn's, closing clients that stop mid-request
         factory=True,
-        host=settings.host,
-        port=settings.port,
+        host=host,
+        port=port,
         reload=reload,
         workers=workers,
         access_log=False,  # our own access log leaves query strings out (they may hold names)
@@ -111,6 +127,8 @@ def serve(
         proxy_headers=bool(settings.trusted_proxies.strip()),
         forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         log_level=settings.log_level.lower(),
+        # SIGTERM: requests in flight get this long (the app's lifespan turns readiness off).
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from app.core.i18n import LanguageMiddleware, load_catalogs
 from app.core.logging import configure_logging
 from app.core.middleware import RequestBodyMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimitMiddleware, RateLimits, install_rate_limit_docs
+from app.core.server import draining_on_sigterm
 from app.exports.xlsx import XLSX_MEDIA_TYPE
 from app.health.router import router as health_router
 from app.openapi import install_openapi
@@ -174,6 +176,14 @@ def create_app() -> FastAPI:
         settings.signing_key  # noqa: B018
         settings.pii_hash_key  # noqa: B018
         async with AsyncExitStack() as stack:
+            # SIGTERM: /readyz answers 503 from that moment (uvicorn drains, then stops).
+            app.state.stopping = False
+            stack.enter_context(
+                draining_on_sigterm(
+                    partial(setattr, app.state, "stopping", True),
+                    delay=settings.shutdown_drain_seconds,
+                )
+            )
             if not hasattr(app.state, "engine"):
                 app.state.engine = make_engine(settings)
                 app.state.sessionmaker = make_sessionmaker(app.state.engine)

@@ -410,3 +410,36 @@ async def _account(url: str, username: str) -> tuple[str, list[str], list[str]]:
             return user.password_hash, sorted(regions), sorted(ended)
     finally:
         await engine.dispose()
+def test_serve_runs_uvicorn_with_our_protocol_and_shutdown_bound(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """`--host`/`--port` win over the settings; slow clients and SIGTERM are handled."""
+    import signal
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.core.config import get_settings
+    from app.core.server import IdleTimeoutHttpToolsProtocol
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(get_settings(), "shutdown_timeout_seconds", 7)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8123"])
+        handler = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert result.exit_code == 0, result.output
+    assert "http://0.0.0.0:8123" in result.output
+    [kwargs] = calls
+    assert (kwargs["host"], kwargs["port"]) == ("0.0.0.0", 8123)
+    assert kwargs["http"] is IdleTimeoutHttpToolsProtocol
+    assert kwargs["timeout_graceful_shutdown"] == 7
+    with pytest.raises(SystemExit) as exited:  # what uvicorn raises again after its shutdown
+        assert callable(handler)
+        handler(signal.SIGTERM, None)
+    assert exited.value.code == 0

@@ -66,3 +66,15 @@ async def test_readyz_is_503_when_the_database_is_unreachable(app, client, tmp_p
         "revision": None,
         "expected_revision": migrations.head_revision(),
     }
+
+
+async def test_readyz_is_503_once_the_server_is_stopping(app, client) -> None:  # type: ignore[no-untyped-def]
+    app.state.stopping = True  # what SIGTERM sets (app/core/server.py, draining_on_sigterm)
+    try:
+        response = await client.get("/readyz")
+        alive = await client.get("/healthz")
+    finally:
+        app.state.stopping = False
+    assert response.status_code == 503
+    assert response.json()["status"] == "shutting_down"
+    assert alive.status_code == 200  # alive all the same: no restart wanted

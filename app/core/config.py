@@ -126,6 +126,29 @@ class Settings(BaseSettings):
         "X-Forwarded-For / X-Forwarded-Proto are believed (e.g. 127.0.0.1,10.0.0.0/8). Empty: "
         "none, the connection's own address counts.",
     )
+    idle_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="A connection that sends nothing for this long while the server waits for "
+        "a request's headers or the rest of its body is closed (slow clients that stop); every "
+        "byte restarts the clock. 0: never.",
+    )
+    shutdown_drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="After SIGTERM, /readyz answers 503 at once and the server goes on serving "
+        "for this long before it stops accepting connections: time for a load balancer that "
+        "polls /readyz to send new requests elsewhere.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=600,
+        description="After SIGTERM (and the drain), requests in flight get this long to finish; "
+        "then they are cancelled, the webhook worker stops and the process exits.",
+    )
     cors_allow_origins: list[str] = Field(
         default=["*"], description="Origins browser clients may call from (CORS)."
     )

@@ -41,8 +41,11 @@ async def get_health() -> HealthStatus:
 
 @router.get("/readyz", response_model=HealthStatus, responses={503: {"model": HealthStatus}})
 async def get_readiness(request: Request) -> JSONResponse:
-    """The database answers and its schema is at the latest migration."""
+    """The database answers and its schema is at the latest migration (503 once stopping)."""
     expected = head_revision()
+    if getattr(request.app.state, "stopping", False):  # SIGTERM came: send no more requests
+        body = HealthStatus(status="shutting_down", expected_revision=expected)
+        return JSONResponse(body.model_dump(), status_code=503)
     try:
         async with request.app.state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -42,7 +42,7 @@ from app.users.models import User
 from app.webhooks.models import Webhook, WebhookDelivery, WebhookEvent
 from app.webhooks.outbox import dispatch_events
 from app.webhooks.schemas import event_document
-from app.webhooks.signing import SIGNATURE_HEADER, signature_header
+from app.webhooks.signing import signature_headers
 from app.webhooks.urls import IPAddress, RefusedAddress, check_destination, ip_literal
 from app.webhooks.vocabulary import OPEN_STATUSES, DeliveryStatus
 
@@ -171,7 +171,8 @@ def headers_for(claimed: Claimed) -> dict[str, str]:
         "Fieldsync-Event-Id": str(claimed.event_id),
         "Fieldsync-Delivery": str(claimed.delivery_id),
         "Fieldsync-Attempt": str(claimed.attempt),
-        SIGNATURE_HEADER: signature_header(claimed.secret, claimed.body),
+        # Standard Webhooks: the event's id is the message id, the same on every retry.
+        **signature_headers(claimed.secret, message_id=str(claimed.event_id), body=claimed.body),
     }
 
 
@@ -391,6 +392,12 @@ async def deliver_in_background(state: Any, settings: Settings) -> AsyncIterator
     try:
         yield worker
     finally:
+        in_flight = worker.in_flight
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        log.info(
+            "webhooks: worker stopped (%d deliveries in flight are sent again once their "
+            "leases run out)",
+            in_flight,
+        )

@@ -39,10 +39,14 @@ application/json`): `{"id", "type", "occurred_at", "household_id", "village_code
 (the `event` of the delivery log). Payloads hold ids, codes and states, never personal data;
 read the objects through the API for details. Headers:
 
-* `Fieldsync-Signature: t=<unix seconds>,v1=<hex>`: `v1` is HMAC-SHA256, keyed with the
-  webhook's `secret`, of the bytes `<t>.` followed by the raw request body. Recompute it over
-  the body exactly as received, compare in constant time, and refuse a `t` more than five
-  minutes from your clock.
+* `webhook-id`, `webhook-timestamp`, `webhook-signature`: signed as the
+  [Standard Webhooks](https://www.standardwebhooks.com) specification has it, so verify with
+  its library (`standardwebhooks` on PyPI and npm, and others):
+  `Webhook(secret).verify(raw_body, headers)`. `webhook-signature: v1,<base64>` is
+  HMAC-SHA256, keyed with the base64-decoded part of the webhook's `secret` after `whsec_`,
+  of the bytes `<webhook-id>.<webhook-timestamp>.` followed by the raw request body; the
+  library compares in constant time and refuses a timestamp more than five minutes from your
+  clock. `webhook-id` is the event's `id`, the same on every retry.
 * `Fieldsync-Event` (the type), `Fieldsync-Event-Id` (the event's `id`: deduplicate on it),
   `Fieldsync-Delivery` (the delivery's id in the log), `Fieldsync-Attempt` (1, 2, …).
 

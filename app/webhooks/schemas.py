@@ -131,14 +131,15 @@ class WebhookWithSecret(WebhookPublic):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {**_PUBLIC_EXAMPLE, "secret": "whsec_Qm9yZWFsaXMtc2VjcmV0LWtleS1leGFtcGxl"}
+                {**_PUBLIC_EXAMPLE, "secret": "whsec_AuWmxrySOmR+8x+Rh+toUBRWX6NLxISYxweA0RzY0O0="}
             ]
         }
     )
 
     secret: str = Field(
-        description="The HMAC-SHA256 key of the `Fieldsync-Signature` header. Shown only now: "
-        "keep it with the receiver."
+        description="The signing secret of the `webhook-signature` header (Standard Webhooks: "
+        "`whsec_` + base64 of a 256-bit HMAC-SHA256 key). Shown only now: keep it with the "
+        "receiver."
     )
 
 

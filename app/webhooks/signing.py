@@ -1,66 +1,58 @@
-"""Signatures of deliveries: HMAC-SHA256 over the timestamp and the body.
+"""Signatures of deliveries, as the Standard Webhooks specification has them
+(https://www.standardwebhooks.com), so that a receiver verifies with that project's library in
+any language:
 
-    Fieldsync-Signature: t=1795412345,v1=5f2c…(64 hex digits)
+    webhook-id: 48213                       the event's id: the same on every retry
+    webhook-timestamp: 1795412345           unix seconds of this attempt
+    webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
 
-`v1` = hex(HMAC-SHA256(key = the webhook's secret, message = f"{t}.".encode() + raw body)).
-A receiver recomputes it over the raw bytes it received (before any JSON parsing), compares in
-constant time and refuses a `t` too far from its own clock (replays). `verify` does all three:
-receivers written in Python can copy it.
+`v1` is base64(HMAC-SHA256(key, f"{id}.{timestamp}." + raw body)), where the key is the
+base64-decoded part of the secret after `whsec_`. Secrets are `whsec_` + standard base64 of 32
+random bytes. Webhooks created before the switch hold URL-safe base64 (`-` and `_`, no
+padding) of their 32 bytes: the same key is used, and `standard_secret` spells it as the
+libraries expect (docs/integration.md tells receivers how).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import secrets
-import time
+from datetime import UTC, datetime
 
-SIGNATURE_HEADER = "Fieldsync-Signature"
+from standardwebhooks import Webhook
+
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 SECRET_PREFIX = "whsec_"
-DEFAULT_TOLERANCE_SECONDS = 300
 
 
 def new_secret() -> str:
-    """A webhook secret: 256 random bits."""
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    """A webhook secret: 256 random bits, `whsec_` + standard base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """hex HMAC-SHA256 of `{timestamp}.{body}` under `secret`."""
-    message = f"{timestamp}.".encode() + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of `secret`: its base64 part decoded, standard or (older secrets) URL-safe."""
+    encoded = secret.removeprefix(SECRET_PREFIX).rstrip("=").translate(_TO_URLSAFE)
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
 
 
-def signature_header(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
-    """The value of Fieldsync-Signature for `body`, signed now (or at `timestamp`)."""
-    t = int(time.time()) if timestamp is None else timestamp
-    return f"t={t},v1={signature(secret, t, body)}"
+def standard_secret(secret: str) -> str:
+    """`secret` as the Standard Webhooks libraries read it (a new secret is returned as is)."""
+    return SECRET_PREFIX + base64.b64encode(secret_key(secret)).decode("ascii")
 
 
-def verify(
-    secret: str,
-    body: bytes,
-    header: str | None,
-    *,
-    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
-    now: float | None = None,
-) -> bool:
-    """Whether `header` (Fieldsync-Signature) signs `body` with `secret`, made within
-    `tolerance_seconds` of `now`. Several `v1` values (none yet) would each be tried."""
-    if not header:
-        return False
-    timestamp: int | None = None
-    candidates: list[str] = []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isascii() and value.isdigit():
-            timestamp = int(value)
-        elif key == "v1":
-            candidates.append(value)
-    if timestamp is None or not candidates:
-        return False
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_seconds:
-        return False
-    expected = signature(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, c) for c in candidates)
+def signature_headers(
+    secret: str, *, message_id: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
+    """The three headers that sign `body` as message `message_id`, now (or at `timestamp`)."""
+    moment = datetime.now(UTC) if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+    return {
+        ID_HEADER: message_id,
+        TIMESTAMP_HEADER: str(int(moment.timestamp())),
+        SIGNATURE_HEADER: Webhook(secret_key(secret)).sign(message_id, moment, body),
+    }
+
+
+_TO_URLSAFE = str.maketrans("+/", "-_")

@@ -165,6 +165,19 @@ class Server:
             os.kill(self.pid, signal.SIGKILL)
         self._reap()
 
+    def terminate(self) -> None:
+        """Send SIGTERM, as a supervisor stopping the server does, without waiting."""
+        assert self.pid is not None
+        os.kill(self.pid, signal.SIGTERM)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Wait up to `timeout` s for the server to exit by itself; its exit code."""
+        deadline = time.monotonic() + timeout
+        while self._alive():
+            assert time.monotonic() < deadline, f"still running after {timeout} s"
+            time.sleep(0.05)
+        return self._reap()
+
     def close(self) -> None:
         try:
             self.stop()

@@ -181,7 +181,7 @@ async def test_a_receiver_failing_its_first_three_deliveries_gets_every_event_in
         assert not r.signed_by("whsec_someone-else")
         assert r.headers["content-type"] == "application/json"
         assert r.headers["fieldsync-event"] == r.event["type"]
-        assert r.headers["fieldsync-event-id"] == str(r.event["id"])
+        assert r.headers["fieldsync-event-id"] == r.headers["webhook-id"] == str(r.event["id"])
         assert r.headers["fieldsync-delivery"] == delivery_of[r.event["id"]]["id"]
         assert r.event == delivery_of[r.event["id"]]["event"]
     # The log agrees: all delivered, three attempts more than events.
@@ -289,6 +289,8 @@ async def test_redelivery_sends_the_same_event_again(
     assert again.body == first.body
     assert (first.headers["fieldsync-attempt"], again.headers["fieldsync-attempt"]) == ("1", "2")
     assert again.signed_by(hook["secret"])
+    # The message id of the Standard Webhooks headers stays the same: receivers deduplicate on it.
+    assert again.headers["webhook-id"] == first.headers["webhook-id"] == str(first.event["id"])
     [delivery] = await deliveries(session, uuid.UUID(hook["id"]))
     assert delivery.status == "delivered" and delivery.attempts == 2
 

@@ -7,6 +7,8 @@ import uuid
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
+from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks import WebhookVerificationError
 
 from app.core.config import get_settings
 from app.webhooks.delivery import Worker
@@ -66,7 +68,13 @@ async def test_a_test_event_goes_to_that_webhook_only_and_is_delivered_signed(
     assert received.headers["fieldsync-event"] == "webhook.test"
     assert received.headers["fieldsync-delivery"] == delivery["id"]
     assert received.headers["fieldsync-event-id"] == str(event["id"])
-    assert received.signed_by(hook["secret"])
+    # A receiver verifies it with the Standard Webhooks library, and refuses it altered.
+    assert StandardWebhook(hook["secret"]).verify(received.body, received.headers) == event
+    assert received.headers["webhook-id"] == str(event["id"])
+    with pytest.raises(WebhookVerificationError):
+        StandardWebhook(hook["secret"]).verify(
+            received.body.replace(b"webhook.test", b"webhook.tost"), received.headers
+        )
     assert received.event == event
     [done] = (await client.get(log_url, headers=headers)).json()["items"]
     assert (done["status"], done["attempts"], done["last_status_code"]) == ("delivered", 1, 200)
