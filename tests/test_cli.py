@@ -410,6 +410,8 @@ async def _account(url: str, username: str) -> tuple[str, list[str], list[str]]:
             return user.password_hash, sorted(regions), sorted(ended)
     finally:
         await engine.dispose()
+
+
 def test_serve_runs_uvicorn_with_our_protocol_and_shutdown_bound(
     monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:

@@ -74,7 +74,7 @@ class Batch:
         return uuid.UUID(self.body["batch_id"])
 
     def expected_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("unchanged", "stale", "conflict", "rejected"), 0)
+        counts = dict.fromkeys(("unchanged", "stale", "conflict", "rejected", "held"), 0)
         return {**counts, "created": len(self.new), "updated": len(self.revised)}
 
 
