@@ -9,7 +9,7 @@ export FIELDSYNC_TEST_POSTGRES_URL
 # Test processes (pytest-xdist); each builds its own database. `auto`: one per CPU.
 TEST_WORKERS ?= auto
 
-.PHONY: screenshots run test test-sqlite test-postgres fuzz lint openapi messages migration bench bench-sync bench-photos bench-progress bench-export bench-webhooks bench-alerts bench-phones bench-put bench-targets clean
+.PHONY: screenshots run test test-sqlite test-postgres fuzz lint openapi docs messages migration bench bench-sync bench-photos bench-progress bench-export bench-webhooks bench-alerts bench-phones bench-put bench-targets clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -58,6 +58,10 @@ lint: $(STAMP)
 
 openapi: $(STAMP)
 	$(BIN)/fieldsync openapi --output openapi/openapi.json
+
+# docs/phone-sync.md from a run of its scenario (tests/docs): the requests and answers are real.
+docs: $(STAMP)
+	FIELDSYNC_WRITE_DOCS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/docs/test_phone_guide.py
 
 # Add the texts for people that a package's catalog (app/<package>/zh_CN.po) lacks, untranslated.
 messages: $(STAMP)
