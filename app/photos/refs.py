@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists
+from sqlalchemy import ColumnElement, delete, exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.monitoring.models import MonitoringCase
-from app.photos.models import Photo, PhotoRef
+from app.photos.models import Photo, PhotoHolder, PhotoRef
 from app.records.events import RecordWritten
 from app.records.models import Measure, RecordColumns, Visit
 
@@ -63,6 +63,19 @@ async def index_photo_refs(
 async def on_record_written(session: AsyncSession, event: RecordWritten) -> None:
     """Subscriber: the references of a record written, indexed."""
     await index_photo_refs(session, event.record_type, event.record, replace=not event.created)
+
+
+def held_for_ref() -> ColumnElement[bool]:
+    """SQL condition: the server holds this PhotoRef's photo *for the ref*: its bytes were sent
+    for the ref's household, or by the ref's author. A sha256 copied from another county's
+    record proves nothing, so such a photo counts as not held where the copy names it."""
+    return exists().where(
+        col(PhotoHolder.sha256) == col(PhotoRef.sha256),
+        or_(
+            col(PhotoHolder.household_id) == col(PhotoRef.household_id),
+            col(PhotoHolder.user_id) == col(PhotoRef.author_id),
+        ),
+    )
 
 
 def not_held() -> ColumnElement[bool]:

@@ -57,8 +57,8 @@ from app.monitoring.rules import (
     visit_overdue,
 )
 from app.monitoring.vocabulary import CLOSED_CASE_STATUSES, AlertStatus
-from app.photos.models import Photo, PhotoRef
-from app.photos.refs import not_held
+from app.photos.models import PhotoRef
+from app.photos.refs import held_for_ref, not_held
 from app.progress.household_schemas import (
     ClearingAssessment,
     ClearingReasonPublic,
@@ -273,7 +273,7 @@ async def _photo_pairs(session: AsyncSession, household_id: uuid.UUID) -> list[M
             col(Measure.title),
             col(PhotoRef.tag),
             col(PhotoRef.sha256),
-            col(Photo.sha256).is_not(None).label("held"),
+            held_for_ref().label("held"),
         )
         .distinct()
         .join(
@@ -281,7 +281,6 @@ async def _photo_pairs(session: AsyncSession, household_id: uuid.UUID) -> list[M
             (col(Measure.id) == col(PhotoRef.measure_id))
             & (col(Measure.household_id) == household_id),
         )
-        .outerjoin(Photo, col(Photo.sha256) == col(PhotoRef.sha256))
         .where(
             col(PhotoRef.household_id) == household_id,
             col(PhotoRef.tag).in_([tag.value for tag in PAIR_TAGS]),

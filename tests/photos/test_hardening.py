@@ -240,3 +240,10 @@ async def test_a_copied_sha256_does_not_show_another_villages_photo_as_held(
     measure = await client.get(f"{API}/measures/{measure_id}/photos", headers=officer_a2)
     assert measure.status_code == 200
     assert [p["held"] for p in measure.json()["after"]] == [False]
+    # The household's progress (before/after pairs) does not count it as held either.
+    progress = await client.get(
+        f"{API}/households/{world.households['a2'].id}/progress", headers=officer_a2
+    )
+    assert progress.status_code == 200
+    [pair] = progress.json()["measures"]["photo_pairs"]
+    assert [p["held"] for p in pair["after"]] == [False]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.base import utcnow
 from app.households.models import Household
-from app.photos.models import Photo
+from app.photos.models import Photo, PhotoHolder
 from app.photos.refs import index_photo_refs
 from app.records import convert
 from app.records import service as records_service
@@ -185,16 +185,19 @@ async def add_measure(
 
 
 async def hold_photo(
-    session: AsyncSession, sha256: str, *, household: Household | None = None
+    session: AsyncSession, sha256: str, *, household: Household, sender: User
 ) -> Photo:
-    """The server holds the bytes of `sha256` (the row only: no bytes in a store)."""
+    """The server holds the bytes of `sha256`, sent by `sender` for `household` (the rows only:
+    no bytes in a store)."""
     photo = Photo(
         sha256=sha256,
         size_bytes=1024,
         content_type="image/jpeg",
-        household_id=household.id if household is not None else None,
+        household_id=household.id,
     )
     session.add(photo)
+    await session.flush()
+    session.add(PhotoHolder(sha256=sha256, household_id=household.id, user_id=sender.id))
     await session.flush()
     return photo
 

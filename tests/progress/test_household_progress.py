@@ -194,8 +194,8 @@ async def seed(session: AsyncSession, household: Household, author: User) -> Non
         funds_spent_yuan="0",
         due_date=date(2026, 3, 15),  # due today: not overdue yet
     )
-    await hold_photo(session, SHA_BEFORE, household=household)
-    await hold_photo(session, SHA_EVIDENCE, household=household)
+    await hold_photo(session, SHA_BEFORE, household=household, sender=author)
+    await hold_photo(session, SHA_EVIDENCE, household=household, sender=author)
 
 
 def assessed(value: str, visit: int, day: str) -> dict[str, Any]:
