@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.auth.models import TokenFamily
-from app.auth.principal import ROLE_SCOPES, Principal
+from app.auth.principal import ROLE_SCOPES, Caller, Principal, remember_caller
 from app.core.config import get_settings
 from app.core.db import SessionDep, TransactionsDep
 from app.core.errors import Forbidden, InsufficientScope, NotAuthenticated
@@ -36,10 +36,18 @@ def _unauthorized(detail: Text, *, error: str | None = "invalid_token") -> NotAu
 
 
 async def get_principal(
-    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
-    """The caller behind a valid, unrevoked access token."""
-    return await authenticate(session, token)
+    """The caller behind a valid, unrevoked access token (noted on the session: its writes are
+    the caller's, see `app.audit`)."""
+    principal = await authenticate(session, token)
+    remember_caller(session, Caller(principal, client_address(request)))
+    return principal
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address (behind trusted proxies, the one they forwarded)."""
+    return request.client.host if request.client else None
 
 
 async def get_principal_briefly(

@@ -62,6 +62,12 @@ def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) ->
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# Set in `session.info` of a session whose commits only release savepoints (the tests' sessions
+# joined to an outer transaction): what a commit ends (e.g. the audit log's notes of a request)
+# ends when a savepoint right under the session's root is released.
+SAVEPOINT_COMMITS = "fieldsync_savepoint_commits"
+
+
 # Set where the app is assembled (`app.wiring`), once the session events and subscribers that
 # every write relies on are installed.
 _assembled: list[bool] = []
