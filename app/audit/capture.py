@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
@@ -126,6 +127,35 @@ def _changes(obj: Any, action: str, audited: Audited) -> dict[str, Any]:
 def note(session: Session, fields: dict[str, Any]) -> None:
     """Add an entry (the `chain.HASHED` fields but `id` and `at`) to the transaction's notes."""
     _notes(session).append(_Note(_entry(fields), _innermost(session)))
+
+
+async def note_inserted(
+    session: AsyncSession,
+    entity_type: str,
+    rows: Iterable[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]],
+) -> None:
+    """Note new rows a bulk Core INSERT wrote (the flush hook sees only ORM objects): `rows` are
+    (id, household_id, village_code, values), e.g. from the statement's RETURNING; the values
+    are masked here as any other write's."""
+    sync = session.sync_session
+    caller = caller_of(sync)
+    principal = caller.principal if caller else None
+    for entity_id, household_id, village, values in rows:
+        note(
+            sync,
+            {
+                "actor_id": principal.id if principal else None,
+                "actor_role": principal.role.value if principal else None,
+                "device_id": principal.device_id if principal else None,
+                "client_address": caller.client_address if caller else None,
+                "action": CREATE,
+                "entity_type": entity_type,
+                "entity_id": str(entity_id),
+                "household_id": household_id,
+                "region_code": village,
+                "changes": {name: shown(name, value, {}) for name, value in values.items()},
+            },
+        )
 
 
 def _entry(fields: dict[str, Any]) -> dict[str, Any]:

@@ -196,3 +196,22 @@ async def test_the_county_admin_lists_the_log_of_the_county(
     assert {i["region_code"][:6] for i in theirs.json()["items"]} == {"371523"}
     for caller in ("officer_a1", "town_a1", "secretary_a1"):
         problem(await client.get(f"{API}/audit", headers=world.headers(caller)), 403, "forbidden")
+
+
+async def test_a_bulk_import_of_department_alerts_is_recorded_row_by_row(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    from tests.monitoring.test_alerts import _import_sample
+
+    await _import_sample(client, world)
+
+    entries = await _entries(session, entity_type="monitoring_alert", action="create")
+    assert len(entries) == 3
+    assert {e.region_code for e in entries} == {VILLAGE_A1, "371522101202"}
+    assert {e.actor_id for e in entries} == {world.users["admin_a"].id}
+    assert {e.changes["department"] for e in entries} == {
+        "medical_insurance",
+        "civil_affairs",
+        "human_resources",
+    }
+    assert all("id_number" not in e.changes and "note" not in e.changes for e in entries)
