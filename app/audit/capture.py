@@ -222,9 +222,9 @@ def _after_flush(session: Session, _context: Any) -> None:
         notes.append(_Note(_entry(fields), transaction, pending_household))
 
 
-def _identity(obj: Any) -> str | None:
-    identity = inspect(obj).identity
-    return ":".join(str(part) for part in identity) if identity else None
+def _identity(obj: Any) -> str:
+    # From the columns: a new object has no identity key until the flush is over.
+    return ":".join(str(part) for part in inspect(obj).mapper.primary_key_from_instance(obj))
 
 
 def _seals_here(session: Session) -> bool:

@@ -124,9 +124,10 @@ class Caller:
     client_address: str | None
 
 
-def remember_caller(session: Any, caller: Caller) -> None:
-    """Note on the (async or sync) session whom its writes are for: the audit log reads it."""
-    session.info[_CALLER] = caller
+def remember_caller(info: dict[str, Any], caller: Caller) -> None:
+    """Note in a session's `info` (or what starts it) whom its writes are for: the audit log
+    reads it."""
+    info[_CALLER] = caller
 
 
 def caller_of(session: Any) -> Caller | None:

@@ -105,8 +105,12 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @asynccontextmanager
-async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    state: Any, *, writing: bool, info: dict[str, Any] | None = None
+) -> AsyncIterator[AsyncSession]:
     """A session in a transaction of its own: committed at the end, rolled back on error.
+
+    `info` starts the session's `info` (what a request knows of itself, see `request_info`).
 
     PostgreSQL writers run in parallel; row locks order the ones that touch the same rows, and
     a deadlock or serialisation failure answers 503 `busy`, retryable (every write is
@@ -120,6 +124,7 @@ async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSessio
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(sessionmaker())
+        session.info.update(info or {})
         if writing and session.get_bind().dialect.name == "sqlite":
             await stack.enter_async_context(_sqlite_write_lock(state))
             await session.connection(execution_options={SQLITE_IMMEDIATE: True})
@@ -150,8 +155,17 @@ class Transactions(Protocol):
 
 def get_transactions(request: Request) -> Transactions:
     """For routes that must not hold a transaction while they wait on the network (uploads):
-    they open short ones as they need them."""
-    return partial(transaction, request.app.state)
+    they open short ones as they need them, each starting with the request's `request_info`."""
+    return partial(transaction, request.app.state, info=request_info(request))
+
+
+def request_info(request: Request) -> dict[str, Any]:
+    """What the sessions a request opens by `get_transactions` start their `info` with, as it
+    stands when each opens (e.g. who is calling, noted once the token is checked)."""
+    info: dict[str, Any] | None = getattr(request.state, "session_info", None)
+    if info is None:
+        info = request.state.session_info = {}
+    return info
 
 
 def _sqlite_write_lock(state: Any) -> asyncio.Lock:

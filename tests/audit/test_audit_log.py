@@ -78,6 +78,7 @@ async def test_a_write_records_who_from_which_device_when_and_what_masked(
     assert "number" not in update.changes  # only what changed
     [member] = await _entries(session, entity_type="member", action="create", actor_id=officer.id)
     assert member.region_code == VILLAGE_A1 and member.actor_id == officer.id
+    assert member.entity_id == added.json()["id"] and member.household_id == household.id
     assert member.changes["id_number"] == id_number[:6] + "********" + id_number[-4:]
     assert member.changes["name"] == "张**"
     assert member.changes["relation"] == "child"
