@@ -60,7 +60,9 @@ AUDITED: dict[type[Any], audit_capture.Audited] = {
     User: audit_capture.Audited("user"),
     UserRegion: audit_capture.Audited("user_region", region="region_code"),
     ApiClient: audit_capture.Audited("api_client", region="region_code"),
-    Device: audit_capture.Audited("device"),
+    Device: audit_capture.Audited(
+        "device", quiet=frozenset({"last_seen_at", "last_sync_at", "app_version"})
+    ),
     Webhook: audit_capture.Audited("webhook", region="region_code"),
     Region: audit_capture.Audited("region", region="code"),
     PovertyThreshold: audit_capture.Audited("poverty_threshold", region="scope"),

@@ -67,6 +67,9 @@ class Audited:
     # The column naming the row's region; without one: its household's village, or the actor's
     # region.
     region: str | None = None
+    # Bookkeeping columns: not recorded, and an update of nothing else is no entry (a phone's
+    # last sync, written at every batch).
+    quiet: frozenset[str] = frozenset()
 
 
 _audited: dict[type[Any], Audited] = {}
@@ -113,7 +116,7 @@ def _changes(obj: Any, action: str, audited: Audited) -> dict[str, Any]:
     changes = {}
     for attr in state.mapper.column_attrs:
         name = attr.key
-        if name in _SKIPPED:
+        if name in _SKIPPED or name in audited.quiet:
             continue
         if action == UPDATE and not state.attrs[name].history.has_changes():
             continue
@@ -196,6 +199,9 @@ def _after_flush(session: Session, _context: Any) -> None:
     transaction = _innermost(session)
     notes = _notes(session)
     for obj, action, audited in found:
+        changes = _changes(obj, action, audited)
+        if action == UPDATE and not changes:
+            continue
         household_id = getattr(obj, "household_id", None)
         if isinstance(obj, Household):
             household_id = obj.id
@@ -217,7 +223,7 @@ def _after_flush(session: Session, _context: Any) -> None:
             "entity_id": _identity(obj),
             "household_id": household_id,
             "region_code": region if region is not None or pending_household else actor_region,
-            "changes": _changes(obj, action, audited),
+            "changes": changes,
         }
         notes.append(_Note(_entry(fields), transaction, pending_household))
 

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from app.audit.models import AuditEntry
 from app.core.base import utcnow
+from app.devices import service as devices_service
 from app.users.models import Role
 from tests.assertions import problem
 from tests.builders import (
@@ -135,6 +136,22 @@ async def test_sign_ins_granted_and_refused_are_recorded(
     assert unknown.action == "sign_in_failed" and unknown.actor_id is None
     assert unknown.changes["username"] == "n" + "*" * (len(f"nobody-{unique}") - 1)
     assert PASSWORD not in _raw([granted, wrong, unknown])
+
+    # The phone's sightings (last seen, app version) are bookkeeping, not entries of their own:
+    # each sign-in names its device.
+    assert (await sign_in(user.username, PASSWORD)).status_code == 200
+    await devices_service.touch_device(
+        session,
+        "android-audit-2",
+        user_id=user.id,
+        app_version="2.4.0",
+        synced=True,
+        now=utcnow() + timedelta(minutes=5),
+    )
+    await session.commit()
+    assert await _entries(session, entity_type="device") == []
+    signed_in = await _entries(session, action="sign_in", actor_id=user.id)
+    assert [e.device_id for e in signed_in] == ["android-audit-2"] * 2
 
 
 async def test_the_county_admin_lists_the_log_of_the_county(
