@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.clients.router import router as clients_router
 from app.devices.router import router as devices_router
@@ -43,4 +44,5 @@ api_router.include_router(region_progress_router)
 api_router.include_router(quality_router)
 api_router.include_router(exports_router)
 api_router.include_router(webhooks_router)
+api_router.include_router(audit_router)
 api_router.include_router(vocabulary_router)

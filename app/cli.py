@@ -755,5 +755,38 @@ def openapi(
         typer.echo(f"wrote {output} ({len(json.loads(text)['paths'])} paths)")
 
 
+audit_cli = typer.Typer(help="the audit log", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+@audit_cli.command("verify")
+def verify_audit() -> None:
+    """Check the audit log's hash chain: exit 1 naming the first edited, deleted or inserted
+    entry."""
+    from app.audit import chain
+
+    def progress(done: int) -> None:
+        typer.echo(f"  已核对 {done} 条", err=True)
+
+    report = _run_in_session(partial(chain.verify, progress=progress))
+    if report.broken is not None:
+        broken = report.broken
+        entry = f"（id {broken.entry_id}）" if broken.entry_id else ""
+        typer.echo(
+            f"审计日志已被篡改：第一个异常条目是序号 {broken.seq}{entry}，"
+            f"{_TAMPERING[broken.tampering]}：{broken.reason}",
+            err=True,
+        )
+        typer.echo(f"此前 {report.count} 条完好", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"审计日志完整：{report.count} 条")
+    if report.count:
+        # The chain cannot show its newest entries deleted: compare with a tail noted earlier.
+        typer.echo(f"最后一条：序号 {report.last_seq}，哈希 {report.last_hash}")
+
+
+_TAMPERING = {"edited": "被修改", "deleted": "被删除", "inserted": "被插入"}
+
+
 def main() -> None:
     cli()

@@ -1,5 +1,6 @@
 """Every table's model, imported once: the metadata Alembic and the tests use."""
 
+from app.audit.models import AuditEntry
 from app.auth.models import RefreshToken, TokenFamily
 from app.clients.models import ApiClient
 from app.core.base import metadata
@@ -27,6 +28,7 @@ from app.webhooks.models import Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
     "ApiClient",
+    "AuditEntry",
     "Change",
     "ChangeCounter",
     "Device",

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.db import SAVEPOINT_COMMITS
+
 BACKEND = os.environ.get("FIELDSYNC_TEST_BACKEND", "sqlite")
 POSTGRES_URL = os.environ.get(
     "FIELDSYNC_TEST_POSTGRES_URL", "postgresql+asyncpg://root@127.0.0.1:5432/test"
@@ -59,12 +61,14 @@ def new_database(backend: str, tmp_dir: Path, postgres_url: str) -> Iterator[str
 def joined_session(connection: AsyncConnection) -> AsyncSession:
     """A session on `connection` inside its open transaction: its commits only release
     savepoints, so whoever opened the transaction decides what stays."""
-    return AsyncSession(
+    session = AsyncSession(
         bind=connection,
         expire_on_commit=False,
         autoflush=False,
         join_transaction_mode="create_savepoint",
     )
+    session.info[SAVEPOINT_COMMITS] = True
+    return session
 
 
 def savepoint_transactions(session: AsyncSession) -> Callable[..., Any]:

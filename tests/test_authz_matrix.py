@@ -518,6 +518,11 @@ def _device_ids(page: Any) -> set[str]:
     return {item["device_id"] for item in page["items"]}
 
 
+def _counties(page: Any) -> set[str]:
+    """The counties of the audit entries a page lists."""
+    return {item["region_code"][:6] + "000000" for item in page["items"]}
+
+
 def _ids(page: Any) -> set[str]:
     return {item["id"] for item in page["items"]}
 
@@ -983,6 +988,12 @@ TABLE: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/api/v1/webhooks/{webhook_id}/test"): Entry(
         expect=expect(401, 403, 403, 403, 202, 404, 403), effect=_test_event_queued
+    ),
+    # --- audit log: the county admin reads the county's (the world's writes, by county).
+    ("GET", "/api/v1/audit"): Entry(
+        expect=expect(401, 403, 403, 403, 200, 200, 403),
+        sees=_counties,
+        own={"admin_a": {COUNTY_A}, "admin_b": {COUNTY_B}},
     ),
 }
 

@@ -6,15 +6,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.auth.models import TokenFamily
-from app.auth.principal import ROLE_SCOPES, Principal
+from app.auth.principal import ROLE_SCOPES, Caller, Principal, remember_caller
 from app.core.config import get_settings
-from app.core.db import SessionDep, TransactionsDep
+from app.core.db import SessionDep, TransactionsDep, request_info
 from app.core.errors import Forbidden, InsufficientScope, NotAuthenticated
 from app.core.i18n import Text
 from app.core.security import InvalidToken, decode_access_token
@@ -36,19 +36,34 @@ def _unauthorized(detail: Text, *, error: str | None = "invalid_token") -> NotAu
 
 
 async def get_principal(
-    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
-    """The caller behind a valid, unrevoked access token."""
-    return await authenticate(session, token)
+    """The caller behind a valid, unrevoked access token (noted on the session: its writes are
+    the caller's, see `app.audit`)."""
+    principal = await authenticate(session, token)
+    remember_caller(session.info, Caller(principal, client_address(request)))
+    return principal
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address (behind trusted proxies, the one they forwarded)."""
+    return request.client.host if request.client else None
 
 
 async def get_principal_briefly(
-    transactions: TransactionsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request,
+    transactions: TransactionsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The caller, looked up in a transaction closed at once: for routes that then wait on the
-    network (an upload over 2G) and must hold neither a transaction nor the write lock."""
+    network (an upload over 2G) and must hold neither a transaction nor the write lock. The
+    transactions the route opens next know whom they write for."""
     async with transactions(writing=False) as session:
-        return await authenticate(session, token)
+        principal = await authenticate(session, token)
+        caller = Caller(principal, client_address(request))
+        remember_caller(session.info, caller)
+    remember_caller(request_info(request), caller)
+    return principal
 
 
 async def authenticate(session: AsyncSession, token: str | None) -> Principal:

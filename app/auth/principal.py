@@ -110,3 +110,27 @@ class Principal:
         """SQL condition for regions the caller may read: `within` plus their ancestors."""
         above = {code for own in self.region_codes for code in codes.ancestors_of(own)}
         return or_(self.within(column), column.in_(sorted(above))) if above else self.within(column)
+
+
+# Where a request's session keeps who is calling (see `remember_caller`).
+_CALLER = "fieldsync_caller"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a session works for: the principal and the address the request came from."""
+
+    principal: Principal | None
+    client_address: str | None
+
+
+def remember_caller(info: dict[str, Any], caller: Caller) -> None:
+    """Note in a session's `info` (or what starts it) whom its writes are for: the audit log
+    reads it."""
+    info[_CALLER] = caller
+
+
+def caller_of(session: Any) -> Caller | None:
+    """Whom the session works for, if a request said so."""
+    caller = session.info.get(_CALLER)
+    return caller if isinstance(caller, Caller) else None

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
 from app.auth import service
-from app.auth.deps import CurrentPrincipal
+from app.auth.deps import CurrentPrincipal, client_address
 from app.auth.errors import OAuthError, OAuthErrorBody, invalid_request
 from app.auth.schemas import MePublic, RegionRef, TokenResponse
 from app.clients import service as clients_service
@@ -149,8 +149,11 @@ async def create_token(
                 "unsupported_grant_type", f"grant_type {grant_type!r} is not supported"
             )
     except OAuthError as exc:
-        # Returned, not raised: a detected reuse has revoked the login, and that must be committed.
+        # Returned, not raised: a detected reuse has revoked the login, and that must be
+        # committed; so must the refused attempt (the audit log).
+        await _note(request, session, grant_type, username, device_id, None, exc)
         return exc.response()
+    await _note(request, session, grant_type, username, device_id, issued, None)
     body = TokenResponse(
         access_token=issued.access_token,
         expires_in=issued.expires_in,
@@ -159,6 +162,26 @@ async def create_token(
     )
     # No refresh_token member for client_credentials (RFC 6749 §4.4.3).
     return JSONResponse(body.model_dump(exclude_none=True), headers=_NO_STORE)
+
+
+async def _note(
+    request: Request,
+    session: SessionDep,
+    grant_type: str | None,
+    username: str | None,
+    device_id: str | None,
+    issued: service.IssuedTokens | None,
+    error: OAuthError | None,
+) -> None:
+    await service.note_attempt(
+        session,
+        grant_type=grant_type,
+        username=username,
+        device_id=device_id,
+        client_address=client_address(request),
+        issued=issued,
+        error=error,
+    )
 
 
 @router.post(

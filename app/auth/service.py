@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.auth.errors import OAuthError, invalid_grant, invalid_request
+from app.auth.events import SignInAttempted
 from app.auth.models import RefreshToken, TokenFamily
 from app.auth.principal import ROLE_SCOPES
+from app.core import events
 from app.core.base import utcnow
 from app.core.config import Settings
 from app.core.security import (
@@ -27,6 +29,7 @@ from app.devices import service as devices_service
 from app.users.models import Role, User
 
 _APP_VERSION_MAX = 32
+GRANT_TYPES = ("password", "refresh_token", "client_credentials")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class IssuedTokens:
     expires_in: int
     refresh_token: str | None  # None: client_credentials (RFC 6749 §4.4.3)
     scope: str
+    user_id: uuid.UUID | None = None  # whom the tokens are for
 
 
 def _granted_scope(role: Role, requested: str | None) -> str:
@@ -87,7 +91,7 @@ async def _issue(
     access, expires_in = create_access_token(
         settings, user_id=user.id, family_id=family.id, role=user.role, scope=scope
     )
-    return IssuedTokens(access, expires_in, token, scope)
+    return IssuedTokens(access, expires_in, token, scope, user.id)
 
 
 async def login_with_password(
@@ -197,6 +201,33 @@ async def rotate_refresh_token(
             await revoke_family(session, family.id, reason="device_revoked")
             raise invalid_grant("this device has been revoked") from None
     return await _issue(session, settings, user=user, family=family, scope=narrowed)
+
+
+async def note_attempt(
+    session: AsyncSession,
+    *,
+    grant_type: str | None,
+    username: str | None,
+    device_id: str | None,
+    client_address: str | None,
+    issued: IssuedTokens | None,
+    error: OAuthError | None,
+) -> None:
+    """Publish a sign-in attempt, granted (`issued`) or refused (`error`)."""
+    well_formed = device_id is not None and devices_service.DEVICE_ID_RE.fullmatch(device_id)
+    await events.publish(
+        session,
+        SignInAttempted(
+            grant_type=grant_type if grant_type in GRANT_TYPES else None,
+            username=username[:64]
+            if username and grant_type == "password" and username.isprintable()
+            else None,
+            user_id=issued.user_id if issued else None,
+            device_id=device_id if well_formed else None,
+            client_address=client_address,
+            error=error.error if error else None,
+        ),
+    )
 
 
 async def revoke_token(session: AsyncSession, settings: Settings, *, token: str) -> None:

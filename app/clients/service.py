@@ -221,4 +221,4 @@ async def issue_token(
         scope=granted_scope,
         minutes=settings.client_token_minutes,
     )
-    return IssuedTokens(access, expires_in, None, granted_scope)
+    return IssuedTokens(access, expires_in, None, granted_scope, client.user_id)

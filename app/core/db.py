@@ -68,6 +68,12 @@ def redacted_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# Set in `session.info` of a session whose commits only release savepoints (the tests' sessions
+# joined to an outer transaction): what a commit ends (e.g. the audit log's notes of a request)
+# ends when a savepoint right under the session's root is released.
+SAVEPOINT_COMMITS = "fieldsync_savepoint_commits"
+
+
 # Set where the app is assembled (`app.wiring`), once the session events and subscribers that
 # every write relies on are installed.
 _assembled: list[bool] = []
@@ -105,8 +111,12 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @asynccontextmanager
-async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    state: Any, *, writing: bool, info: dict[str, Any] | None = None
+) -> AsyncIterator[AsyncSession]:
     """A session in a transaction of its own: committed at the end, rolled back on error.
+
+    `info` starts the session's `info` (what a request knows of itself, see `request_info`).
 
     PostgreSQL writers run in parallel; row locks order the ones that touch the same rows, and
     a deadlock or serialisation failure answers 503 `busy`, retryable (every write is
@@ -120,6 +130,7 @@ async def transaction(state: Any, *, writing: bool) -> AsyncIterator[AsyncSessio
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(sessionmaker())
+        session.info.update(info or {})
         if writing and session.get_bind().dialect.name == "sqlite":
             await stack.enter_async_context(_sqlite_write_lock(state))
             await session.connection(execution_options={SQLITE_IMMEDIATE: True})
@@ -150,8 +161,17 @@ class Transactions(Protocol):
 
 def get_transactions(request: Request) -> Transactions:
     """For routes that must not hold a transaction while they wait on the network (uploads):
-    they open short ones as they need them."""
-    return partial(transaction, request.app.state)
+    they open short ones as they need them, each starting with the request's `request_info`."""
+    return partial(transaction, request.app.state, info=request_info(request))
+
+
+def request_info(request: Request) -> dict[str, Any]:
+    """What the sessions a request opens by `get_transactions` start their `info` with, as it
+    stands when each opens (e.g. who is calling, noted once the token is checked)."""
+    info: dict[str, Any] | None = getattr(request.state, "session_info", None)
+    if info is None:
+        info = request.state.session_info = {}
+    return info
 
 
 def _sqlite_write_lock(state: Any) -> asyncio.Lock:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from app.audit import capture as audit_capture
 from app.auth.principal import Principal, region_filter
 from app.core.base import utcnow
 from app.core.config import get_settings
@@ -311,6 +312,12 @@ def _insert_new(dialect: Any) -> Any:
 
 
 _INSERT = {"postgresql": _insert_new(postgresql), "sqlite": _insert_new(sqlite)}
+# What the audit log keeps of an imported alert.
+_AUDITED = ("department", "kind", "amount", "occurred_on", "member_id", "imported_by")
+
+
+def _audited(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in _AUDITED}
 
 
 @dataclass(frozen=True)
@@ -452,6 +459,15 @@ async def import_rows(
                 changelog.MONITORING_ALERT,
                 [
                     (alert_id, household_id, village, 1)
+                    for alert_id, village, household_id in stored
+                ],
+            )
+            written = {v["id"]: v for v in values}
+            await audit_capture.note_inserted(
+                session,
+                "monitoring_alert",
+                [
+                    (alert_id, household_id, village, _audited(written[alert_id]))
                     for alert_id, village, household_id in stored
                 ],
             )
