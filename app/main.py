@@ -112,6 +112,12 @@ TAGS = [
         "in order per household, retried for a day; with a delivery log.",
     },
     {
+        "name": "audit",
+        "description": "The audit log (审计日志): every write and sign-in, who, from which device, "
+        "when and what changed (personal data masked), each entry hash-chained to the one before "
+        "(`fieldsync audit verify`).",
+    },
+    {
         "name": "vocabulary",
         "description": "Every code of the contract with its Chinese label, for apps to show.",
     },

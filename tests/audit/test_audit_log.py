@@ -158,6 +158,14 @@ async def test_the_county_admin_lists_the_log_of_the_county(
     client: httpx.AsyncClient, session: AsyncSession, world: World
 ) -> None:
     household = world.households["a1"]
+    a2 = world.households["a2"]  # another village of the county, written first
+    assert (
+        await client.patch(
+            f"{API}/households/{a2.id}",
+            json={"group_name": "二组"},
+            headers={**world.headers("admin_a"), "If-Match": '"v1"'},
+        )
+    ).status_code == 200
     patched = await client.patch(
         f"{API}/households/{household.id}",
         json={"phone": NEW_PHONE},
