@@ -89,14 +89,30 @@ def _secret(name: str) -> bool:
 
 def shown(name: str, value: Any, masks: dict[str, Callable[[str], str]]) -> Any:
     """A column's value as the audit log keeps it: personal data masked, secrets hidden."""
-    if value is None:
-        return None
+    return _shown(value, _how(name, masks))
+
+
+# How a column's values are kept: hidden (a secret), masked (with its masker), or shown.
+_How = Callable[[str], str] | bool | None
+
+
+def _how(name: str, masks: dict[str, Callable[[str], str]]) -> _How:
     if _secret(name):
-        return SECRET
+        return True
     masker = masks.get(name) or MASKS.get(name)
     if masker is not None:
-        return masker(str(value))
-    if name in ("lat", "lon") and isinstance(value, float):
+        return masker
+    return False if name in ("lat", "lon") else None
+
+
+def _shown(value: Any, how: _How) -> Any:
+    if value is None:
+        return None
+    if how is True:
+        return SECRET
+    if callable(how):
+        return how(str(value))
+    if how is False and isinstance(value, float):  # a position: rounded
         return coarse(value)
     if isinstance(value, bool | int | float):
         return value
@@ -109,22 +125,37 @@ def shown(name: str, value: Any, masks: dict[str, Callable[[str], str]]) -> Any:
     return scrub(value)[:SHOWN_CHARS]
 
 
+# Per audited class: its recorded columns and how each is kept (worked out once, not per row).
+_plans: dict[type[Any], list[tuple[str, _How]]] = {}
+
+
+def _plan(obj: Any, audited: Audited) -> list[tuple[str, _How]]:
+    plan = _plans.get(type(obj))
+    if plan is None:
+        plan = _plans[type(obj)] = [
+            (attr.key, _how(attr.key, audited.masks))
+            for attr in inspect(obj).mapper.column_attrs
+            if attr.key not in _SKIPPED and attr.key not in audited.quiet
+        ]
+    return plan
+
+
 def _changes(obj: Any, action: str, audited: Audited) -> dict[str, Any]:
     if action == DELETE:
         return {}
-    state = inspect(obj)
-    changes = {}
-    for attr in state.mapper.column_attrs:
-        name = attr.key
-        if name in _SKIPPED or name in audited.quiet:
-            continue
-        if action == UPDATE and not state.attrs[name].history.has_changes():
-            continue
-        value = state.attrs[name].value
-        if action == CREATE and value is None:
-            continue
-        changes[name] = shown(name, value, audited.masks)
-    return changes
+    if action == CREATE:  # every value set, read from the object as it was flushed
+        values = obj.__dict__
+        return {
+            name: _shown(values[name], how)
+            for name, how in _plan(obj, audited)
+            if values.get(name) is not None
+        }
+    attrs = inspect(obj).attrs
+    return {
+        name: _shown(attrs[name].value, how)
+        for name, how in _plan(obj, audited)
+        if attrs[name].history.has_changes()
+    }
 
 
 def note(session: Session, fields: dict[str, Any]) -> None:

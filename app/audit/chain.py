@@ -52,7 +52,7 @@ HASHED = (
     "changes",
 )
 # Rows per multi-row INSERT (16 parameters a row): inside both drivers' parameter limits.
-_CHUNK = 500
+_INSERT = insert(AuditEntry)
 _COLUMNS = [col(getattr(AuditEntry, name)) for name in ("seq", "hash", "prev_hash", *HASHED)]
 _TAIL = select(col(AuditEntry.seq), col(AuditEntry.hash)).order_by(col(AuditEntry.seq).desc())
 
@@ -78,7 +78,8 @@ def entry_hash(fields: dict[str, Any], prev_hash: str) -> str:
 
 def append(connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
     """Chain `entries` (dicts of the `HASHED` fields) after the tail and insert them: one tail
-    read and one multi-row INSERT, however many there are. Runs at the end of a transaction."""
+    read and one executemany INSERT, however many there are (a statement compiled once, unlike
+    a multi-row VALUES of each size). Runs at the end of a transaction."""
     if not entries:
         return
     if connection.dialect.name == "postgresql":
@@ -91,8 +92,7 @@ def append(connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
         digest = entry_hash(fields, prev_hash)
         rows.append({**fields, "seq": seq, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    for start in range(0, len(rows), _CHUNK):
-        connection.execute(insert(AuditEntry).values(rows[start : start + _CHUNK]))
+    connection.execute(_INSERT, rows)
 
 
 class Tampering(StrEnum):
